@@ -1,0 +1,30 @@
+"""jaxreg: regularized linear models (lasso, ridge, elastic net, logistic) fitted with JAX.
+
+Public names only; see ``shared/DESIGN.md`` for the architecture.
+"""
+
+from jaxreg import losses, penalties
+from jaxreg.fit import FitResult, alpha_max, fit
+from jaxreg.losses import Logistic, Multinomial, Squared
+from jaxreg.penalties import L1, L2, ElasticNet, LInf, Lp, NoPenalty, WeightedL1
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "fit",
+    "FitResult",
+    "alpha_max",
+    "losses",
+    "penalties",
+    "Squared",
+    "Logistic",
+    "Multinomial",
+    "NoPenalty",
+    "L1",
+    "L2",
+    "ElasticNet",
+    "WeightedL1",
+    "Lp",
+    "LInf",
+    "__version__",
+]

@@ -1,0 +1,132 @@
+"""Input checks done once, at the edge, in numpy (before anything is traced).
+
+Every error names the argument, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["check_X", "check_X_y", "encode_labels", "check_sample_weight", "check_positive", "compute_dtype"]
+
+
+def _describe(a) -> str:
+    return f"array of shape {np.shape(a)} and dtype {getattr(a, 'dtype', type(a).__name__)}"
+
+
+def compute_dtype(X) -> np.dtype:
+    """float32 input (or lower precision) computes in float32; anything else in float64."""
+    dt = np.asarray(X).dtype if not hasattr(X, "dtype") else np.dtype(X.dtype)
+    if dt.kind == "f" and dt.itemsize <= 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _check_finite(a, name):
+    if not np.all(np.isfinite(a)):
+        bad = np.argwhere(~np.isfinite(a))
+        n_bad = len(bad)
+        first = tuple(int(i) for i in bad[0])
+        kind = "NaN" if np.isnan(a[first]) else "infinite"
+        raise ValueError(
+            f"{name} contains {n_bad} non-finite value(s) ({kind} at index {first}); "
+            f"{name} must be finite (drop or impute missing values first)"
+        )
+
+
+def check_X(X, name="X", dtype=None) -> np.ndarray:
+    """A 2-D, finite, non-empty numeric array."""
+    if X is None:
+        raise ValueError(f"{name}=None is not allowed; {name} must be a 2-D array (n_samples, n_features)")
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        raise ValueError(
+            f"{name} is a scipy.sparse matrix; sparse input is not supported by this function, "
+            f"pass a dense array ({name}.toarray())"
+        )
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be read as an array ({exc}); {name} must be a 2-D numeric array") from exc
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} has dtype {arr.dtype}; {name} must be numeric (bool, int or float)")
+    if arr.ndim != 2:
+        hint = f" (use {name}.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
+        raise ValueError(f"{name} has shape {arr.shape}; {name} must be 2-D (n_samples, n_features){hint}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} has shape {arr.shape}; {name} needs at least 1 sample and 1 feature")
+    arr = arr.astype(dtype or compute_dtype(arr), copy=False)
+    _check_finite(arr, name)
+    return arr
+
+
+def check_X_y(X, y, dtype=None, regression=True):
+    X = check_X(X, dtype=dtype)
+    if y is None:
+        raise ValueError("y=None is not allowed; y must be a 1-D array with one target per row of X")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y has shape {y.shape}; y must be 1-D (n_samples,)")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"X has {X.shape[0]} samples but y has {y.shape[0]}; X and y must have the same number of rows"
+        )
+    if regression:
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"y has dtype {y.dtype}; a regression target must be numeric")
+        y = y.astype(X.dtype, copy=False)
+        _check_finite(y, "y")
+    else:
+        if y.dtype.kind == "f":
+            _check_finite(y, "y")
+        if y.dtype.kind == "O" and any(v is None for v in y):
+            raise ValueError("y contains None; class labels must all be given")
+    return X, y
+
+
+def encode_labels(y, loss_name, dtype):
+    """Classes (sorted, as numpy's unique) and the encoding the loss expects.
+
+    logistic: exactly two classes, the second mapped to +1 and the first to -1;
+    multinomial: two or more classes, one-hot rows.
+    """
+    classes, idx = np.unique(y, return_inverse=True)
+    k = len(classes)
+    if loss_name == "logistic":
+        if k != 2:
+            raise ValueError(
+                f"y has {k} class(es) {classes.tolist()[:10]}; loss='logistic' needs exactly two "
+                "(use loss='multinomial' for more than two)"
+            )
+        return classes, np.where(idx == 1, 1.0, -1.0).astype(dtype)
+    if k < 2:
+        raise ValueError(f"y has {k} class {classes.tolist()}; a classifier needs at least two classes")
+    return classes, np.eye(k, dtype=dtype)[idx]
+
+
+def check_sample_weight(sample_weight, n, dtype):
+    if sample_weight is None:
+        return np.ones(n, dtype)
+    sw = np.asarray(sample_weight, dtype=float)
+    if sw.ndim == 0:
+        sw = np.full(n, float(sw))
+    if sw.shape != (n,):
+        raise ValueError(f"sample_weight has shape {sw.shape}; it must be 1-D with one weight per sample ({n},)")
+    if not np.all(np.isfinite(sw)) or np.any(sw < 0) or not np.any(sw > 0):
+        raise ValueError("sample_weight must be finite, >= 0, and not all zero")
+    return sw.astype(dtype)
+
+
+def check_positive(value, name, integer=False, allow_none=True, strict=True):
+    """A positive number (or None when allowed)."""
+    if value is None and allow_none:
+        return None
+    kind = "integer" if integer else "number"
+    ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
+    if isinstance(value, bool) or not ok_type or not np.isfinite(value) or (value <= 0 if strict else value < 0):
+        bound = "> 0" if strict else ">= 0"
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite {kind} {bound}")
+    return value

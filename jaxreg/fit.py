@@ -1,0 +1,415 @@
+"""``jaxreg.fit``: check the inputs once, pick and check the solver, run it, report.
+
+Everything here is plain Python and numpy around one call of a jit-compiled solver. The
+solver is compiled ahead of time (``lower().compile()``) and cached on the structure of its
+arguments, so a new alpha, tol or learning rate reuses the executable and the compile time
+is measured apart from the fit time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import numbers
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxreg import _validation as V
+from jaxreg.losses import Loss, get_loss
+from jaxreg.penalties import Penalty, WeightedL1, get_penalty
+from jaxreg.solvers import SOLVERS, STATUS_NAMES, Data, Hyper, auto_solver, get_solver
+
+__all__ = ["fit", "FitResult", "alpha_max", "resolve_device"]
+
+_OPTIONS = (
+    "learning_rate",
+    "batch_size",
+    "optimizer",
+    "schedule",
+    "decay",
+    "seed",
+    "device",
+    "step",
+    "check_every",
+    "n_iter_no_change",
+    "memory_size",
+    "shuffle",
+    "variance_reduction",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """The outcome of :func:`fit` (numpy arrays).
+
+    Attributes
+    ----------
+    coef : ndarray of shape (n_features,) or (n_features, n_classes)
+    intercept : float or ndarray of shape (n_classes,)
+    n_iter : int
+        Iterations (epochs for minibatch/sgd) taken.
+    converged : bool
+    status : str
+        "converged", "max_iter" or "diverged". A diverged fit hands back the last finite
+        iterate, never NaN, and must not be used as a fit.
+    stop_crit : float
+        The final value of the optimality measure named by ``criterion``.
+    criterion : str
+        "subdiff_distance", "gradient_norm", "rel_objective_change" or "exact".
+    history : ndarray
+        Objective after each iteration (epoch), length ``n_iter``.
+    objective : float
+        Final objective ``loss + penalty``.
+    """
+
+    coef: np.ndarray
+    intercept: Any
+    n_iter: int
+    converged: bool
+    status: str
+    stop_crit: float
+    criterion: str
+    history: np.ndarray
+    objective: float
+    solver: str
+    loss: Loss
+    penalty: Penalty
+    classes: np.ndarray | None = None
+    dtype: str = "float64"
+    device: str = "cpu"
+    fit_time: float = 0.0
+    compile_time: float = 0.0
+
+    @property
+    def nonzeros(self) -> int:
+        return int(np.count_nonzero(self.coef))
+
+    def decision_function(self, X):
+        return np.asarray(X) @ self.coef + self.intercept
+
+    def raise_for_status(self):
+        """Raise if the fit diverged (a hint included); return self otherwise."""
+        if self.status == "diverged":
+            raise FloatingPointError(
+                f"solver {self.solver!r} diverged after {self.n_iter} iterations (objective became "
+                "non-finite or exploded); lower the learning rate or use solver='fista'"
+            )
+        return self
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def resolve_device(device):
+    """A jax Device from None, "cpu", "gpu" or a Device."""
+    if device is None:
+        return jax.devices()[0]
+    if isinstance(device, jax.Device):
+        return device
+    if isinstance(device, str) and device in ("cpu", "gpu", "tpu", "cuda"):
+        kind = "gpu" if device == "cuda" else device
+        try:
+            return jax.devices(kind)[0]
+        except RuntimeError:
+            available = sorted({d.platform for d in jax.devices()})
+            raise ValueError(f"device={device!r} is not available here; available: {available}") from None
+    raise ValueError(f"device={device!r} is not allowed; use 'cpu', 'gpu' or a jax.Device")
+
+
+def _check_options(spec, options):
+    unknown = [k for k in options if k not in _OPTIONS]
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown}; allowed options: {list(_OPTIONS)}")
+    applies = set(spec.static_options) | set(spec.traced_options) | {"device", "seed"}
+    if spec.name in ("ista", "fista"):
+        applies |= {"step", "check_every"}
+    for k, v in options.items():
+        if v is not None and k not in applies:
+            users = [n for n, s in SOLVERS.items() if k in s.static_options or k in s.traced_options]
+            raise ValueError(f"option {k}={v!r} does not apply to solver {spec.name!r} (it applies to: {users})")
+    V.check_positive(options.get("learning_rate"), "learning_rate")
+    V.check_positive(options.get("batch_size"), "batch_size", integer=True)
+    V.check_positive(options.get("decay"), "decay", strict=False)
+    V.check_positive(options.get("check_every"), "check_every", integer=True)
+    V.check_positive(options.get("n_iter_no_change"), "n_iter_no_change", integer=True)
+    V.check_positive(options.get("memory_size"), "memory_size", integer=True)
+    vr = options.get("variance_reduction")
+    if vr is not None and vr not in ("none", "svrg"):
+        raise ValueError(f"variance_reduction={vr!r} is not allowed; allowed: 'none', 'svrg'")
+    step = options.get("step")
+    if step is not None and step not in ("backtracking", "lipschitz"):
+        raise ValueError(f"step={step!r} is not allowed; allowed: 'backtracking', 'lipschitz'")
+    seed = options.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"seed={seed!r} is not allowed; seed must be an integer >= 0")
+    sched = options.get("schedule")
+    if sched is not None and not callable(sched):
+        from jaxreg.solvers.stochastic import SCHEDULES
+
+        if sched not in SCHEDULES:
+            raise ValueError(f"schedule={sched!r} is not allowed; allowed: {list(SCHEDULES)} or an optax schedule")
+    opt = options.get("optimizer")
+    if opt is not None and not (hasattr(opt, "init") and hasattr(opt, "update")):
+        raise ValueError(f"optimizer={opt!r} is not allowed; pass an optax GradientTransformation")
+
+
+def _check_penalty(penalty: Penalty, n_features: int):
+    if isinstance(penalty, WeightedL1):
+        if penalty.weights is None:
+            raise ValueError("WeightedL1(weights=None) is not allowed; weights must be an array of numbers >= 0")
+        if np.shape(penalty.weights) != (n_features,):
+            raise ValueError(
+                f"WeightedL1 weights have shape {np.shape(penalty.weights)}; they must have one entry per "
+                f"feature ({n_features},)"
+            )
+
+
+def _canonical(tree, dtype):
+    """Every floating leaf as an array of ``dtype`` (so compiled shapes never vary by
+    Python-float weak types)."""
+    return jax.tree.map(lambda x: jnp.asarray(x, dtype), tree)
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(spec, args, static):
+    """The AOT-compiled solver for these argument structures (and its compile time)."""
+    leaves, treedef = jax.tree.flatten(args)
+    key = (
+        spec.name,
+        tuple(sorted(static.items(), key=lambda kv: kv[0])),
+        treedef,
+        tuple((x.shape, str(x.dtype)) for x in leaves),
+        tuple(str(getattr(x, "sharding", "")) for x in leaves[:1]),
+        bool(jax.config.jax_enable_x64),
+    )
+    if key in _COMPILED:
+        return _COMPILED[key], 0.0
+    t0 = time.perf_counter()
+    exe = spec.run.lower(*args, **static).compile()
+    _COMPILED[key] = exe
+    return exe, time.perf_counter() - t0
+
+
+def _static_kwargs(spec, options, max_iter, fit_intercept):
+    static = {"fit_intercept": fit_intercept}
+    if spec.iterative:
+        static["max_iter"] = int(max_iter)
+    for name, default in spec.static_options.items():
+        static[name] = options[name] if options.get(name) is not None else default
+    return static
+
+
+_lipschitz_jit = jax.jit(
+    lambda X, d, loss, fit_intercept: loss.lipschitz(X, d, fit_intercept), static_argnames=("fit_intercept",)
+)
+
+
+def _default_learning_rate(spec, static, L, X, loss, fit_intercept, n):
+    """1/L for full batch; for batches of size B the expected-smoothness bound
+    L_B = n(B-1)/(B(n-1)) L + (n-B)/(B(n-1)) L_max (Gower et al., 2019)."""
+    bs = static.get("batch_size")
+    if bs is None or bs >= n:
+        return 1.0 / L
+    row_sq = np.einsum("ij,ij->i", X, X) + (1.0 if fit_intercept else 0.0)
+    L_max = loss.curvature * float(np.max(row_sq))
+    B = bs
+    L_B = n * (B - 1) / (B * (n - 1)) * L + (n - B) / (B * (n - 1)) * L_max
+    return 1.0 / max(L_B, L)
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+def fit(
+    X,
+    y,
+    loss="squared",
+    penalty=None,
+    solver="auto",
+    fit_intercept=True,
+    tol=None,
+    max_iter=None,
+    *,
+    sample_weight=None,
+    coef_init=None,
+    intercept_init=None,
+    **options,
+) -> FitResult:
+    """Fit a regularized linear model: minimise ``loss(X @ w + b, y) + penalty(w)``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        float32 input computes in float32; anything else in float64 (x64 enabled as a
+        context for this call only).
+    y : array-like of shape (n_samples,)
+        Targets; class labels for "logistic" (two classes) and "multinomial".
+    loss : "squared", "logistic", "multinomial" or a :class:`jaxreg.losses.Loss`
+    penalty : None or a :class:`jaxreg.penalties.Penalty` (``L1(0.1)``, ``L2(1.0)``, ...)
+    solver : "auto", "closed_form", "ista", "fista", "gd", "minibatch", "sgd" or "lbfgs"
+        "auto" is closed_form for squared + L2/none, lbfgs for smooth logistic, fista
+        otherwise.
+    fit_intercept : bool
+        The intercept is never penalized.
+    tol : float, optional
+        Stop when the optimality measure falls below it (solver default if None).
+    max_iter : int, optional
+        Iterations (epochs for minibatch/sgd); solver default if None.
+    sample_weight : array-like of shape (n_samples,), optional
+    coef_init, intercept_init : optional warm start.
+    **options
+        ``learning_rate``, ``batch_size``, ``optimizer`` (an optax transformation),
+        ``schedule`` ("constant", "inverse_time", "inverse_sqrt", "exponential" or an optax
+        schedule), ``decay``, ``seed``, ``shuffle``, ``n_iter_no_change``,
+        ``variance_reduction`` ("none" or "svrg") (gd, minibatch, sgd); ``step``
+        ("backtracking" or "lipschitz") and ``check_every`` (ista, fista);
+        ``memory_size`` (lbfgs); ``device`` ("cpu", "gpu" or a jax device).
+
+    Returns
+    -------
+    FitResult
+
+    Examples
+    --------
+    >>> import numpy as np, jaxreg
+    >>> from jaxreg.penalties import L1
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 5)); y = X @ np.array([1.0, 0, 0, -2.0, 0])
+    >>> res = jaxreg.fit(X, y, penalty=L1(0.1), solver="fista", tol=1e-8)
+    >>> res.status, res.nonzeros
+    ('converged', 2)
+    """
+    loss = get_loss(loss)
+    penalty = get_penalty(penalty)
+    if not isinstance(fit_intercept, (bool, np.bool_)):
+        raise ValueError(f"fit_intercept={fit_intercept!r} is not allowed; it must be True or False")
+    if solver != "auto" and not isinstance(solver, str):
+        raise ValueError(f"solver={solver!r} is not allowed; allowed: {['auto', *SOLVERS]}")
+    name = auto_solver(loss, penalty) if solver == "auto" else solver
+    spec = get_solver(name)
+    reason = spec.unsupported_reason(loss, penalty)
+    if reason:
+        raise ValueError(f"solver={name!r} cannot handle loss={loss.name!r} with penalty {penalty!r}: {reason}")
+    _check_options(spec, options)
+    V.check_positive(tol, "tol", strict=False)
+    V.check_positive(max_iter, "max_iter", integer=True)
+
+    X, y = V.check_X_y(X, y, regression=not loss.is_classifier)
+    dtype = X.dtype
+    n, p = X.shape
+    classes = None
+    if loss.is_classifier:
+        classes, y = V.encode_labels(y, loss.name, dtype)
+    sw = V.check_sample_weight(sample_weight, n, dtype)
+    _check_penalty(penalty, p)
+    tol = spec.default_tol if tol is None else float(tol)
+    max_iter = spec.default_max_iter if max_iter is None else int(max_iter)
+    device = resolve_device(options.get("device"))
+    coef_shape = (p,) if y.ndim == 1 else (p, y.shape[1])
+    w0 = np.zeros(coef_shape, dtype) if coef_init is None else np.asarray(coef_init, dtype)
+    if w0.shape != coef_shape:
+        raise ValueError(f"coef_init has shape {w0.shape}; it must have shape {coef_shape}")
+
+    x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
+    with x64, jax.default_device(device):
+        data = Data(*(jax.device_put(a, device) for a in (X, y, sw)))
+        loss_c, penalty_c = _canonical(loss, dtype), _canonical(penalty, dtype)
+        if intercept_init is not None:
+            b0 = np.broadcast_to(np.asarray(intercept_init, dtype), coef_shape[1:]).copy()
+        elif fit_intercept:
+            b0 = np.asarray(loss_c.init_intercept(data.y, data.weights), dtype)
+        else:
+            b0 = np.zeros(coef_shape[1:], dtype)
+        static = _static_kwargs(spec, options, max_iter, bool(fit_intercept))
+        L = 1.0
+        if spec.iterative:
+            L = float(_lipschitz_jit(data.X, data.weights, loss_c, fit_intercept=bool(fit_intercept)))
+            L += float(penalty.grad_lipschitz() or 0.0)
+            L = max(L, float(np.finfo(dtype).tiny))
+        lr = options.get("learning_rate")
+        if lr is None:
+            lr = _default_learning_rate(spec, static, L, X, loss, fit_intercept, n)
+        seed = options.get("seed") or 0
+        decay = options.get("decay")
+        hyper = Hyper(
+            tol=jnp.asarray(tol, dtype),
+            lipschitz=jnp.asarray(L, dtype),
+            learning_rate=jnp.asarray(lr, dtype),
+            decay=jnp.asarray(1.0 if decay is None else decay, dtype),
+            key=jax.random.PRNGKey(seed),
+        )
+        args = (data, loss_c, penalty_c, jnp.asarray(w0), jnp.asarray(b0), hyper)
+        exe, compile_time = _compiled(spec, args, static)
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(exe(*args))
+        out = jax.tree.map(np.asarray, out)
+        fit_time = time.perf_counter() - t0
+
+    n_iter = int(out.n_iter)
+    status = STATUS_NAMES[int(out.status)]
+    hist = out.history[: max(n_iter, 1)] if spec.iterative else out.history
+    coef = out.coef
+    intercept = out.intercept
+    intercept = float(intercept) if np.ndim(intercept) == 0 else intercept
+    objective = float(hist[-1]) if n_iter > 0 or not spec.iterative else float("nan")
+    if n_iter == 0 or status == "diverged":
+        # No step taken (already optimal) or the last step was rejected: score the iterate.
+        objective = _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype)
+    return FitResult(
+        coef=coef,
+        intercept=intercept,
+        n_iter=n_iter,
+        converged=status == "converged",
+        status=status,
+        stop_crit=float(out.stop_crit),
+        criterion=spec.criteria[int(out.criterion)],
+        history=hist,
+        objective=objective,
+        solver=name,
+        loss=loss,
+        penalty=penalty,
+        classes=classes,
+        dtype=str(dtype),
+        device=str(device),
+        fit_time=fit_time,
+        compile_time=compile_time,
+    )
+
+
+def _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype):
+    x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
+    with x64:
+        z = X @ coef + intercept
+        value = loss.value(jnp.asarray(y), jnp.asarray(z), jnp.asarray(sw)) + penalty.value(jnp.asarray(coef))
+        return float(value)
+
+
+def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_weight=None) -> float:
+    """The smallest ``alpha`` for which all coefficients are zero.
+
+    Computed from the datafit's gradient at ``w = 0`` (with the optimal intercept alone when
+    ``fit_intercept``), for the penalty's own scaling (``penalty`` defaults to ``L1``; its
+    ``alpha`` is ignored).
+    """
+    from jaxreg.penalties import L1
+
+    loss = get_loss(loss)
+    penalty = L1(1.0) if penalty is None else get_penalty(penalty)
+    X, y = V.check_X_y(X, y, regression=not loss.is_classifier)
+    dtype = X.dtype
+    if loss.is_classifier:
+        _, y = V.encode_labels(y, loss.name, dtype)
+    sw = V.check_sample_weight(sample_weight, X.shape[0], dtype)
+    x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
+    with x64:
+        Xj, yj, swj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(sw)
+        b = loss.init_intercept(yj, swj) if fit_intercept else jnp.zeros(y.shape[1:], dtype)
+        z = jnp.broadcast_to(b, y.shape).astype(dtype)
+        g = Xj.T @ loss.grad_z(yj, z, swj)
+        return float(penalty.alpha_max(g))

@@ -1,0 +1,426 @@
+"""Penalties with exact proximal operators.
+
+Every penalty is a small frozen pytree whose strength ``alpha`` is a traced leaf (a new
+alpha never recompiles). The uniform interface (the jaxopt/skglm habit):
+
+``value(w)``
+    the penalty, scaled as in ``shared/DESIGN.md`` so ``alpha`` means what it means in
+    scikit-learn;
+``prox(v, step)``
+    ``argmin_u 1/(2 step) ||u - v||^2 + value(u)``, exact;
+``subdiff_distance(w, grad)``
+    per coordinate, how far ``-grad`` is from the subdifferential of the penalty at ``w``;
+    all zero exactly at an optimum of ``f + penalty`` when ``grad`` is the gradient of ``f``;
+``alpha_max(grad0)``
+    the smallest ``alpha`` for which ``w = 0`` is optimal, given the datafit gradient at 0;
+``smooth``
+    whether the penalty is differentiable everywhere (then gradient methods may use it).
+
+Coefficients may be a vector ``(p,)`` or a matrix ``(p, K)`` (multinomial); every penalty
+here acts on all entries (``LInf`` takes the maximum over all of them).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxreg._tree import is_concrete, pytree_dataclass
+
+__all__ = [
+    "Penalty",
+    "NoPenalty",
+    "L1",
+    "L2",
+    "ElasticNet",
+    "WeightedL1",
+    "Lp",
+    "LInf",
+    "soft_threshold",
+    "simplex_threshold",
+]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def soft_threshold(v, thresh):
+    """``sign(v) * max(|v| - thresh, 0)``: exact zeros wherever ``|v| <= thresh``."""
+    return jnp.sign(v) * jnp.maximum(jnp.abs(v) - thresh, 0.0)
+
+
+def simplex_threshold(a, radius, mask=None):
+    """The ``tau`` with ``sum_i max(a_i - tau, 0) = radius`` over the entries in ``mask``.
+
+    Projection onto the scaled simplex is ``max(a - tau, 0)``; onto the L1 ball of the same
+    radius it is the same with ``max(tau, 0)`` (Duchi et al., 2008, sort-based, exact).
+    """
+    a = jnp.ravel(a)
+    if mask is None:
+        mask = jnp.ones(a.shape, bool)
+    mask = jnp.ravel(mask)
+    u = jnp.sort(jnp.where(mask, a, -jnp.inf))[::-1]
+    u_fin = jnp.where(jnp.isfinite(u), u, 0.0)
+    css = jnp.cumsum(u_fin) - radius
+    j = jnp.arange(1, a.size + 1, dtype=a.dtype)
+    cond = (u > css / j) & jnp.isfinite(u)
+    rho = jnp.maximum(jnp.sum(cond), 1)
+    return css[rho - 1] / rho
+
+
+def _check_alpha(alpha, name="alpha"):
+    if is_concrete(alpha):
+        a = np.asarray(alpha, dtype=float)
+        if a.ndim != 0 or not np.isfinite(a) or a < 0:
+            raise ValueError(f"{name}={alpha!r} is not allowed; {name} must be a finite number >= 0")
+
+
+def _l1_distance(w, grad, thresh):
+    """Distance of ``-grad`` to ``thresh * d|w|`` coordinate by coordinate."""
+    at_zero = jnp.maximum(jnp.abs(grad) - thresh, 0.0)
+    off_zero = jnp.abs(grad + thresh * jnp.sign(w))
+    return jnp.where(w == 0, at_zero, off_zero)
+
+
+# ----------------------------------------------------------------------------- penalties
+
+
+class Penalty:
+    """Base class of penalties. Subclasses are final frozen pytrees."""
+
+    name: ClassVar[str]
+
+    @property
+    def smooth(self) -> bool:  # pragma: no cover - overridden
+        return False
+
+    def grad_lipschitz(self):
+        """Lipschitz constant of the penalty's gradient, or None when the gradient is not
+        Lipschitz (non-smooth penalties, Lp with p != 2): then solvers use the prox."""
+        return None
+
+    def value(self, w):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def prox(self, v, step):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def subdiff_distance(self, w, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def alpha_max(self, grad0):
+        raise ValueError(
+            f"alpha_max does not exist for {type(self).__name__}: w = 0 is optimal for no "
+            "finite alpha unless the gradient at 0 is 0 (it exists for L1, WeightedL1, "
+            "ElasticNet with l1_ratio > 0, Lp with p = 1 and LInf)"
+        )
+
+    def with_alpha(self, alpha):
+        """A copy with a new ``alpha`` (same structure, so no recompilation)."""
+        import dataclasses
+
+        return dataclasses.replace(self, alpha=alpha)
+
+
+@pytree_dataclass
+class NoPenalty(Penalty):
+    """No penalty: ordinary least squares / unregularized logistic regression."""
+
+    name: ClassVar[str] = "none"
+
+    @property
+    def smooth(self):
+        return True
+
+    def grad_lipschitz(self):
+        return 0.0
+
+    def value(self, w):
+        return jnp.zeros((), w.dtype)
+
+    def prox(self, v, step):
+        return v
+
+    def subdiff_distance(self, w, grad):
+        return jnp.abs(grad)
+
+    def with_alpha(self, alpha):
+        return self
+
+    def __repr__(self):
+        return "NoPenalty()"
+
+
+@pytree_dataclass
+class L1(Penalty):
+    """Lasso penalty ``alpha * ||w||_1``; its prox is soft-thresholding (exact zeros)."""
+
+    alpha: float = 1.0
+    name: ClassVar[str] = "l1"
+
+    def __post_init__(self):
+        _check_alpha(self.alpha)
+
+    def value(self, w):
+        return self.alpha * jnp.sum(jnp.abs(w))
+
+    def prox(self, v, step):
+        return soft_threshold(v, step * self.alpha)
+
+    def subdiff_distance(self, w, grad):
+        return _l1_distance(w, grad, self.alpha)
+
+    def alpha_max(self, grad0):
+        return jnp.max(jnp.abs(grad0))
+
+
+@pytree_dataclass
+class L2(Penalty):
+    """Ridge penalty ``alpha / 2 * ||w||^2``."""
+
+    alpha: float = 1.0
+    name: ClassVar[str] = "l2"
+
+    def __post_init__(self):
+        _check_alpha(self.alpha)
+
+    @property
+    def smooth(self):
+        return True
+
+    def grad_lipschitz(self):
+        return self.alpha
+
+    def value(self, w):
+        return 0.5 * self.alpha * jnp.sum(w**2)
+
+    def prox(self, v, step):
+        return v / (1.0 + step * self.alpha)
+
+    def subdiff_distance(self, w, grad):
+        return jnp.abs(grad + self.alpha * w)
+
+
+@pytree_dataclass
+class ElasticNet(Penalty):
+    """``alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||^2)`` (scikit-learn's)."""
+
+    alpha: float = 1.0
+    l1_ratio: float = 0.5
+    name: ClassVar[str] = "elasticnet"
+
+    def __post_init__(self):
+        _check_alpha(self.alpha)
+        if is_concrete(self.l1_ratio) and not (0.0 <= float(self.l1_ratio) <= 1.0):
+            raise ValueError(f"l1_ratio={self.l1_ratio!r} is not allowed; l1_ratio must be in [0, 1]")
+
+    def value(self, w):
+        l1 = self.l1_ratio * jnp.sum(jnp.abs(w))
+        l2 = 0.5 * (1.0 - self.l1_ratio) * jnp.sum(w**2)
+        return self.alpha * (l1 + l2)
+
+    def prox(self, v, step):
+        shrunk = soft_threshold(v, step * self.alpha * self.l1_ratio)
+        return shrunk / (1.0 + step * self.alpha * (1.0 - self.l1_ratio))
+
+    def subdiff_distance(self, w, grad):
+        smooth_grad = grad + self.alpha * (1.0 - self.l1_ratio) * w
+        return _l1_distance(w, smooth_grad, self.alpha * self.l1_ratio)
+
+    def alpha_max(self, grad0):
+        if is_concrete(self.l1_ratio) and float(self.l1_ratio) == 0.0:
+            return super().alpha_max(grad0)
+        return jnp.max(jnp.abs(grad0)) / self.l1_ratio
+
+
+@pytree_dataclass
+class WeightedL1(Penalty):
+    """Adaptive-lasso penalty ``alpha * sum(weights_i * |w_i|)``; a zero weight leaves a
+    coefficient unpenalized."""
+
+    alpha: float = 1.0
+    weights: object = None
+    name: ClassVar[str] = "weighted_l1"
+
+    def __post_init__(self):
+        _check_alpha(self.alpha)
+        # weights=None is rejected by fit's validation, not here: JAX rebuilds pytrees with
+        # placeholder leaves, and a constructor that raises would break that.
+        if isinstance(self.weights, (list, tuple)):
+            object.__setattr__(self, "weights", np.asarray(self.weights, dtype=float))
+        if is_concrete(self.weights):
+            wt = np.asarray(self.weights, dtype=float)
+            if wt.ndim != 1 or not np.all(np.isfinite(wt)) or np.any(wt < 0):
+                raise ValueError(
+                    f"weights={self.weights!r} is not allowed; weights must be a 1-D array of "
+                    "finite numbers >= 0 (one per feature)"
+                )
+
+    def _thresh(self, w):
+        wt = self.weights
+        return self.alpha * (wt if w.ndim == 1 else wt[:, None])
+
+    def value(self, w):
+        return jnp.sum(self._thresh(w) * jnp.abs(w))
+
+    def prox(self, v, step):
+        return soft_threshold(v, step * self._thresh(v))
+
+    def subdiff_distance(self, w, grad):
+        return _l1_distance(w, grad, self._thresh(w))
+
+    def alpha_max(self, grad0):
+        wt = self.weights if grad0.ndim == 1 else self.weights[:, None]
+        ratio = jnp.where(wt > 0, jnp.abs(grad0) / jnp.where(wt > 0, wt, 1.0), 0.0)
+        return jnp.max(ratio)
+
+
+@pytree_dataclass(static=("p",))
+class Lp(Penalty):
+    """``alpha / p * sum |w_i|^p`` for ``p >= 1`` (``p = 1`` is L1, ``p = 2`` is L2).
+
+    ``p`` is structural (a new ``p`` recompiles; a new ``alpha`` does not). The prox solves
+    ``t + step * alpha * t^(p-1) = |v|`` elementwise by a Newton iteration started to the
+    right of the root of a convex increasing function, so it decreases monotonically to the
+    root. For ``1 < p < 2`` the iteration runs on ``u = t^(p-1)``, where the equation
+    ``u^(1/(p-1)) + c u = |v|`` is again convex: plain Newton on ``t`` fails near zero there
+    because ``t^(p-1)`` has an infinite derivative at 0.
+    """
+
+    alpha: float = 1.0
+    p: float = 2.0
+    name: ClassVar[str] = "lp"
+    newton_iters: ClassVar[int] = 40
+
+    def __post_init__(self):
+        _check_alpha(self.alpha)
+        p = self.p
+        if not isinstance(p, (int, float, np.integer, np.floating)) or isinstance(p, bool):
+            raise ValueError(f"p={p!r} is not allowed; p must be a number >= 1")
+        if not np.isfinite(p) or p < 1:
+            raise ValueError(f"p={p!r} is not allowed; p must be a finite number >= 1 (use LInf for p = inf)")
+        object.__setattr__(self, "p", float(p))
+
+    @property
+    def smooth(self):
+        return self.p > 1.0
+
+    def grad_lipschitz(self):
+        return self.alpha if self.p == 2.0 else None
+
+    def value(self, w):
+        return self.alpha / self.p * jnp.sum(jnp.abs(w) ** self.p)
+
+    def _abs_prox(self, a, c):
+        """Root t in [0, a] of ``t + c t^(p-1) = a`` (a >= 0, c >= 0), elementwise."""
+        p = self.p
+        if p == 1.0:
+            return jnp.maximum(a - c, 0.0)
+        if p == 2.0:
+            return a / (1.0 + c)
+        safe_a = jnp.where(a > 0, a, 1.0)
+        safe_c = jnp.where(c > 0, c, 1.0)
+        if p > 2.0:
+            m = p - 1.0  # g(t) = t + c t^m - a, convex increasing; start at an upper bound
+            t0 = jnp.where(c > 0, jnp.minimum(safe_a, (safe_a / safe_c) ** (1.0 / m)), safe_a)
+
+            def step(_, t):
+                g = t + c * t**m - safe_a
+                return jnp.maximum(t - g / (1.0 + c * m * t ** (m - 1.0)), 0.0)
+
+            t = lax.fori_loop(0, self.newton_iters, step, t0)
+        else:
+            q = p - 1.0  # h(u) = u^(1/q) + c u - a with t = u^(1/q); 1/q > 1 so h is convex
+            r = 1.0 / q
+            u0 = jnp.where(c > 0, jnp.minimum(safe_a**q, safe_a / safe_c), safe_a**q)
+
+            def step(_, u):
+                h = u**r + c * u - safe_a
+                return jnp.maximum(u - h / (r * u ** (r - 1.0) + c), 0.0)
+
+            t = lax.fori_loop(0, self.newton_iters, step, u0) ** r
+        return jnp.where(a > 0, t, 0.0)
+
+    def prox(self, v, step):
+        return jnp.sign(v) * self._abs_prox(jnp.abs(v), step * self.alpha)
+
+    def subdiff_distance(self, w, grad):
+        if self.p == 1.0:
+            return _l1_distance(w, grad, self.alpha)
+        return jnp.abs(grad + self.alpha * jnp.sign(w) * jnp.abs(w) ** (self.p - 1.0))
+
+    def alpha_max(self, grad0):
+        if self.p == 1.0:
+            return jnp.max(jnp.abs(grad0))
+        return super().alpha_max(grad0)
+
+
+@pytree_dataclass
+class LInf(Penalty):
+    """``alpha * max_i |w_i|``.
+
+    Prox by Moreau's identity: ``prox(v) = v - proj_{||.||_1 <= step*alpha}(v)``, written as
+    the clip ``sign(v) * min(|v|, theta)`` so that every coordinate tied at the maximum
+    comes out exactly equal to ``theta``.
+    """
+
+    alpha: float = 1.0
+    name: ClassVar[str] = "linf"
+
+    def __post_init__(self):
+        _check_alpha(self.alpha)
+
+    def value(self, w):
+        return self.alpha * jnp.max(jnp.abs(w))
+
+    def prox(self, v, step):
+        theta = jnp.maximum(simplex_threshold(jnp.abs(v), step * self.alpha), 0.0)
+        return jnp.sign(v) * jnp.minimum(jnp.abs(v), theta)
+
+    def subdiff_distance(self, w, grad):
+        a = self.alpha
+        # At w = 0 the subdifferential is the L1 ball of radius alpha: the distance of -grad
+        # to it is, coordinatewise, min(|grad_i|, theta) (theta: the L1-ball threshold).
+        theta = jnp.maximum(simplex_threshold(jnp.abs(grad), a), 0.0)
+        dist_zero = jnp.minimum(jnp.abs(grad), theta)
+        # At w != 0 it is alpha * conv{sign(w_i) e_i : |w_i| = max|w|}: coordinates off the
+        # maximum need grad_i = 0; on it, s_i = -grad_i sign(w_i) must lie on the simplex
+        # {s >= 0, sum s = alpha}; the distance is to the projection onto that simplex.
+        absw = jnp.abs(w)
+        on_max = absw == jnp.max(absw)
+        s = -grad * jnp.sign(w)
+        tau = simplex_threshold(s, a, on_max)
+        proj = jnp.maximum(s - tau, 0.0)
+        dist_nz = jnp.where(on_max, jnp.abs(s - proj), jnp.abs(grad))
+        return jnp.where(jnp.all(w == 0), dist_zero, dist_nz)
+
+    def alpha_max(self, grad0):
+        return jnp.sum(jnp.abs(grad0))
+
+
+_PENALTIES = {
+    "none": NoPenalty,
+    "l1": L1,
+    "l2": L2,
+    "elasticnet": ElasticNet,
+    "weighted_l1": WeightedL1,
+    "lp": Lp,
+    "linf": LInf,
+}
+
+
+def get_penalty(penalty, **params) -> Penalty:
+    """A penalty from an instance, ``None`` (no penalty) or a name with its parameters."""
+    if penalty is None:
+        return NoPenalty()
+    if isinstance(penalty, Penalty):
+        return penalty
+    if isinstance(penalty, str) and penalty.lower() in _PENALTIES:
+        return _PENALTIES[penalty.lower()](**params)
+    raise ValueError(
+        f"penalty={penalty!r} is not a known penalty; allowed: None, {sorted(_PENALTIES)} "
+        "or a jaxreg.penalties.Penalty instance"
+    )

@@ -1,0 +1,135 @@
+"""Solvers: one algorithm family per module, all pure jit-compiled ``lax`` loops with the
+uniform signature ``solver(data, loss, penalty, w0, b0, hyper, **static) -> SolverOutput``.
+
+This module is the registry: each :class:`SolverSpec` says which options a solver takes,
+which settings are static (structure: a new value recompiles) and what loss/penalty pairs
+it can handle. Adding a solver is a new module and one entry in ``SOLVERS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from jaxreg.losses import Loss, Squared
+from jaxreg.penalties import Penalty
+from jaxreg.solvers import closed_form as _cf
+from jaxreg.solvers import proximal as _prox
+from jaxreg.solvers import quasi_newton as _qn
+from jaxreg.solvers import stochastic as _sto
+from jaxreg.solvers._common import STATUS_NAMES, Data, Hyper, SolverOutput
+
+__all__ = ["SOLVERS", "SolverSpec", "get_solver", "auto_solver", "Data", "Hyper", "SolverOutput", "STATUS_NAMES"]
+
+
+def _any_pair(loss: Loss, penalty: Penalty):
+    return None
+
+
+def _needs_quadratic(loss: Loss, penalty: Penalty):
+    if not isinstance(loss, Squared) or penalty.grad_lipschitz() is None:
+        return (
+            "closed_form solves squared loss with an L2 penalty or none (the normal equations); "
+            "use fista/ista (any penalty with a prox), lbfgs (smooth penalties) or gd/minibatch/sgd"
+        )
+    return None
+
+
+def _needs_smooth(loss: Loss, penalty: Penalty):
+    if not penalty.smooth:
+        return (
+            f"lbfgs needs a differentiable penalty (none, L2, Lp with p > 1), not {penalty!r}; "
+            "use fista or ista (exact prox), or gd/minibatch/sgd (proximal steps)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class SolverSpec:
+    """A registered solver: the jitted function and what it accepts."""
+
+    name: str
+    run: Callable
+    criteria: tuple[str, ...]
+    check: Callable[[Loss, Penalty], str | None]
+    # option name -> default; these become static keyword arguments of ``run``
+    static_options: dict = field(default_factory=dict)
+    # options that are traced (go into Hyper) and apply to this solver
+    traced_options: tuple[str, ...] = ()
+    default_max_iter: int = 1000
+    default_tol: float = 1e-6
+    iterative: bool = True
+
+    def unsupported_reason(self, loss, penalty):
+        return self.check(loss, penalty)
+
+
+_STOCHASTIC_TRACED = ("learning_rate", "decay", "seed")
+_STOCHASTIC_STATIC = {"optimizer": None, "schedule": "constant", "n_iter_no_change": 5, "variance_reduction": "none"}
+
+SOLVERS: dict[str, SolverSpec] = {
+    "closed_form": SolverSpec(
+        "closed_form", _cf.closed_form, _cf.CRITERIA, _needs_quadratic, default_max_iter=1, iterative=False
+    ),
+    "ista": SolverSpec(
+        "ista",
+        _prox.proximal_gradient,
+        _prox.CRITERIA,
+        _any_pair,
+        {"accelerated": False, "step": "backtracking", "check_every": 1},
+        default_max_iter=10000,
+    ),
+    "fista": SolverSpec(
+        "fista",
+        _prox.proximal_gradient,
+        _prox.CRITERIA,
+        _any_pair,
+        {"accelerated": True, "step": "backtracking", "check_every": 10},
+        default_max_iter=10000,
+    ),
+    "gd": SolverSpec(
+        "gd",
+        _sto.stochastic_gradient,
+        _sto.CRITERIA,
+        _any_pair,
+        {"batch_size": None, "shuffle": False, **_STOCHASTIC_STATIC},
+        ("learning_rate", "decay"),
+        default_max_iter=10000,
+    ),
+    "minibatch": SolverSpec(
+        "minibatch",
+        _sto.stochastic_gradient,
+        _sto.CRITERIA,
+        _any_pair,
+        {"batch_size": 32, "shuffle": True, **_STOCHASTIC_STATIC},
+        _STOCHASTIC_TRACED,
+        default_max_iter=200,
+        default_tol=1e-4,
+    ),
+    "sgd": SolverSpec(
+        "sgd",
+        _sto.stochastic_gradient,
+        _sto.CRITERIA,
+        _any_pair,
+        {"batch_size": 1, "shuffle": True, **{**_STOCHASTIC_STATIC, "schedule": "inverse_time"}},
+        _STOCHASTIC_TRACED,
+        default_max_iter=200,
+        default_tol=1e-4,
+    ),
+    "lbfgs": SolverSpec("lbfgs", _qn.lbfgs, _qn.CRITERIA, _needs_smooth, {"memory_size": 10}, default_max_iter=1000),
+}
+
+
+def get_solver(name: str) -> SolverSpec:
+    if name not in SOLVERS:
+        raise ValueError(f"solver={name!r} is not a known solver; allowed: {['auto', *SOLVERS]}")
+    return SOLVERS[name]
+
+
+def auto_solver(loss: Loss, penalty: Penalty) -> str:
+    """closed_form for squared + L2/none, lbfgs for other smooth problems, fista otherwise."""
+    if _needs_quadratic(loss, penalty) is None:
+        return "closed_form"
+    if penalty.smooth and not isinstance(loss, Squared):
+        return "lbfgs"
+    return "fista"

@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+
+
+def make_regression(n, p, rho=0.0, n_informative=5, noise=0.1, seed=0, intercept=1.5):
+    """Correlated Gaussian design (corr(x_i, x_j) = rho^|i-j|) and a sparse truth."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, p))
+    X = np.empty_like(Z)
+    X[:, 0] = Z[:, 0]
+    for j in range(1, p):  # AR(1) columns: the Toeplitz correlation rho^|i-j|
+        X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho**2) * Z[:, j]
+    w = np.zeros(p)
+    idx = rng.choice(p, min(n_informative, p), replace=False)
+    w[idx] = rng.standard_normal(len(idx)) * 2
+    y = X @ w + intercept + noise * rng.standard_normal(n)
+    return X, y, w
+
+
+@pytest.fixture(scope="session")
+def reg_data():
+    return make_regression(80, 12, rho=0.5, seed=1)
+
+
+@pytest.fixture(scope="session")
+def wide_data():
+    return make_regression(30, 60, rho=0.3, seed=2)
+
+
+@pytest.fixture(scope="session")
+def clf_data():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((120, 8))
+    w = np.array([2.0, -1.0, 0, 0, 1.5, 0, 0, 0])
+    y = (X @ w + 0.3 + rng.logistic(size=120) > 0).astype(int)
+    return X, y
