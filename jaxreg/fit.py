@@ -328,7 +328,7 @@ def fit(
             b0 = np.zeros(coef_shape[1:], dtype)
         static = _static_kwargs(spec, options, max_iter, bool(fit_intercept))
         L = 1.0
-        if spec.iterative:
+        if spec.iterative and not spec.host_driven:
             L = float(_lipschitz_jit(data.X, data.weights, loss_c, fit_intercept=bool(fit_intercept)))
             L += float(penalty.grad_lipschitz() or 0.0)
             L = max(L, float(np.finfo(dtype).tiny))
@@ -345,11 +345,15 @@ def fit(
             key=jax.random.PRNGKey(seed),
         )
         args = (data, loss_c, penalty_c, jnp.asarray(w0), jnp.asarray(b0), hyper)
-        exe, compile_time = _compiled(spec, args, static)
         t0 = time.perf_counter()
-        out = jax.block_until_ready(exe(*args))
+        if spec.host_driven:
+            out, compile_time = spec.run(*args, **static)
+        else:
+            exe, compile_time = _compiled(spec, args, static)
+            t0 = time.perf_counter()
+            out = jax.block_until_ready(exe(*args))
         out = jax.tree.map(np.asarray, out)
-        fit_time = time.perf_counter() - t0
+        fit_time = time.perf_counter() - t0 - (compile_time if spec.host_driven else 0.0)
 
     n_iter = int(out.n_iter)
     status = STATUS_NAMES[int(out.status)]

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from jaxreg.losses import Loss, Squared
-from jaxreg.penalties import Penalty
+from jaxreg.penalties import ElasticNet, Penalty
 from jaxreg.solvers import closed_form as _cf
 from jaxreg.solvers import proximal as _prox
 from jaxreg.solvers import quasi_newton as _qn
 from jaxreg.solvers import stochastic as _sto
+from jaxreg.solvers import working_set as _ws
 from jaxreg.solvers._common import STATUS_NAMES, Data, Hyper, SolverOutput
 
 __all__ = ["SOLVERS", "SolverSpec", "get_solver", "auto_solver", "Data", "Hyper", "SolverOutput", "STATUS_NAMES"]
@@ -59,6 +60,9 @@ class SolverSpec:
     default_max_iter: int = 1000
     default_tol: float = 1e-6
     iterative: bool = True
+    # A host-driven solver (an outer Python loop over jitted pieces) is called directly and
+    # returns ``(SolverOutput, compile_time)``; it needs no Lipschitz constant from fit.
+    host_driven: bool = False
 
     def unsupported_reason(self, loss, penalty):
         return self.check(loss, penalty)
@@ -117,6 +121,15 @@ SOLVERS: dict[str, SolverSpec] = {
         default_tol=1e-4,
     ),
     "lbfgs": SolverSpec("lbfgs", _qn.lbfgs, _qn.CRITERIA, _needs_smooth, {"memory_size": 10}, default_max_iter=1000),
+    "working_set": SolverSpec(
+        "working_set",
+        _ws.working_set,
+        _ws.CRITERIA,
+        _ws.handles,
+        default_max_iter=100,
+        default_tol=1e-6,
+        host_driven=True,
+    ),
 }
 
 
@@ -127,9 +140,12 @@ def get_solver(name: str) -> SolverSpec:
 
 
 def auto_solver(loss: Loss, penalty: Penalty) -> str:
-    """closed_form for squared + L2/none, lbfgs for other smooth problems, fista otherwise."""
+    """closed_form for squared + L2/none, working_set for L1-type penalties (with squared or
+    logistic loss), lbfgs for other smooth problems, fista otherwise."""
     if _needs_quadratic(loss, penalty) is None:
         return "closed_form"
+    if _ws.handles(loss, penalty) is None and not (isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0):
+        return "working_set"
     if penalty.smooth and not isinstance(loss, Squared):
         return "lbfgs"
     return "fista"
