@@ -465,19 +465,14 @@ def working_set(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_interce
     compiler = Compiler()
     X, y, weights = data
     l1, l2 = l1_l2(penalty, X.shape[1], X.dtype)
+    kw = dict(fit_intercept=fit_intercept, tol=float(hyper.tol), max_iter=max_iter, compiler=compiler)
     with single_threaded_blas():
-        out = solve_squared(
-            X,
-            y,
-            weights,
-            l1,
-            l2,
-            w0,
-            fit_intercept=fit_intercept,
-            tol=float(hyper.tol),
-            max_iter=max_iter,
-            compiler=compiler,
-        )
+        if isinstance(loss, Logistic):
+            from jaxreg.solvers.working_set_logistic import solve_logistic
+
+            out = solve_logistic(X, y, weights, l1, l2, w0, b0, **kw)
+        else:
+            out = solve_squared(X, y, weights, l1, l2, w0, **kw)
     res = SolverOutput(
         coef=out.w,
         intercept=out.b,
