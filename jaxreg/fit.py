@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxreg import _validation as V
+from jaxreg._cache import ensure_compilation_cache
 from jaxreg.losses import Loss, get_loss
 from jaxreg.penalties import Penalty, WeightedL1, get_penalty
 from jaxreg.solvers import SOLVERS, STATUS_NAMES, Data, Hyper, auto_solver, get_solver
@@ -285,6 +286,7 @@ def fit(
     >>> res.status, res.nonzeros
     ('converged', 2)
     """
+    ensure_compilation_cache()
     loss = get_loss(loss)
     penalty = get_penalty(penalty)
     if not isinstance(fit_intercept, (bool, np.bool_)):

@@ -228,13 +228,14 @@ class Prep(NamedTuple):
 
 class Check(NamedTuple):
     """The outer loop's view of a point: criterion (and which), scores, support size,
-    objective."""
+    objective, and ``corr = Xt^T rho`` (reused when only the penalty changes)."""
 
     crit: jax.Array
     kind: jax.Array
     scores: jax.Array
     nnz: jax.Array
     obj: jax.Array
+    corr: jax.Array
 
 
 def xt_dot(X, prep: Prep, v):
@@ -273,9 +274,15 @@ def primal(rho, w, l1, l2):
     return 0.5 * jnp.vdot(rho, rho) + jnp.vdot(l1, jnp.abs(w)) + 0.5 * l2 * jnp.vdot(w, w)
 
 
+def evaluate(X, corr, prep: Prep, w, rho, l1, l2) -> Check:
+    """The check from a known ``corr = Xt^T rho`` (``X`` is unused: it keeps the shared
+    argument first, as the batched pieces expect)."""
+    crit, kind, dist = criterion(corr, w, rho, prep.yt, l1, l2)
+    return Check(crit, kind, jnp.where(w != 0, jnp.inf, dist), jnp.sum(w != 0), primal(rho, w, l1, l2), corr)
+
+
 def check(X, prep: Prep, w, rho, l1, l2) -> Check:
-    crit, kind, dist = criterion(xt_dot(X, prep, rho), w, rho, prep.yt, l1, l2)
-    return Check(crit, kind, dist, jnp.sum(w != 0), primal(rho, w, l1, l2))
+    return evaluate(X, xt_dot(X, prep, rho), prep, w, rho, l1, l2)
 
 
 def start(X, y, weights, w, l1, l2, *, fit_intercept: bool):
@@ -386,6 +393,7 @@ def intercept(prep: Prep, w):
 SQUARED = pieces(
     (start, 6, ("fit_intercept",)),
     (check, 6, ()),
+    (evaluate, 7, ()),
     (cd, 8, ("cap",)),
     (newton, 6, ("size",)),
     (intercept, 2, ()),
@@ -405,15 +413,32 @@ class Outcome(NamedTuple):
     history: np.ndarray
 
 
-def solve_squared(X, y, weights, l1, l2, w0, *, fit_intercept, tol, max_iter, compiler, batched=False):
+class SquaredState(NamedTuple):
+    """Where a squared-loss solve ended: enough to continue at another penalty."""
+
+    prep: Prep
+    w: jax.Array
+    rho: jax.Array
+    corr: jax.Array
+
+
+def solve_squared(X, y, weights, l1, l2, w0, b0=None, *, fit_intercept, tol, max_iter, compiler, batched=False, state=None):
     """The outer loop. With ``batched``, ``y, weights, l1, l2, w0`` carry a leading axis of
     problems solved together (the loop runs until all have converged; sizes follow the
-    largest support)."""
+    largest support). ``state`` (from a previous call on the same data, e.g. the previous
+    alpha of a path) replaces ``w0`` and saves the first ``X`` product.
+
+    Returns ``(Outcome, SquaredState)``.
+    """
     P = {name: fns[int(batched)] for name, fns in SQUARED.items()}
     p = X.shape[1]
-    prep, rho = compiler(P["start"], X, y, weights, w0, l1, l2, fit_intercept=fit_intercept)
-    w = w0
-    chk = compiler(P["check"], X, prep, w, rho, l1, l2)
+    if state is None:
+        prep, rho = compiler(P["start"], X, y, weights, w0, l1, l2, fit_intercept=fit_intercept)
+        w = w0
+        chk = compiler(P["check"], X, prep, w, rho, l1, l2)
+    else:
+        prep, w, rho = state.prep, state.w, state.rho
+        chk = compiler(P["evaluate"], X, state.corr, prep, w, rho, l1, l2)
     history, n_iter = [], 0
     while True:
         crit, nnz = np.asarray(chk.crit), np.asarray(chk.nnz)
@@ -433,7 +458,8 @@ def solve_squared(X, y, weights, l1, l2, w0, *, fit_intercept, tol, max_iter, co
     b = compiler(P["intercept"], prep, w)
     status = CONVERGED if np.all(np.asarray(chk.crit) <= tol) else MAX_ITER
     hist = np.asarray(history).reshape(len(history), *np.shape(chk.obj))
-    return Outcome(np.asarray(w), np.asarray(b), n_iter, status, np.asarray(chk.crit), np.asarray(chk.kind), hist)
+    out = Outcome(np.asarray(w), np.asarray(b), n_iter, status, np.asarray(chk.crit), np.asarray(chk.kind), hist)
+    return out, SquaredState(prep, w, rho, chk.corr)
 
 
 _BLAS = None
@@ -470,9 +496,9 @@ def working_set(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_interce
         if isinstance(loss, Logistic):
             from jaxreg.solvers.working_set_logistic import solve_logistic
 
-            out = solve_logistic(X, y, weights, l1, l2, w0, b0, **kw)
+            out, _ = solve_logistic(X, y, weights, l1, l2, w0, b0, **kw)
         else:
-            out = solve_squared(X, y, weights, l1, l2, w0, **kw)
+            out, _ = solve_squared(X, y, weights, l1, l2, w0, **kw)
     res = SolverOutput(
         coef=out.w,
         intercept=out.b,

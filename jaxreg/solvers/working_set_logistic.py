@@ -35,13 +35,22 @@ LINE_SEARCH_STEPS = 30
 ARMIJO = 1e-4
 
 
+class Model(NamedTuple):
+    """The gradient at ``(w, b)`` and the weighted least-squares model there (``prep`` and
+    ``rho``, its residual at ``v = w``, as :mod:`working_set` expects them; ``H = sum h``)."""
+
+    grad: jax.Array
+    grad_b: jax.Array
+    prep: ws.Prep
+    rho: jax.Array
+    H: jax.Array
+
+
 class LCheck(NamedTuple):
     crit: jax.Array
     scores: jax.Array
     nnz: jax.Array
     obj: jax.Array
-    grad: jax.Array
-    grad_b: jax.Array
 
 
 def _penalty(w, l1, l2):
@@ -56,23 +65,13 @@ def predictions(X, w, b):
     return ws._dot(X, w) + b
 
 
-def model(X, y, d, z, w, b, l1, l2, *, fit_intercept: bool):
-    """The check at ``(w, b)`` and the weighted least-squares model there.
-
-    Returns ``(check, prep, rho, l1 / H, l2 / H)`` where ``prep``/``rho`` describe the model
-    as :mod:`working_set` expects it (``rho`` its residual at ``v = w``).
-    """
+def model(X, y, d, z, b, *, fit_intercept: bool) -> Model:
+    """Two ``X`` products: the gradient and the model's weighted column means."""
     sneg = jax.nn.sigmoid(-y * z)  # sigma(-y z)
     gz = -d * y * sneg
     h = d * sneg * (1.0 - sneg)
     h = jnp.maximum(h, jnp.finfo(h.dtype).eps * jnp.max(h))
     grad = ws._dot(gz, X)
-    gb = jnp.sum(gz) if fit_intercept else jnp.zeros((), z.dtype)
-    dist = _l1_distance(w, grad + l2 * w, l1)
-    crit = jnp.maximum(jnp.max(dist), jnp.abs(gb))
-    obj = _loss(y, d, z) + _penalty(w, l1, l2)
-    chk = LCheck(crit, jnp.where(w != 0, jnp.inf, dist), jnp.sum(w != 0), obj, grad, gb)
-
     H = jnp.sum(h)
     dn = h / H
     sd = jnp.sqrt(dn)
@@ -80,13 +79,23 @@ def model(X, y, d, z, w, b, l1, l2, *, fit_intercept: bool):
     if fit_intercept:
         xbar = ws._dot(dn, X)
         tbar = jnp.vdot(dn, z + q)
-        rho = sd * (q - jnp.vdot(dn, q))  # (t - x.w - tbar + xbar.w) with z = x.w + b
+        rho = sd * (q - jnp.vdot(dn, q))  # t - x.w - (tbar - xbar.w), with z = x.w + b
+        gb = jnp.sum(gz)
     else:
         xbar = jnp.zeros(X.shape[1], X.dtype)
         tbar = jnp.zeros((), z.dtype)
         rho = sd * (q + b)
-    prep = ws.Prep(sd, xbar, sd * (z + q - tbar), tbar)
-    return chk, prep, rho, l1 / H, l2 / H
+        gb = jnp.zeros((), z.dtype)
+    return Model(grad, gb, ws.Prep(sd, xbar, sd * (z + q - tbar), tbar), rho, H)
+
+
+def lcheck(X, m: Model, y, d, z, w, l1, l2):
+    """Criterion (largest subdifferential distance, intercept included), scores, objective,
+    and the penalty scaled for the model (``l1 / H``, ``l2 / H``). ``X`` is unused."""
+    dist = _l1_distance(w, m.grad + l2 * w, l1)
+    crit = jnp.maximum(jnp.max(dist), jnp.abs(m.grad_b))
+    obj = _loss(y, d, z) + _penalty(w, l1, l2)
+    return LCheck(crit, jnp.where(w != 0, jnp.inf, dist), jnp.sum(w != 0), obj), l1 / m.H, l2 / m.H
 
 
 def line_search(X, y, d, z, w, b, v, c, grad, gb, l1, l2):
@@ -107,24 +116,37 @@ def line_search(X, y, d, z, w, b, v, c, grad, gb, l1, l2):
 
 LOGISTIC = ws.pieces(
     (predictions, 3, ()),
-    (model, 8, ("fit_intercept",)),
+    (model, 5, ("fit_intercept",)),
+    (lcheck, 8, ()),
     (line_search, 12, ()),
 )
 
 
-def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_iter, compiler, batched=False):
-    """The outer loop (one proximal-Newton step per iteration); ``batched`` as in
-    :func:`working_set.solve_squared`."""
-    b_ = int(batched)
-    L = {name: fns[b_] for name, fns in LOGISTIC.items()}
-    Q = {name: fns[b_] for name, fns in ws.SQUARED.items()}
+class LogisticState(NamedTuple):
+    w: jax.Array
+    b: jax.Array
+    z: jax.Array
+    model: Model
+
+
+def solve_logistic(
+    X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_iter, compiler, batched=False, state=None
+):
+    """The outer loop (one proximal-Newton step per iteration); ``batched`` and ``state``
+    as in :func:`working_set.solve_squared`. Returns ``(Outcome, LogisticState)``."""
+    L = {name: fns[int(batched)] for name, fns in LOGISTIC.items()}
+    Q = {name: fns[int(batched)] for name, fns in ws.SQUARED.items()}
     p = X.shape[1]
     d = weights / jnp.sum(weights, axis=-1, keepdims=True)
-    w, b = w0, b0
-    z = compiler(L["predictions"], X, w, b)
+    if state is None:
+        w, b = w0, b0
+        z = compiler(L["predictions"], X, w, b)
+        m = compiler(L["model"], X, y, d, z, b, fit_intercept=fit_intercept)
+    else:
+        w, b, z, m = state
     history, n_iter = [], 0
     while True:
-        chk, prep, rho, l1s, l2s = compiler(L["model"], X, y, d, z, w, b, l1, l2, fit_intercept=fit_intercept)
+        chk, l1s, l2s = compiler(L["lcheck"], X, m, y, d, z, w, l1, l2)
         crit, nnz = np.asarray(chk.crit), np.asarray(chk.nnz)
         if n_iter:
             history.append(np.asarray(chk.obj))
@@ -134,14 +156,15 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
         n_iter += 1
         cap = ws.capacity(max(ws.WS_MIN, 2 * int(np.max(nnz))), p)
         tol_in = jnp.asarray(np.where(done, np.inf, np.clip(crit**2, 1e-14, 1e-4)).astype(crit.dtype))
-        v, rho_v, stable = compiler(Q["cd"], X, prep, w, rho, chk.scores, l1s, l2s, tol_in, cap=cap)
+        v, rho_v, stable = compiler(Q["cd"], X, m.prep, w, m.rho, chk.scores, l1s, l2s, tol_in, cap=cap)
         if np.any(np.asarray(stable) & ~done):
             size = ws.bucket(int(np.max(np.sum(np.asarray(v) != 0, axis=-1))), p)
-            v, rho_v, _ = compiler(Q["newton"], X, prep, v, rho_v, l1s, l2s, size=size)
-        c = compiler(Q["intercept"], prep, v) if fit_intercept else b
-        w, b, z, _ = compiler(L["line_search"], X, y, d, z, w, b, v, c, chk.grad, chk.grad_b, l1, l2)
+            v, rho_v, _ = compiler(Q["newton"], X, m.prep, v, rho_v, l1s, l2s, size=size)
+        c = compiler(Q["intercept"], m.prep, v) if fit_intercept else b
+        w, b, z, _ = compiler(L["line_search"], X, y, d, z, w, b, v, c, m.grad, m.grad_b, l1, l2)
+        m = compiler(L["model"], X, y, d, z, b, fit_intercept=fit_intercept)
     status = CONVERGED if np.all(np.asarray(chk.crit) <= tol) else MAX_ITER
     hist = np.asarray(history).reshape(len(history), *np.shape(chk.obj))
-    return ws.Outcome(
-        np.asarray(w), np.asarray(b), n_iter, status, np.asarray(chk.crit), np.ones_like(np.asarray(chk.nnz)), hist
-    )
+    kind = np.ones_like(np.asarray(chk.nnz))  # CRITERIA[1]: subdiff_distance
+    out = ws.Outcome(np.asarray(w), np.asarray(b), n_iter, status, np.asarray(chk.crit), kind, hist)
+    return out, LogisticState(w, b, z, m)
