@@ -6,6 +6,7 @@ Public names only; see ``shared/DESIGN.md`` for the architecture.
 from jaxreg import losses, penalties
 from jaxreg.fit import FitResult, alpha_max, fit
 from jaxreg.losses import Logistic, Multinomial, Squared
+from jaxreg.path import PathResult, path
 from jaxreg.penalties import L1, L2, ElasticNet, LInf, Lp, NoPenalty, WeightedL1
 
 __version__ = "0.1.0"
@@ -14,6 +15,8 @@ __all__ = [
     "fit",
     "FitResult",
     "alpha_max",
+    "path",
+    "PathResult",
     "losses",
     "penalties",
     "Squared",

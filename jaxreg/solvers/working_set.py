@@ -329,8 +329,9 @@ class _CD(NamedTuple):
 def cd(X, prep: Prep, w, rho, scores, l1, l2, tol_in, *, cap: int):
     """Coordinate descent on a working set of at most ``cap`` features.
 
-    Returns ``(w, rho, stable)``; ``stable`` says the support and signs did not
-    change over the last Anderson block (the cue for :func:`newton`).
+    Returns ``(w, rho, stalled, epochs)``; ``stalled`` says the support and signs did not change
+    over the last Anderson block while the criterion is still above ``tol_in`` (the cue
+    for :func:`newton`).
     """
     support = w != 0
     ws, count = select(scores, support, jnp.maximum(WS_MIN, 2 * jnp.sum(support)), cap)
@@ -361,7 +362,7 @@ def cd(X, prep: Prep, w, rho, scores, l1, l2, tol_in, *, cap: int):
     s0 = _CD(w_ws, rho, jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, rho.dtype), jnp.asarray(False))
     s = lax.while_loop(cond, block, s0)
     w = w.at[ws].set(s.w, mode="drop")
-    return w, s.rho, s.stable
+    return w, s.rho, s.stable & (s.crit > tol_in), s.epochs
 
 
 def newton(X, prep: Prep, w, rho, l1, l2, *, size: int):
@@ -386,7 +387,8 @@ def newton(X, prep: Prep, w, rho, l1, l2, *, size: int):
     return w, jnp.where(ok, rho_new, rho), ok
 
 
-def intercept(prep: Prep, w):
+def intercept(X, prep: Prep, w):
+    """The optimal intercept ``ybar - xbar . w`` (``X`` unused, kept first for batching)."""
     return prep.ybar - jnp.vdot(prep.xbar, w)
 
 
@@ -396,7 +398,7 @@ SQUARED = pieces(
     (evaluate, 7, ()),
     (cd, 8, ("cap",)),
     (newton, 6, ("size",)),
-    (intercept, 2, ()),
+    (intercept, 3, ()),
 )
 
 
@@ -450,12 +452,12 @@ def solve_squared(X, y, weights, l1, l2, w0, b0=None, *, fit_intercept, tol, max
         n_iter += 1
         cap = capacity(max(WS_MIN, 2 * int(np.max(nnz))), p)
         tol_in = jnp.asarray(np.where(done, np.inf, INNER_FRACTION * crit).astype(crit.dtype))
-        w, rho, stable = compiler(P["cd"], X, prep, w, rho, chk.scores, l1, l2, tol_in, cap=cap)
+        w, rho, stable, _ = compiler(P["cd"], X, prep, w, rho, chk.scores, l1, l2, tol_in, cap=cap)
         if np.any(np.asarray(stable) & ~done):
             size = bucket(int(np.max(np.sum(np.asarray(w) != 0, axis=-1))), p)
             w, rho, _ = compiler(P["newton"], X, prep, w, rho, l1, l2, size=size)
         chk = compiler(P["check"], X, prep, w, rho, l1, l2)
-    b = compiler(P["intercept"], prep, w)
+    b = compiler(P["intercept"], X, prep, w)
     status = CONVERGED if np.all(np.asarray(chk.crit) <= tol) else MAX_ITER
     hist = np.asarray(history).reshape(len(history), *np.shape(chk.obj))
     out = Outcome(np.asarray(w), np.asarray(b), n_iter, status, np.asarray(chk.crit), np.asarray(chk.kind), hist)

@@ -156,11 +156,11 @@ def solve_logistic(
         n_iter += 1
         cap = ws.capacity(max(ws.WS_MIN, 2 * int(np.max(nnz))), p)
         tol_in = jnp.asarray(np.where(done, np.inf, np.clip(crit**2, 1e-14, 1e-4)).astype(crit.dtype))
-        v, rho_v, stable = compiler(Q["cd"], X, m.prep, w, m.rho, chk.scores, l1s, l2s, tol_in, cap=cap)
+        v, rho_v, stable, _ = compiler(Q["cd"], X, m.prep, w, m.rho, chk.scores, l1s, l2s, tol_in, cap=cap)
         if np.any(np.asarray(stable) & ~done):
             size = ws.bucket(int(np.max(np.sum(np.asarray(v) != 0, axis=-1))), p)
             v, rho_v, _ = compiler(Q["newton"], X, m.prep, v, rho_v, l1s, l2s, size=size)
-        c = compiler(Q["intercept"], m.prep, v) if fit_intercept else b
+        c = compiler(Q["intercept"], X, m.prep, v) if fit_intercept else b
         w, b, z, _ = compiler(L["line_search"], X, y, d, z, w, b, v, c, m.grad, m.grad_b, l1, l2)
         m = compiler(L["model"], X, y, d, z, b, fit_intercept=fit_intercept)
     status = CONVERGED if np.all(np.asarray(chk.crit) <= tol) else MAX_ITER

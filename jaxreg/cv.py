@@ -1,0 +1,306 @@
+"""Cross-validated estimators: ``LassoCV``, ``ElasticNetCV``, ``LogisticRegressionCV``.
+
+scikit-learn's names, defaults and behaviour: the same folds (``check_cv``: ``KFold(5)``
+for regressors, ``StratifiedKFold(5)`` for classifiers, unless ``cv`` says otherwise), the
+same alpha grid (from ``alpha_max`` on all the data), the same score (held-out mean squared
+error; accuracy for the classifier), the first best grid point, and a refit on all the
+data at the chosen value.
+
+The folds are not fitted one after another: every fold (and every ``l1_ratio``) is one
+problem of a batch on the shared design ``X``, the held-out rows given weight zero, and
+the whole batch walks down the path together with warm starts (the working-set pieces
+``vmap``-ed over the batch, see :func:`jaxreg.path.solve_path`).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax.numpy as jnp
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import check_cv
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from jaxreg import _validation as V
+from jaxreg._cache import ensure_compilation_cache
+from jaxreg.fit import alpha_max, fit
+from jaxreg.losses import Logistic, Squared
+from jaxreg.path import alpha_grid, compute_context, solve_path
+from jaxreg.penalties import L1, ElasticNet
+from jaxreg.solvers import working_set as ws
+
+__all__ = ["LassoCV", "ElasticNetCV", "LogisticRegressionCV"]
+
+
+def _check_data(est, X, y, sample_weight, classifier=False):
+    X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], y_numeric=not classifier)
+    X, y = V.check_X_y(X, y, regression=not classifier)
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = None
+    sw = V.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    return X, y, sw, sample_weight is not None
+
+
+def _fold_weights(sw, folds, n):
+    """One weight vector per fold: the sample weights on the training rows, zero on the
+    held-out ones."""
+    W = np.zeros((len(folds), n), sw.dtype)
+    for f, (train, _) in enumerate(folds):
+        W[f, train] = sw[train]
+    return W
+
+
+def _held_out(X, y, sw, coefs, intercepts, test, score):
+    """``score(y_test, predictions, weights)`` at every alpha, using only the columns some
+    alpha uses."""
+    cols = np.flatnonzero(np.any(coefs != 0, axis=0))
+    Z = X[np.ix_(test, cols)] @ coefs[:, cols].T + intercepts
+    return score(y[test][:, None], Z, sw[test])
+
+
+def _mse(y, Z, w):
+    return np.average((Z - y) ** 2, axis=0, weights=w)
+
+
+class _PathCV(RegressorMixin, BaseEstimator):
+    """Shared fit of LassoCV / ElasticNetCV."""
+
+    def _l1_ratios(self):  # pragma: no cover - overridden
+        return np.array([1.0])
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the path on every fold (batched), choose ``alpha`` (and ``l1_ratio``), refit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        ensure_compilation_cache()
+        if getattr(self, "positive", False):
+            raise ValueError("positive=True is not supported by jaxreg's CV estimators; use positive=False")
+        V.check_positive(self.tol, "tol", strict=False, allow_none=False)
+        V.check_positive(self.max_iter, "max_iter", integer=True, allow_none=False)
+        X, y, sw, weighted = _check_data(self, X, y, sample_weight)
+        n, p = X.shape
+        l1_ratios = self._l1_ratios()
+        if isinstance(self.alphas, numbers.Integral) and not isinstance(self.alphas, bool):
+            grids = np.stack(
+                [
+                    alpha_grid(
+                        alpha_max(X, y, penalty=ElasticNet(1.0, r), fit_intercept=self.fit_intercept, sample_weight=sw),
+                        self.alphas,
+                        self.eps,
+                    )
+                    for r in l1_ratios
+                ]
+            )
+        else:
+            given = np.asarray(self.alphas, dtype=float).ravel()
+            if given.size == 0 or not np.all(np.isfinite(given)) or np.any(given < 0):
+                raise ValueError(f"alphas={self.alphas!r} is not allowed; give an int or finite numbers >= 0")
+            grids = np.tile(np.sort(given)[::-1], (len(l1_ratios), 1))
+        folds = list(check_cv(self.cv).split(X, y))
+        F = len(folds)
+        # problem (i, f) = l1_ratio i on fold f, flattened i-major
+        Wf = _fold_weights(sw, folds, n)
+        B = len(l1_ratios) * F
+        units_l1 = np.repeat(l1_ratios, F)[:, None] * np.ones((1, p))
+        units_l2 = 1.0 - np.repeat(l1_ratios, F)
+        alphas = np.repeat(grids, F, axis=0).T  # (n_alphas, B)
+        with compute_context(X.dtype):
+            res = solve_path(
+                jnp.asarray(X),
+                jnp.asarray(np.broadcast_to(y, (B, n))),
+                jnp.asarray(np.tile(Wf, (len(l1_ratios), 1))),
+                Squared(),
+                (units_l1, units_l2),
+                alphas,
+                fit_intercept=bool(self.fit_intercept),
+                tol=float(self.tol),
+                max_iter=int(self.max_iter),
+            )
+        mse = np.empty((len(l1_ratios), F, grids.shape[1]))
+        for i in range(len(l1_ratios)):
+            for f, (_, test) in enumerate(folds):
+                b = i * F + f
+                mse[i, f] = _held_out(X, y, sw, res["coefs"][:, b], res["intercepts"][:, b], test, _mse)
+        mean = mse.mean(axis=1)
+        i_best, j_best = np.unravel_index(np.argmin(mean), mean.shape)
+        self.alpha_ = float(grids[i_best, j_best])
+        self.l1_ratio_ = float(l1_ratios[i_best])
+        self.alphas_ = grids[0] if len(l1_ratios) == 1 else grids
+        self.mse_path_ = np.squeeze(np.moveaxis(mse, 1, 2))
+        self.fold_n_iter_ = res["n_iter"]
+        self._refit(X, y, sw if weighted else None)
+        return self
+
+    def _refit(self, X, y, sample_weight):
+        pen = L1(self.alpha_) if self.l1_ratio_ == 1.0 else ElasticNet(self.alpha_, self.l1_ratio_)
+        r = fit(
+            X,
+            y,
+            penalty=pen,
+            solver="working_set",
+            fit_intercept=bool(self.fit_intercept),
+            tol=float(self.tol),
+            max_iter=int(self.max_iter),
+            sample_weight=sample_weight,
+        )
+        self.coef_ = r.coef
+        self.intercept_ = float(r.intercept) if self.fit_intercept else 0.0
+        self.n_iter_ = r.n_iter
+        d = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        d = d / d.sum()
+        ybar = d @ y if self.fit_intercept else 0.0
+        self.dual_gap_ = float(r.stop_crit * (d @ (y - ybar) ** 2))  # back to objective units
+        self.fit_result_ = r
+
+    def predict(self, X):
+        """``X @ coef_ + intercept_``."""
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X @ self.coef_ + self.intercept_
+
+
+class LassoCV(_PathCV):
+    """Lasso with ``alpha`` chosen by cross-validation (scikit-learn's ``LassoCV``).
+
+    Parameters
+    ----------
+    eps : float, default=1e-3
+        ``alpha_min / alpha_max`` of the grid.
+    alphas : int or array-like, default=100
+        Number of grid points, or the grid.
+    fit_intercept : bool, default=True
+    max_iter : int, default=1000
+        Outer (working-set) iterations per ``alpha`` at most.
+    tol : float, default=1e-4
+        Relative duality gap per ``alpha`` (scikit-learn's ``gap <= tol * ||y - ybar||^2``).
+    cv : int, cross-validation generator or iterable, default=None (5-fold ``KFold``)
+    precompute, copy_X, verbose, n_jobs, random_state, selection
+        Accepted for compatibility with scikit-learn and ignored (they tune scikit-learn's
+        coordinate descent).
+    positive : bool, default=False
+        Only False is supported.
+
+    Attributes
+    ----------
+    alpha_, alphas_, mse_path_ (n_alphas, n_folds), coef_, intercept_, dual_gap_, n_iter_
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jaxreg.cv import LassoCV
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((60, 10)); y = X[:, 0] - 2 * X[:, 3] + 0.1 * rng.standard_normal(60)
+    >>> model = LassoCV(alphas=20).fit(X, y)
+    >>> model.mse_path_.shape, bool(model.alpha_ > 0)
+    ((20, 5), True)
+    """
+
+    def __init__(
+        self,
+        *,
+        eps=1e-3,
+        alphas=100,
+        fit_intercept=True,
+        precompute="auto",
+        max_iter=1000,
+        tol=1e-4,
+        copy_X=True,
+        cv=None,
+        verbose=False,
+        n_jobs=None,
+        positive=False,
+        random_state=None,
+        selection="cyclic",
+    ):
+        self.eps = eps
+        self.alphas = alphas
+        self.fit_intercept = fit_intercept
+        self.precompute = precompute
+        self.max_iter = max_iter
+        self.tol = tol
+        self.copy_X = copy_X
+        self.cv = cv
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+        self.positive = positive
+        self.random_state = random_state
+        self.selection = selection
+
+    def _l1_ratios(self):
+        return np.array([1.0])
+
+    def fit(self, X, y, sample_weight=None):
+        super().fit(X, y, sample_weight)
+        del self.l1_ratio_
+        return self
+
+
+class ElasticNetCV(_PathCV):
+    """Elastic net with ``alpha`` (and ``l1_ratio`` from a list) chosen by cross-validation
+    (scikit-learn's ``ElasticNetCV``). Every ``l1_ratio`` and fold is one problem of the
+    same batch.
+
+    Parameters
+    ----------
+    l1_ratio : float or list of float, default=0.5
+        In (0, 1].
+    eps, alphas, fit_intercept, max_iter, tol, cv, ...
+        As in :class:`LassoCV`.
+
+    Attributes
+    ----------
+    alpha_, l1_ratio_, alphas_, mse_path_ ((n_l1_ratio,) n_alphas, n_folds), coef_,
+    intercept_, dual_gap_, n_iter_
+    """
+
+    def __init__(
+        self,
+        *,
+        l1_ratio=0.5,
+        eps=1e-3,
+        alphas=100,
+        fit_intercept=True,
+        precompute="auto",
+        max_iter=1000,
+        tol=1e-4,
+        cv=None,
+        copy_X=True,
+        verbose=0,
+        n_jobs=None,
+        positive=False,
+        random_state=None,
+        selection="cyclic",
+    ):
+        self.l1_ratio = l1_ratio
+        self.eps = eps
+        self.alphas = alphas
+        self.fit_intercept = fit_intercept
+        self.precompute = precompute
+        self.max_iter = max_iter
+        self.tol = tol
+        self.cv = cv
+        self.copy_X = copy_X
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+        self.positive = positive
+        self.random_state = random_state
+        self.selection = selection
+
+    def _l1_ratios(self):
+        r = np.atleast_1d(np.asarray(self.l1_ratio, dtype=float))
+        if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r <= 0) or np.any(r > 1):
+            raise ValueError(
+                f"l1_ratio={self.l1_ratio!r} is not allowed; l1_ratio must be a number or list of numbers "
+                "in (0, 1] (0 has no alpha grid)"
+            )
+        return r
