@@ -28,7 +28,6 @@ from jaxreg.fit import alpha_max, fit
 from jaxreg.losses import Logistic, Squared
 from jaxreg.path import alpha_grid, compute_context, solve_path
 from jaxreg.penalties import L1, ElasticNet
-from jaxreg.solvers import working_set as ws
 
 __all__ = ["LassoCV", "ElasticNetCV", "LogisticRegressionCV"]
 
@@ -304,3 +303,208 @@ class ElasticNetCV(_PathCV):
                 "in (0, 1] (0 has no alpha grid)"
             )
         return r
+
+
+def _accuracy(s, Z, w):
+    return np.average((Z > 0) == (s > 0), axis=0, weights=w)
+
+
+def _neg_log_loss(s, Z, w):
+    return -np.average(np.logaddexp(0.0, -s * Z), axis=0, weights=w)
+
+
+_SCORES = {None: _accuracy, "accuracy": _accuracy, "neg_log_loss": _neg_log_loss}
+
+
+class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
+    """Binary logistic regression with an L1 or elastic-net penalty, ``C`` (and
+    ``l1_ratio``) chosen by cross-validation (scikit-learn's ``LogisticRegressionCV``).
+
+    scikit-learn's objective ``C sum_i loss_i + l1_ratio ||w||_1 + (1 - l1_ratio)/2 ||w||^2``
+    is jaxreg's ``mean loss + ElasticNet(alpha = 1 / (C n_train), l1_ratio)`` on each fold.
+    Every fold and ``l1_ratio`` is one problem of a batch walking the ``C`` grid from the
+    smallest (strongest penalty) up with warm starts.
+
+    Parameters
+    ----------
+    Cs : int or list of float, default=10
+        The grid, or its size (``logspace(-4, 4, Cs)``).
+    l1_ratios : sequence of float in (0, 1], default=(1.0,)
+        Unlike scikit-learn (whose default is the L2 penalty), the default is the lasso
+        penalty: this estimator is the working-set solver's (use scikit-learn's or
+        ``jaxreg.fit(..., penalty=L2(...))`` for a pure L2 penalty).
+    fit_intercept : bool, default=True
+    cv : int, cross-validation generator or iterable, default=None (5-fold stratified)
+    scoring : None, "accuracy" or "neg_log_loss", default=None (accuracy)
+    tol : float, default=1e-4
+        Largest subdifferential distance at each grid point.
+    max_iter : int, default=100
+        Proximal-Newton iterations per grid point at most.
+    refit : bool, default=True
+        Refit on all the data at the best ``C``; with False, ``coef_`` averages the folds'
+        coefficients at their best point (scikit-learn's behaviour).
+    dual, penalty, solver, n_jobs, verbose, intercept_scaling, random_state,
+    use_legacy_attributes
+        Accepted for compatibility with scikit-learn and ignored.
+    class_weight : None
+        Only None is supported.
+
+    Attributes
+    ----------
+    classes_, C_ (1,), l1_ratio_ (1,), Cs_, l1_ratios_, coef_ (1, n_features),
+    intercept_ (1,), scores_ ({classes_[1]: (n_folds, n_Cs, n_l1_ratios)}), coefs_paths_
+    ({classes_[1]: (n_folds, n_Cs, n_l1_ratios, n_features [+ 1])}), n_iter_ (scikit-learn's
+    shapes when ``l1_ratios`` is given)
+    """
+
+    def __init__(
+        self,
+        *,
+        Cs=10,
+        l1_ratios=(1.0,),
+        fit_intercept=True,
+        cv=None,
+        dual=False,
+        penalty="deprecated",
+        scoring=None,
+        solver="lbfgs",
+        tol=1e-4,
+        max_iter=100,
+        class_weight=None,
+        n_jobs=None,
+        verbose=0,
+        refit=True,
+        intercept_scaling=1.0,
+        random_state=None,
+        use_legacy_attributes="warn",
+    ):
+        self.Cs = Cs
+        self.l1_ratios = l1_ratios
+        self.fit_intercept = fit_intercept
+        self.cv = cv
+        self.dual = dual
+        self.penalty = penalty
+        self.scoring = scoring
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.refit = refit
+        self.intercept_scaling = intercept_scaling
+        self.random_state = random_state
+        self.use_legacy_attributes = use_legacy_attributes
+
+    def _grids(self):
+        if isinstance(self.Cs, numbers.Integral) and not isinstance(self.Cs, bool):
+            V.check_positive(self.Cs, "Cs", integer=True)
+            Cs = np.logspace(-4, 4, self.Cs)
+        else:
+            Cs = np.asarray(self.Cs, dtype=float).ravel()
+            if Cs.size == 0 or not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
+                raise ValueError(f"Cs={self.Cs!r} is not allowed; give an int or finite numbers > 0")
+        r = np.atleast_1d(np.asarray(self.l1_ratios, dtype=float))
+        if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r <= 0) or np.any(r > 1):
+            raise ValueError(
+                f"l1_ratios={self.l1_ratios!r} is not allowed; give numbers in (0, 1] (the working-set solver "
+                "needs an L1 part; for a pure L2 penalty use scikit-learn's LogisticRegressionCV)"
+            )
+        return Cs, r
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit every fold along the ``C`` grid (batched), choose ``C`` and ``l1_ratio``, refit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), two classes
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        ensure_compilation_cache()
+        if self.class_weight is not None:
+            raise ValueError(f"class_weight={self.class_weight!r} is not supported; use sample_weight")
+        if self.scoring not in _SCORES:
+            raise ValueError(f"scoring={self.scoring!r} is not allowed; allowed: None, 'accuracy', 'neg_log_loss'")
+        V.check_positive(self.tol, "tol", strict=False, allow_none=False)
+        V.check_positive(self.max_iter, "max_iter", integer=True, allow_none=False)
+        Cs, l1_ratios = self._grids()
+        X, y, sw, weighted = _check_data(self, X, y, sample_weight, classifier=True)
+        self.classes_, s = V.encode_labels(y, "logistic", X.dtype)
+        n, p = X.shape
+        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+        F, R = len(folds), len(l1_ratios)
+        Wf = np.tile(_fold_weights(sw, folds, n), (R, 1))  # problem (i, f) = l1_ratio i, fold f
+        ratio = np.repeat(l1_ratios, F)
+        alphas = 1.0 / (Cs[:, None] * Wf.sum(axis=1)[None, :])  # (n_Cs, B); increasing C
+        with compute_context(X.dtype):
+            res = solve_path(
+                jnp.asarray(X),
+                jnp.asarray(np.broadcast_to(s, (R * F, n))),
+                jnp.asarray(Wf),
+                Logistic(),
+                (ratio[:, None] * np.ones((1, p)), 1.0 - ratio),
+                alphas,
+                fit_intercept=bool(self.fit_intercept),
+                tol=float(self.tol),
+                max_iter=int(self.max_iter),
+            )
+        score = _SCORES[self.scoring]
+        scores = np.empty((F, len(Cs), R))
+        for i in range(R):
+            for f, (_, test) in enumerate(folds):
+                b = i * F + f
+                scores[f, :, i] = _held_out(X, s, sw, res["coefs"][:, b], res["intercepts"][:, b], test, score)
+        mean = scores.mean(axis=0)
+        j, i = np.unravel_index(np.argmax(mean), mean.shape)
+        self.Cs_, self.l1_ratios_ = Cs, l1_ratios
+        self.C_, self.l1_ratio_ = np.array([Cs[j]]), np.array([l1_ratios[i]])
+        key = self.classes_[1]
+        self.scores_ = {key: scores}
+        paths = np.concatenate([res["coefs"], res["intercepts"][..., None]], axis=-1)  # (n_Cs, B, p + 1)
+        paths = np.moveaxis(paths.reshape(len(Cs), R, F, p + 1), (2, 0, 1), (0, 1, 2))  # (F, n_Cs, R, p + 1)
+        if not self.fit_intercept:
+            paths = paths[..., :p]
+        self.coefs_paths_ = {key: paths}
+        # the batch shares its outer iterations: the same count for every fold
+        self.n_iter_ = np.broadcast_to(res["n_iter"][None, :, None], (F, len(Cs), R))[None].copy()
+        if self.refit:
+            r = fit(
+                X,
+                y,
+                loss="logistic",
+                penalty=ElasticNet(1.0 / (Cs[j] * sw.sum()), l1_ratios[i]),
+                solver="working_set",
+                fit_intercept=bool(self.fit_intercept),
+                tol=float(self.tol),
+                max_iter=int(self.max_iter),
+                sample_weight=sw if weighted else None,
+            )
+            self.coef_ = r.coef[None, :]
+            self.intercept_ = np.array([r.intercept if self.fit_intercept else 0.0])
+        else:
+            best = paths[:, j, i]
+            self.coef_ = best[:, :p].mean(axis=0)[None, :]
+            self.intercept_ = np.array([best[:, p].mean() if self.fit_intercept else 0.0])
+        return self
+
+    def decision_function(self, X):
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X @ self.coef_[0] + self.intercept_[0]
+
+    def predict_proba(self, X):
+        z = self.decision_function(X)
+        p1 = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow
+        return np.column_stack([1.0 - p1, p1])
+
+    def predict_log_proba(self, X):
+        z = self.decision_function(X)
+        return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
+
+    def predict(self, X):
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]

@@ -78,9 +78,7 @@ def alpha_grid(alpha_max: float, n_alphas: int = 100, eps: float = 1e-3) -> np.n
     return np.geomspace(alpha_max, alpha_max * eps, num=int(n_alphas))
 
 
-def solve_path(
-    X, y, weights, loss, units, alphas, *, fit_intercept, tol, max_iter, w0=None, b0=None, compiler=None
-):
+def solve_path(X, y, weights, loss, units, alphas, *, fit_intercept, tol, max_iter, w0=None, b0=None, compiler=None):
     """The path engine on device arrays (inside the caller's dtype/device context).
 
     ``units`` is the penalty at ``alpha = 1`` as ``(l1 (p,), l2 scalar)`` (see
@@ -94,6 +92,7 @@ def solve_path(
     alphas = np.asarray(alphas, dtype=X.dtype)
     batched = alphas.ndim == 2
     p, dtype = X.shape[1], X.dtype
+    design = ws.Design(X, compiler)
     l1_unit, l2_unit = (jnp.asarray(u, dtype) for u in units)
     shape = (alphas.shape[1],) if batched else ()
     w = jnp.zeros(shape + (p,), dtype) if w0 is None else jnp.asarray(w0, dtype)
@@ -116,7 +115,7 @@ def solve_path(
             a_ = jnp.asarray(a)
             l1 = a_[..., None] * l1_unit
             res, state = solve(
-                X,
+                design,
                 y,
                 weights,
                 l1,

@@ -64,8 +64,8 @@ CRITERIA = ("duality_gap", "subdiff_distance")
 
 ANDERSON_K = 5  # extrapolate from the last K + 1 epochs (skglm's default)
 WS_MIN = 16  # smallest working set
-CAPACITY_MIN = 256  # working-set capacities are CAPACITY_MIN * 8^m (one compile each)
-CAPACITY_GROWTH = 8
+NEWTON_MAX = 1024  # largest support the Newton step factorizes
+SMALL_CAP = 256  # working sets up to this size are gathered from X; larger ones read XT
 INNER_FRACTION = 0.3  # inner tolerance as a fraction of the outer criterion
 MAX_EPOCHS = 2000  # per working set
 BISECTION_STEPS = 50
@@ -131,26 +131,31 @@ class Compiler:
         return exe(*args)
 
 
+BATCH = "batch"  # vmap axis name of the batched pieces
+
+
 def pieces(*fns_and_statics):
     """``{name: (jit(fn), jit(vmap(fn)))}``: the batched form maps every argument but the
-    first (the design ``X``, shared) over a leading axis."""
+    first (the design ``X``, shared) over a leading axis named :data:`BATCH`; functions
+    with an ``axis_name`` keyword get it (to agree on loop lengths across the batch)."""
 
     def both(fn, n_args, static):
         single = jax.jit(fn, static_argnames=static)
         axes = (None,) + (0,) * (n_args - 1)
-        batched = jax.jit(lambda *a, **s: jax.vmap(partial(fn, **s), in_axes=axes)(*a), static_argnames=static)
-        return single, batched
+        extra = {"axis_name": BATCH} if "axis_name" in fn.__code__.co_varnames else {}
+
+        def batched_fn(*a, **s):
+            return jax.vmap(partial(fn, **s, **extra), in_axes=axes, axis_name=BATCH)(*a)
+
+        return single, jax.jit(batched_fn, static_argnames=static)
 
     return {fn.__name__: both(fn, n, static) for fn, n, static in fns_and_statics}
 
 
-def capacity(size: int, p: int) -> int:
-    """The working-set capacity for ``size`` features: ``CAPACITY_MIN * CAPACITY_GROWTH^m``,
-    at most ``p`` rounded up to a multiple of ``CD_BLOCK``."""
-    c = CAPACITY_MIN
-    while c < size:
-        c *= CAPACITY_GROWTH
-    return int(min(c, -(-p // CD_BLOCK) * CD_BLOCK))
+def capacity(p: int) -> int:
+    """The working-set capacity: every feature, rounded up to a multiple of ``CD_BLOCK``
+    (the working set is read in place, so capacity costs only index arrays)."""
+    return int(-(-p // CD_BLOCK) * CD_BLOCK)
 
 
 def bucket(size: int, p: int) -> int:
@@ -164,7 +169,6 @@ def bucket(size: int, p: int) -> int:
 def select(scores, support, size, cap):
     """Indices (ascending, padded with ``p``) of the support and of the ``size - |support|``
     largest positive scores elsewhere; ``cap`` is the static capacity."""
-    p = scores.shape[0]
     m = jnp.maximum(size - jnp.sum(support), 0)
     s = jnp.where(support, 0.0, scores)
 
@@ -218,17 +222,19 @@ def step_to_minimizer(wS, wN, valid):
 
 
 class Prep(NamedTuple):
-    """Per-problem constants: ``sqrt(d)``, weighted column means, ``yt``, ``ybar``."""
+    """Per-problem constants: normalized weights ``d``, weighted column means ``xbar``, the
+    centred target ``yc = y - ybar``, ``ybar`` and ``ny2 = sum d yc^2`` (the gap's scale)."""
 
-    sd: jax.Array
+    d: jax.Array
     xbar: jax.Array
-    yt: jax.Array
+    yc: jax.Array
     ybar: jax.Array
+    ny2: jax.Array
 
 
 class Check(NamedTuple):
     """The outer loop's view of a point: criterion (and which), scores, support size,
-    objective, and ``corr = Xt^T rho`` (reused when only the penalty changes)."""
+    objective, and ``corr = Xc^T D r`` (reused when only the penalty changes)."""
 
     crit: jax.Array
     kind: jax.Array
@@ -238,23 +244,30 @@ class Check(NamedTuple):
     corr: jax.Array
 
 
-def xt_dot(X, prep: Prep, v):
-    """``Xt^T v`` for the centred, scaled design, without forming it."""
-    u = prep.sd * v
-    return _dot(u, X) - prep.xbar * jnp.sum(u)
+def make_prep(X, y, d, fit_intercept: bool) -> Prep:
+    if fit_intercept:
+        xbar, ybar = _dot(d, X), jnp.vdot(d, y)
+    else:
+        xbar, ybar = jnp.zeros(X.shape[1], X.dtype), jnp.zeros((), X.dtype)
+    yc = y - ybar
+    return Prep(d, xbar, yc, ybar, jnp.vdot(d, yc * yc))
 
 
-def gather_columns(X, prep: Prep, idx):
-    """Columns ``idx`` of ``Xt`` as rows ``(len(idx), n)``; zero rows for padding (>= p)."""
-    cols = X.at[:, idx].get(mode="fill", fill_value=0.0, indices_are_sorted=True)
-    xbar = prep.xbar.at[idx].get(mode="fill", fill_value=0.0)
-    return (cols - xbar).T * prep.sd
+def rows(A, prep: Prep, idx, layout: str):
+    """Centred features ``idx`` as rows ``(len(idx), n)``, zero rows where ``idx`` is padding
+    (>= p). ``A`` is ``X`` (n, p) for ``layout="columns"`` (a strided gather: fine for a
+    few features) or its transpose ``XT`` (p, n) for ``layout="rows"``."""
+    if layout == "columns":
+        R = A.at[:, idx].get(mode="fill", fill_value=0.0).T
+    else:
+        R = A.at[idx].get(mode="fill", fill_value=0.0)
+    return R - prep.xbar.at[idx].get(mode="fill", fill_value=0.0)[:, None]
 
 
-def criterion(corr, w, rho, yt, l1, l2):
-    """The stopping measure for ``corr = Xt^T rho`` (on all features or a subset).
+def criterion(corr, w, r, prep: Prep, l1, l2):
+    """The stopping measure for ``corr = Xc^T D r`` (on all features or a subset).
 
-    The duality gap relative to ``||yt||^2`` when every ``l1_j > 0``, else the largest
+    The duality gap relative to ``sum d yc^2`` when every ``l1_j > 0``, else the largest
     subdifferential distance. Returns ``(value, kind, per-feature distance)``.
     """
     xta = corr - l2 * w
@@ -262,129 +275,182 @@ def criterion(corr, w, rho, yt, l1, l2):
     ratio = jnp.where(l1 > 0, jnp.abs(xta) / jnp.where(l1 > 0, l1, 1.0), 0.0)
     dual_norm = jnp.max(ratio, initial=0.0)
     c = jnp.where(dual_norm > 1.0, 1.0 / dual_norm, 1.0)
-    gap = 0.5 * (1.0 + c**2) * (jnp.vdot(rho, rho) + l2 * jnp.vdot(w, w)) + jnp.vdot(l1, jnp.abs(w))
-    gap = gap - c * jnp.vdot(rho, yt)
-    scale = jnp.maximum(jnp.vdot(yt, yt), jnp.finfo(yt.dtype).tiny)
+    dr = prep.d * r
+    gap = 0.5 * (1.0 + c**2) * (jnp.vdot(dr, r) + l2 * jnp.vdot(w, w)) + jnp.vdot(l1, jnp.abs(w))
+    gap = gap - c * jnp.vdot(dr, prep.yc)
     use_gap = jnp.all(l1 > 0)
+    scale = jnp.maximum(prep.ny2, jnp.finfo(r.dtype).tiny)
     value = jnp.where(use_gap, jnp.maximum(gap, 0.0) / scale, jnp.max(dist, initial=0.0))
     return value, jnp.where(use_gap, 0, 1), dist
 
 
-def primal(rho, w, l1, l2):
-    return 0.5 * jnp.vdot(rho, rho) + jnp.vdot(l1, jnp.abs(w)) + 0.5 * l2 * jnp.vdot(w, w)
+def primal(d, r, w, l1, l2):
+    return 0.5 * jnp.vdot(d * r, r) + jnp.vdot(l1, jnp.abs(w)) + 0.5 * l2 * jnp.vdot(w, w)
 
 
-def evaluate(X, corr, prep: Prep, w, rho, l1, l2) -> Check:
-    """The check from a known ``corr = Xt^T rho`` (``X`` is unused: it keeps the shared
-    argument first, as the batched pieces expect)."""
-    crit, kind, dist = criterion(corr, w, rho, prep.yt, l1, l2)
-    return Check(crit, kind, jnp.where(w != 0, jnp.inf, dist), jnp.sum(w != 0), primal(rho, w, l1, l2), corr)
+def evaluate(X, corr, prep: Prep, w, r, l1, l2) -> Check:
+    """The check from a known ``corr`` (``X`` is unused: it keeps the shared argument
+    first, as the batched pieces expect)."""
+    crit, kind, dist = criterion(corr, w, r, prep, l1, l2)
+    scores = jnp.where(w != 0, jnp.inf, dist)
+    return Check(crit, kind, scores, jnp.sum(w != 0), primal(prep.d, r, w, l1, l2), corr)
 
 
-def check(X, prep: Prep, w, rho, l1, l2) -> Check:
-    return evaluate(X, xt_dot(X, prep, rho), prep, w, rho, l1, l2)
+def check(X, prep: Prep, w, r, l1, l2) -> Check:
+    """One pass over ``X``: ``corr = Xc^T D r`` (as ``v @ X``, the form XLA's CPU backend
+    does fast), then :func:`evaluate`."""
+    dr = prep.d * r
+    corr = _dot(dr, X) - prep.xbar * jnp.sum(dr)
+    return evaluate(X, corr, prep, w, r, l1, l2)
 
 
-def start(X, y, weights, w, l1, l2, *, fit_intercept: bool):
-    """Constants and the residual ``yt - Xt w``."""
-    d = weights / jnp.sum(weights)
-    if fit_intercept:
-        xbar, ybar = _dot(d, X), jnp.vdot(d, y)
-    else:
-        xbar, ybar = jnp.zeros(X.shape[1], X.dtype), jnp.zeros((), X.dtype)
-    sd = jnp.sqrt(d)
-    prep = Prep(sd, xbar, sd * (y - ybar), ybar)
-    return prep, prep.yt - sd * (_dot(X, w) - jnp.vdot(xbar, w))
+def start(X, y, weights, w, *, fit_intercept: bool):
+    """Constants and the centred residual ``r = yc - (X - xbar) w``."""
+    prep = make_prep(X, y, weights / jnp.sum(weights), fit_intercept)
+    return prep, prep.yc - (_dot(X, w) - jnp.vdot(prep.xbar, w))
 
 
-def _cd_epoch(XwT, lips, l1w, l2, count, w, rho):
-    """One cyclic pass over the first ``count`` rows (rounded up to a multiple of
-    ``CD_BLOCK``): ``w_j = ST(w_j L_j + x_j . rho, l1_j) / (L_j + l2)``, the residual kept
-    up to date. ``CD_BLOCK`` updates are written out in each loop step: XLA's per-step
-    overhead on CPU is larger than one update's arithmetic."""
+def _ws_blocks(ws, count, fn, init):
+    """``fn(k0, rows_index, carry)`` over the working set in blocks of ``CD_BLOCK``
+    (``count`` rounded up; ``ws`` is padded to a multiple of ``CD_BLOCK``)."""
 
     def body(i, carry):
-        w, rho = carry
-        j = i * CD_BLOCK
-        xb, lb, tb, wb = (lax.dynamic_slice_in_dim(a, j, CD_BLOCK) for a in (XwT, lips, l1w, w))
+        k0 = i * CD_BLOCK
+        return fn(k0, lax.dynamic_slice_in_dim(ws, k0, CD_BLOCK), carry)
+
+    return lax.fori_loop(0, (count + CD_BLOCK - 1) // CD_BLOCK, body, init)
+
+
+def fetcher(A, prep, ws, layout):
+    """``fetch(k0, idx)``: the centred rows of working-set entries ``k0 .. k0 + CD_BLOCK``
+    (feature indices ``idx``). With ``layout="columns"`` the (small) working set is gathered
+    from ``X`` once; with ``"rows"`` each block is read from ``XT`` in place."""
+    if layout == "columns":
+        buf = rows(A, prep, ws, layout)
+        return lambda k0, idx: lax.dynamic_slice_in_dim(buf, k0, CD_BLOCK)
+    return lambda k0, idx: rows(A, prep, idx, layout)
+
+
+def ws_apply(fetch, ws, count, fn, like):
+    """``out[k] = fn(centred row k)`` for ``k < count`` (zero beyond), block by block."""
+
+    def block(k0, idx, out):
+        return lax.dynamic_update_slice_in_dim(out, fn(fetch(k0, idx)), k0, 0)
+
+    return _ws_blocks(ws, count, block, jnp.zeros(ws.shape, like.dtype))
+
+
+def ws_combine(fetch, ws, count, coef, v):
+    """``v + sum_k coef[k] * centred row k``."""
+
+    def block(k0, idx, v):
+        return v + _dot(lax.dynamic_slice_in_dim(coef, k0, CD_BLOCK), fetch(k0, idx))
+
+    return _ws_blocks(ws, count, block, v)
+
+
+def _cd_epoch(fetch, prep, ws, count, lips, l1w, l2, w, r):
+    """One cyclic pass over the working set:
+    ``w_k = ST(w_k L_k + x_k . D r, l1_k) / (L_k + l2)``, with ``r`` kept up to date.
+    ``CD_BLOCK`` updates are written out in each loop step: XLA's per-step overhead on
+    CPU is larger than one update's arithmetic."""
+    d = prep.d
+
+    def block(k0, idx, carry):
+        w, r = carry
+        R = fetch(k0, idx)
+        lb, tb, wb = (lax.dynamic_slice_in_dim(a, k0, CD_BLOCK) for a in (lips, l1w, w))
         new = []
         for u in range(CD_BLOCK):
-            v = wb[u] * lb[u] + jnp.vdot(xb[u], rho)
+            v = wb[u] * lb[u] + jnp.vdot(R[u], d * r)
             nu = jnp.where(lb[u] > 0, jnp.sign(v) * jnp.maximum(jnp.abs(v) - tb[u], 0.0) / (lb[u] + l2), 0.0)
-            rho = rho - (nu - wb[u]) * xb[u]
+            r = r - (nu - wb[u]) * R[u]
             new.append(nu)
-        return lax.dynamic_update_slice_in_dim(w, jnp.stack(new), j, 0), rho
+        return lax.dynamic_update_slice_in_dim(w, jnp.stack(new), k0, 0), r
 
-    return lax.fori_loop(0, (count + CD_BLOCK - 1) // CD_BLOCK, body, (w, rho))
+    return _ws_blocks(ws, count, block, (w, r))
 
 
 class _CD(NamedTuple):
     w: jax.Array
-    rho: jax.Array
+    r: jax.Array
     epochs: jax.Array
     crit: jax.Array
     stable: jax.Array
 
 
-def cd(X, prep: Prep, w, rho, scores, l1, l2, tol_in, *, cap: int):
-    """Coordinate descent on a working set of at most ``cap`` features.
+def cd(A, prep: Prep, w, r, scores, l1, l2, tol_in, *, cap: int, layout: str, axis_name=None):
+    """Coordinate descent on a working set of at most ``cap`` features: gathered from
+    ``A = X`` (``layout="columns"``, a small ``cap``), or read in place as rows of
+    ``A = XT`` (``"rows"``; nothing is gathered, so ``cap`` can be every feature and one
+    compiled shape serves every working-set size). ``axis_name`` is set by the batched
+    form (see :func:`pieces`).
 
-    Returns ``(w, rho, stalled, epochs)``; ``stalled`` says the support and signs did not change
-    over the last Anderson block while the criterion is still above ``tol_in`` (the cue
-    for :func:`newton`).
+    Returns ``(w, r, stalled, epochs)``; ``stalled`` says the support and signs did not
+    change over the last Anderson block while the criterion is still above ``tol_in`` (the
+    cue for :func:`newton`).
     """
     support = w != 0
     ws, count = select(scores, support, jnp.maximum(WS_MIN, 2 * jnp.sum(support)), cap)
-    XwT = gather_columns(X, prep, ws)
-    lips = jnp.sum(XwT**2, axis=1)
+    if axis_name is not None:
+        # One loop length for the whole batch: a per-problem trip count would make vmap run
+        # the longest and select every carried array at every step. Entries past a
+        # problem's own count are padding (zero rows), so the extra steps change nothing.
+        count = lax.pmax(count, axis_name)
+    d = prep.d
+    fetch = fetcher(A, prep, ws, layout)
+    lips = ws_apply(fetch, ws, count, lambda R: _dot(R * R, d), r)
     l1w = l1.at[ws].get(mode="fill", fill_value=1.0)
-    obj = lambda w, r: primal(r, w, l1w, l2)  # noqa: E731
+    obj = lambda w, r: primal(d, r, w, l1w, l2)  # noqa: E731
 
     def block(s: _CD):
         def epoch(carry, _):
-            carry = _cd_epoch(XwT, lips, l1w, l2, count, *carry)
+            carry = _cd_epoch(fetch, prep, ws, count, lips, l1w, l2, *carry)
             return carry, carry[0]
 
-        (w, rho), W = lax.scan(epoch, (s.w, s.rho), None, length=ANDERSON_K + 1)
+        (w, r), W = lax.scan(epoch, (s.w, s.r), None, length=ANDERSON_K + 1)
         w_acc = anderson(W)
-        rho_acc = rho + _dot(w - w_acc, XwT)
-        better = jnp.all(jnp.isfinite(w_acc)) & (obj(w_acc, rho_acc) < obj(w, rho))
+        r_acc = ws_combine(fetch, ws, count, w - w_acc, r)
+        better = jnp.all(jnp.isfinite(w_acc)) & (obj(w_acc, r_acc) < obj(w, r))
         w = jnp.where(better, w_acc, w)
-        rho = jnp.where(better, rho_acc, rho)
-        crit, _, _ = criterion(_dot(XwT, rho), w, rho, prep.yt, l1w, l2)
+        r = jnp.where(better, r_acc, r)
+        dr = d * r
+        corr = ws_apply(fetch, ws, count, lambda R: _dot(R, dr), r)
+        crit, _, _ = criterion(corr, w, r, prep, l1w, l2)
         stable = jnp.all(jnp.sign(w) == jnp.sign(s.w))
-        return _CD(w, rho, s.epochs + ANDERSON_K + 1, crit, stable)
+        return _CD(w, r, s.epochs + ANDERSON_K + 1, crit, stable)
 
     def cond(s: _CD):
         return (s.crit > tol_in) & ~s.stable & (s.epochs < MAX_EPOCHS)
 
     w_ws = w.at[ws].get(mode="fill", fill_value=0.0)
-    s0 = _CD(w_ws, rho, jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, rho.dtype), jnp.asarray(False))
+    s0 = _CD(w_ws, r, jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, r.dtype), jnp.asarray(False))
     s = lax.while_loop(cond, block, s0)
     w = w.at[ws].set(s.w, mode="drop")
-    return w, s.rho, s.stable & (s.crit > tol_in), s.epochs
+    return w, s.r, s.stable & (s.crit > tol_in), s.epochs
 
 
-def newton(X, prep: Prep, w, rho, l1, l2, *, size: int):
-    """Exact minimiser on the support with its signs fixed (module docstring).
-    Returns ``(w, rho, accepted)``."""
+def newton(A, prep: Prep, w, r, l1, l2, *, size: int, layout: str):
+    """Exact minimiser on the support with its signs fixed (module docstring); ``A`` and
+    ``layout`` as in :func:`cd`. Returns ``(w, r, accepted)``."""
     dtype = w.dtype
     p = w.shape[0]
-    on = w != 0
-    S, _ = compact(on, size)
+    S, _ = compact(w != 0, size)
     valid = S < p
-    XsT = gather_columns(X, prep, S)
+    Xs = rows(A, prep, S, layout)  # (size, n), zero rows for padding
+    sd = jnp.sqrt(prep.d)
+    Xsd = Xs * sd
     wS = w.at[S].get(mode="fill", fill_value=0.0)
     l1S = l1.at[S].get(mode="fill", fill_value=0.0)
     eye = jnp.eye(size, dtype=dtype)
-    G = jnp.where(valid[:, None] & valid[None, :], _dot(XsT, XsT.T) + l2 * eye, eye)
-    rhs = jnp.where(valid, _dot(XsT, prep.yt) - l1S * jnp.sign(wS), 0.0)
-    wN = cho_solve(G, rhs)
-    w_new = step_to_minimizer(wS, wN, valid)
-    rho_new = prep.yt - _dot(w_new, XsT)
-    ok = jnp.all(jnp.isfinite(w_new)) & (primal(rho_new, w_new, l1S, l2) <= primal(rho, wS, l1S, l2))
+    G = jnp.where(valid[:, None] & valid[None, :], _dot(Xsd, Xsd.T) + l2 * eye, eye)
+    rhs = jnp.where(valid, _dot(Xs, prep.d * prep.yc) - l1S * jnp.sign(wS), 0.0)
+    w_new = step_to_minimizer(wS, cho_solve(G, rhs), valid)
+    r_new = prep.yc - _dot(w_new, Xs)
+    d = prep.d
+    ok = jnp.all(jnp.isfinite(w_new)) & (primal(d, r_new, w_new, l1S, l2) <= primal(d, r, wS, l1S, l2))
     w = jnp.where(ok, w.at[S].set(w_new, mode="drop"), w)
-    return w, jnp.where(ok, rho_new, rho), ok
+    return w, jnp.where(ok, r_new, r), ok
 
 
 def intercept(X, prep: Prep, w):
@@ -392,14 +458,20 @@ def intercept(X, prep: Prep, w):
     return prep.ybar - jnp.vdot(prep.xbar, w)
 
 
+def transpose(X):
+    """``X.T`` as its own contiguous array: the solvers read features as rows."""
+    return jnp.transpose(X)
+
+
 SQUARED = pieces(
-    (start, 6, ("fit_intercept",)),
+    (start, 4, ("fit_intercept",)),
     (check, 6, ()),
     (evaluate, 7, ()),
-    (cd, 8, ("cap",)),
-    (newton, 6, ("size",)),
+    (cd, 8, ("cap", "layout")),
+    (newton, 6, ("size", "layout")),
     (intercept, 3, ()),
 )
+TRANSPOSE = jax.jit(transpose)
 
 
 # ----------------------------------------------------------------------------- driver
@@ -420,27 +492,53 @@ class SquaredState(NamedTuple):
 
     prep: Prep
     w: jax.Array
-    rho: jax.Array
+    r: jax.Array
     corr: jax.Array
 
 
-def solve_squared(X, y, weights, l1, l2, w0, b0=None, *, fit_intercept, tol, max_iter, compiler, batched=False, state=None):
-    """The outer loop. With ``batched``, ``y, weights, l1, l2, w0`` carry a leading axis of
-    problems solved together (the loop runs until all have converged; sizes follow the
-    largest support). ``state`` (from a previous call on the same data, e.g. the previous
-    alpha of a path) replaces ``w0`` and saves the first ``X`` product.
+class Design:
+    """The design ``X`` (n, p) and, made the first time a large working set needs it, its
+    transpose ``XT`` (p, n), whose rows are contiguous features."""
+
+    def __init__(self, X, compiler):
+        self.X = X
+        self.compiler = compiler
+        self._XT = None
+
+    @property
+    def p(self):
+        return self.X.shape[1]
+
+    def for_size(self, size):
+        """``(A, cap, layout)`` for a working set (or support) of ``size`` features."""
+        if size <= SMALL_CAP or self.p <= SMALL_CAP:
+            return self.X, min(SMALL_CAP, capacity(self.p)), "columns"
+        if self._XT is None:
+            self._XT = self.compiler(TRANSPOSE, self.X)
+        return self._XT, capacity(self.p), "rows"
+
+
+def solve_squared(
+    X, y, weights, l1, l2, w0, b0=None, *, fit_intercept, tol, max_iter, compiler, batched=False, state=None
+):
+    """The outer loop. ``X`` is the design (an array or a :class:`Design`). With
+    ``batched``, ``y, weights, l1, l2, w0`` carry a leading axis of problems solved
+    together (the loop runs until all have converged; sizes follow the largest support).
+    ``state`` (from a previous call on the same data, e.g. the previous alpha of a path)
+    replaces ``w0`` and saves the first product with ``X``.
 
     Returns ``(Outcome, SquaredState)``.
     """
     P = {name: fns[int(batched)] for name, fns in SQUARED.items()}
-    p = X.shape[1]
+    design = X if isinstance(X, Design) else Design(X, compiler)
+    X = design.X
     if state is None:
-        prep, rho = compiler(P["start"], X, y, weights, w0, l1, l2, fit_intercept=fit_intercept)
+        prep, r = compiler(P["start"], X, y, weights, w0, fit_intercept=fit_intercept)
         w = w0
-        chk = compiler(P["check"], X, prep, w, rho, l1, l2)
+        chk = compiler(P["check"], X, prep, w, r, l1, l2)
     else:
-        prep, w, rho = state.prep, state.w, state.rho
-        chk = compiler(P["evaluate"], X, state.corr, prep, w, rho, l1, l2)
+        prep, w, r = state.prep, state.w, state.r
+        chk = compiler(P["evaluate"], X, state.corr, prep, w, r, l1, l2)
     history, n_iter = [], 0
     while True:
         crit, nnz = np.asarray(chk.crit), np.asarray(chk.nnz)
@@ -450,18 +548,20 @@ def solve_squared(X, y, weights, l1, l2, w0, b0=None, *, fit_intercept, tol, max
         if np.all(done) or n_iter >= max_iter:
             break
         n_iter += 1
-        cap = capacity(max(WS_MIN, 2 * int(np.max(nnz))), p)
         tol_in = jnp.asarray(np.where(done, np.inf, INNER_FRACTION * crit).astype(crit.dtype))
-        w, rho, stable, _ = compiler(P["cd"], X, prep, w, rho, chk.scores, l1, l2, tol_in, cap=cap)
-        if np.any(np.asarray(stable) & ~done):
-            size = bucket(int(np.max(np.sum(np.asarray(w) != 0, axis=-1))), p)
-            w, rho, _ = compiler(P["newton"], X, prep, w, rho, l1, l2, size=size)
-        chk = compiler(P["check"], X, prep, w, rho, l1, l2)
+        A, cap, layout = design.for_size(max(WS_MIN, 2 * int(np.max(nnz))))
+        w, r, stalled, _ = compiler(P["cd"], A, prep, w, r, chk.scores, l1, l2, tol_in, cap=cap, layout=layout)
+        if np.any(np.asarray(stalled) & ~done):
+            s = int(np.max(np.sum(np.asarray(w) != 0, axis=-1)))
+            if s <= NEWTON_MAX:
+                A, _, layout = design.for_size(s)
+                w, r, _ = compiler(P["newton"], A, prep, w, r, l1, l2, size=bucket(s, design.p), layout=layout)
+        chk = compiler(P["check"], X, prep, w, r, l1, l2)
     b = compiler(P["intercept"], X, prep, w)
     status = CONVERGED if np.all(np.asarray(chk.crit) <= tol) else MAX_ITER
     hist = np.asarray(history).reshape(len(history), *np.shape(chk.obj))
     out = Outcome(np.asarray(w), np.asarray(b), n_iter, status, np.asarray(chk.crit), np.asarray(chk.kind), hist)
-    return out, SquaredState(prep, w, rho, chk.corr)
+    return out, SquaredState(prep, w, r, chk.corr)
 
 
 _BLAS = None

@@ -37,12 +37,12 @@ ARMIJO = 1e-4
 
 class Model(NamedTuple):
     """The gradient at ``(w, b)`` and the weighted least-squares model there (``prep`` and
-    ``rho``, its residual at ``v = w``, as :mod:`working_set` expects them; ``H = sum h``)."""
+    ``r``, its residual at ``v = w``, as :mod:`working_set` expects them; ``H = sum h``)."""
 
     grad: jax.Array
     grad_b: jax.Array
     prep: ws.Prep
-    rho: jax.Array
+    r: jax.Array
     H: jax.Array
 
 
@@ -66,7 +66,7 @@ def predictions(X, w, b):
 
 
 def model(X, y, d, z, b, *, fit_intercept: bool) -> Model:
-    """Two ``X`` products: the gradient and the model's weighted column means."""
+    """Two passes over ``X``: the gradient and the model's weighted column means."""
     sneg = jax.nn.sigmoid(-y * z)  # sigma(-y z)
     gz = -d * y * sneg
     h = d * sneg * (1.0 - sneg)
@@ -74,19 +74,15 @@ def model(X, y, d, z, b, *, fit_intercept: bool) -> Model:
     grad = ws._dot(gz, X)
     H = jnp.sum(h)
     dn = h / H
-    sd = jnp.sqrt(dn)
     q = -gz / h  # t - z
+    prep = ws.make_prep(X, z + q, dn, fit_intercept)
     if fit_intercept:
-        xbar = ws._dot(dn, X)
-        tbar = jnp.vdot(dn, z + q)
-        rho = sd * (q - jnp.vdot(dn, q))  # t - x.w - (tbar - xbar.w), with z = x.w + b
+        r = q - jnp.vdot(dn, q)  # t - tbar - (x.w - xbar.w), with z = x.w + b
         gb = jnp.sum(gz)
     else:
-        xbar = jnp.zeros(X.shape[1], X.dtype)
-        tbar = jnp.zeros((), z.dtype)
-        rho = sd * (q + b)
+        r = q + b
         gb = jnp.zeros((), z.dtype)
-    return Model(grad, gb, ws.Prep(sd, xbar, sd * (z + q - tbar), tbar), rho, H)
+    return Model(grad, gb, prep, r, H)
 
 
 def lcheck(X, m: Model, y, d, z, w, l1, l2):
@@ -129,14 +125,13 @@ class LogisticState(NamedTuple):
     model: Model
 
 
-def solve_logistic(
-    X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_iter, compiler, batched=False, state=None
-):
-    """The outer loop (one proximal-Newton step per iteration); ``batched`` and ``state``
-    as in :func:`working_set.solve_squared`. Returns ``(Outcome, LogisticState)``."""
+def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_iter, compiler, batched=False, state=None):
+    """The outer loop (one proximal-Newton step per iteration); arguments as in
+    :func:`working_set.solve_squared`. Returns ``(Outcome, LogisticState)``."""
     L = {name: fns[int(batched)] for name, fns in LOGISTIC.items()}
     Q = {name: fns[int(batched)] for name, fns in ws.SQUARED.items()}
-    p = X.shape[1]
+    design = X if isinstance(X, ws.Design) else ws.Design(X, compiler)
+    X = design.X
     d = weights / jnp.sum(weights, axis=-1, keepdims=True)
     if state is None:
         w, b = w0, b0
@@ -154,12 +149,16 @@ def solve_logistic(
         if np.all(done) or n_iter >= max_iter:
             break
         n_iter += 1
-        cap = ws.capacity(max(ws.WS_MIN, 2 * int(np.max(nnz))), p)
         tol_in = jnp.asarray(np.where(done, np.inf, np.clip(crit**2, 1e-14, 1e-4)).astype(crit.dtype))
-        v, rho_v, stable, _ = compiler(Q["cd"], X, m.prep, w, m.rho, chk.scores, l1s, l2s, tol_in, cap=cap)
-        if np.any(np.asarray(stable) & ~done):
-            size = ws.bucket(int(np.max(np.sum(np.asarray(v) != 0, axis=-1))), p)
-            v, rho_v, _ = compiler(Q["newton"], X, m.prep, v, rho_v, l1s, l2s, size=size)
+        A, cap, layout = design.for_size(max(ws.WS_MIN, 2 * int(np.max(nnz))))
+        v, r_v, stalled, _ = compiler(Q["cd"], A, m.prep, w, m.r, chk.scores, l1s, l2s, tol_in, cap=cap, layout=layout)
+        if np.any(np.asarray(stalled) & ~done):
+            s = int(np.max(np.sum(np.asarray(v) != 0, axis=-1)))
+            if s <= ws.NEWTON_MAX:
+                A, _, layout = design.for_size(s)
+                v, r_v, _ = compiler(
+                    Q["newton"], A, m.prep, v, r_v, l1s, l2s, size=ws.bucket(s, design.p), layout=layout
+                )
         c = compiler(Q["intercept"], X, m.prep, v) if fit_intercept else b
         w, b, z, _ = compiler(L["line_search"], X, y, d, z, w, b, v, c, m.grad, m.grad_b, l1, l2)
         m = compiler(L["model"], X, y, d, z, b, fit_intercept=fit_intercept)

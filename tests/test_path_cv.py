@@ -1,0 +1,161 @@
+"""Regularization paths and cross-validated estimators against scikit-learn."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import ElasticNetCV as SkElasticNetCV
+from sklearn.linear_model import LassoCV as SkLassoCV
+from sklearn.linear_model import enet_path, lasso_path
+from sklearn.model_selection import KFold
+
+import jaxreg
+from jaxreg.cv import ElasticNetCV, LassoCV
+from jaxreg.penalties import ElasticNet
+
+from conftest import make_regression
+
+N, P = 50, 40  # the shape test_working_set uses too (compiled pieces are shared)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y, _ = make_regression(N, P, rho=0.5, n_informative=8, noise=0.5, seed=41)
+    return X, y
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def test_path_matches_sklearn_lasso_path(data):
+    X, y = data
+    res = jaxreg.path(X, y, n_alphas=30, eps=1e-2, tol=1e-12)
+    sk_alphas = SkLassoCV(alphas=30, eps=1e-2).fit(X, y).alphas_  # scikit-learn's own grid
+    np.testing.assert_allclose(res.alphas, sk_alphas, rtol=1e-12)
+    _, coefs, _ = quiet(lasso_path, X - X.mean(0), y - y.mean(), alphas=res.alphas, tol=1e-14, max_iter=1_000_000)
+    np.testing.assert_allclose(res.coefs, coefs, atol=1e-8)
+    assert res.converged.all() and res.coefs.shape == (P, 30)
+    np.testing.assert_allclose(res.intercepts, y.mean() - X.mean(0) @ res.coefs, atol=1e-10)
+    assert res.nonzeros[0] == 0 and res.nonzeros[-1] > 0
+
+
+def test_path_elasticnet_matches_enet_path(data):
+    X, y = data
+    res = jaxreg.path(X, y, penalty=ElasticNet(l1_ratio=0.7), n_alphas=20, eps=1e-2, tol=1e-12)
+    _, coefs, _ = quiet(
+        enet_path, X - X.mean(0), y - y.mean(), l1_ratio=0.7, alphas=res.alphas, tol=1e-14, max_iter=10**6
+    )
+    np.testing.assert_allclose(res.coefs, coefs, atol=1e-8)
+
+
+def test_path_logistic_meets_kkt_at_every_alpha(clf_data):
+    X, y = clf_data
+    res = jaxreg.path(X, y, loss="logistic", n_alphas=8, eps=0.05, tol=1e-10)
+    assert res.converged.all() and res.nonzeros[0] == 0
+    s = np.where(y == res.classes[1], 1.0, -1.0)
+    for k, a in enumerate(res.alphas):
+        z = X @ res.coefs[:, k] + res.intercepts[k]
+        gz = -s / (1 + np.exp(s * z)) / len(y)
+        g, on = X.T @ gz, res.coefs[:, k] != 0
+        np.testing.assert_allclose(g[on], -a * np.sign(res.coefs[on, k]), atol=1e-9)
+        assert np.all(np.abs(g[~on]) <= a + 1e-9) and abs(gz.sum()) < 1e-9
+
+
+def test_path_rejects_bad_input(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"alphas=.* must be finite numbers >= 0"):
+        jaxreg.path(X, y, alphas=[0.1, -1.0])
+    with pytest.raises(ValueError, match=r"path cannot handle .*L2"):
+        jaxreg.path(X, y, penalty=jaxreg.L2(1.0))
+    with pytest.raises(ValueError, match=r"n_alphas=0 is not allowed"):
+        jaxreg.path(X, y, n_alphas=0)
+
+
+def test_lassocv_matches_sklearn(data):
+    X, y = data
+    ours = LassoCV(alphas=30, eps=1e-2, tol=1e-10).fit(X, y)
+    sk = quiet(SkLassoCV(alphas=30, eps=1e-2, tol=1e-10, max_iter=10**6).fit, X, y)
+    np.testing.assert_allclose(ours.alphas_, sk.alphas_, rtol=1e-12)
+    np.testing.assert_allclose(ours.mse_path_, sk.mse_path_, rtol=1e-6)
+    assert ours.alpha_ == sk.alpha_
+    np.testing.assert_allclose(ours.coef_, sk.coef_, atol=1e-7)
+    assert ours.intercept_ == pytest.approx(sk.intercept_, abs=1e-7)
+    np.testing.assert_allclose(ours.predict(X[:5]), sk.predict(X[:5]), atol=1e-6)
+    assert not hasattr(ours, "l1_ratio_")
+
+
+def test_lassocv_with_given_alphas_and_shuffled_folds(data):
+    X, y = data
+    cv = KFold(4, shuffle=True, random_state=0)
+    grid = np.geomspace(0.5, 0.005, 12)
+    ours = LassoCV(alphas=grid, cv=cv, tol=1e-10).fit(X, y)
+    sk = quiet(SkLassoCV(alphas=grid, cv=cv, tol=1e-10, max_iter=10**6).fit, X, y)
+    np.testing.assert_allclose(ours.mse_path_, sk.mse_path_, rtol=1e-6)
+    assert ours.alpha_ == sk.alpha_
+
+
+def test_elasticnetcv_chooses_l1_ratio_like_sklearn(data):
+    X, y = data
+    ours = ElasticNetCV(l1_ratio=[0.2, 0.6, 1.0], alphas=15, eps=1e-2, tol=1e-10).fit(X, y)
+    sk = quiet(SkElasticNetCV(l1_ratio=[0.2, 0.6, 1.0], alphas=15, eps=1e-2, tol=1e-10, max_iter=10**6).fit, X, y)
+    np.testing.assert_allclose(ours.alphas_, sk.alphas_, rtol=1e-12)
+    np.testing.assert_allclose(ours.mse_path_, sk.mse_path_, rtol=1e-6)
+    assert (ours.alpha_, ours.l1_ratio_) == (sk.alpha_, sk.l1_ratio_)
+    np.testing.assert_allclose(ours.coef_, sk.coef_, atol=1e-7)
+
+
+def test_cv_estimators_are_sklearn_estimators():
+    est = clone(ElasticNetCV(l1_ratio=0.3, alphas=7, cv=3))
+    assert est.get_params()["l1_ratio"] == 0.3 and est.get_params()["alphas"] == 7
+    with pytest.raises(ValueError, match=r"positive=True is not supported"):
+        LassoCV(positive=True).fit(np.ones((10, 2)), np.arange(10.0))
+    with pytest.raises(ValueError, match=r"l1_ratio=0.0 is not allowed"):
+        ElasticNetCV(l1_ratio=0.0).fit(np.random.default_rng(0).standard_normal((10, 2)), np.arange(10.0))
+
+
+def test_logistic_regression_cv_matches_sklearn(clf_data):
+    from sklearn.linear_model import LogisticRegressionCV as SkLogisticRegressionCV
+
+    from jaxreg.cv import LogisticRegressionCV
+
+    X, y = clf_data
+    Cs = np.logspace(-2, 2, 6)  # C = 1e-2: all-zero coefficients; the rest saga solves tightly
+    ours = LogisticRegressionCV(Cs=Cs, tol=1e-10).fit(X, y)
+    sk = quiet(
+        SkLogisticRegressionCV(
+            Cs=Cs, l1_ratios=(1.0,), solver="saga", tol=1e-12, max_iter=100_000, use_legacy_attributes=True
+        ).fit,
+        X,
+        y,
+    )
+    assert ours.scores_[1].shape == sk.scores_[1].shape == (5, 6, 1)
+    np.testing.assert_array_equal(ours.scores_[1], sk.scores_[1])
+    assert ours.C_ == sk.C_ and ours.l1_ratio_ == sk.l1_ratio_
+    np.testing.assert_allclose(ours.coefs_paths_[1][:, 1:], sk.coefs_paths_[1][:, 1:], atol=1e-5)
+    np.testing.assert_allclose(ours.coef_, sk.coef_, atol=1e-5)
+    assert ours.n_iter_.shape == sk.n_iter_.shape
+    np.testing.assert_array_equal(ours.predict(X), sk.predict(X))
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), atol=1e-5)
+    # all-zero coefficients at the smallest C: the intercept is the training fold's log-odds
+    from sklearn.model_selection import StratifiedKFold
+
+    train, _ = next(iter(StratifiedKFold(5).split(X, y)))
+    q = y[train].mean()
+    assert np.all(ours.coefs_paths_[1][0, 0, 0, :-1] == 0)
+    assert ours.coefs_paths_[1][0, 0, 0, -1] == pytest.approx(np.log(q / (1 - q)), abs=1e-9)
+
+
+def test_logistic_regression_cv_rejects_what_it_cannot_do(clf_data):
+    from jaxreg.cv import LogisticRegressionCV
+
+    X, y = clf_data
+    with pytest.raises(ValueError, match=r"l1_ratios=\(0.0,\) is not allowed"):
+        LogisticRegressionCV(l1_ratios=(0.0,)).fit(X, y)
+    with pytest.raises(ValueError, match=r"scoring='roc_auc' is not allowed"):
+        LogisticRegressionCV(scoring="roc_auc").fit(X, y)
+    with pytest.raises(ValueError, match=r"y has 3 class"):
+        LogisticRegressionCV().fit(X, np.arange(len(y)) % 3)
