@@ -166,16 +166,16 @@ def bench_logistic(reps, n=2000, p=2000):
     for frac in FRACTIONS:
         alpha = amax / frac
 
-        def ours():
+        def ours(alpha=alpha):
             return jaxreg.fit(X, y, loss="logistic", penalty=L1(alpha), tol=1e-6)
 
-        def liblinear():
+        def liblinear(alpha=alpha):
             m = LogisticRegression(C=1 / (alpha * n), l1_ratio=1.0, solver="liblinear", tol=1e-6, max_iter=10_000)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return m.fit(X, y)
 
-        def obj(coef, b):
+        def obj(coef, b, alpha=alpha):
             return np.mean(np.logaddexp(0, -s * (X @ coef + b))) + alpha * np.abs(coef).sum()
 
         t0 = time.perf_counter()
@@ -243,7 +243,10 @@ def main(argv=None):
     sections = []
     import jax
 
-    header = f"jax {jax.__version__}, device {jax.devices()[0].platform}, {os.cpu_count()} CPU cores, load {os.getloadavg()[0]:.1f}"
+    header = (
+        f"jax {jax.__version__}, device {jax.devices()[0].platform}, {os.cpu_count()} CPU cores, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(header, flush=True)
     if "lasso" in parts:
         sections += ["### Lasso, warm fits, medians", *bench_lasso(args.reps, DESIGNS[:1] if args.quick else DESIGNS)]

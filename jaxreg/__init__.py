@@ -4,6 +4,7 @@ Public names only; see ``shared/DESIGN.md`` for the architecture.
 """
 
 from jaxreg import losses, penalties
+from jaxreg._cache import disable_compilation_cache, enable_compilation_cache
 from jaxreg.fit import FitResult, alpha_max, fit
 from jaxreg.losses import Logistic, Multinomial, Squared
 from jaxreg.path import PathResult, path
@@ -17,6 +18,8 @@ __all__ = [
     "alpha_max",
     "path",
     "PathResult",
+    "enable_compilation_cache",
+    "disable_compilation_cache",
     "losses",
     "penalties",
     "Squared",

@@ -20,7 +20,7 @@ def fresh_cache_state(monkeypatch):
 def test_first_fit_switches_it_on_in_the_user_cache_folder(fresh_cache_state, monkeypatch, tmp_path):
     monkeypatch.delenv(_cache.ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(jax.config, "jax_compilation_cache_dir", None, raising=False)
+    jax.config.update("jax_compilation_cache_dir", None)  # the fixture restores it
     _cache.ensure_compilation_cache()
     assert _cache.compilation_cache_dir() == str(tmp_path / "jaxreg" / "jax-compilation")
     assert jax.config.jax_compilation_cache_dir == _cache.compilation_cache_dir()

@@ -62,8 +62,10 @@ def test_lasso_matches_sklearn_and_fista(shape, fit_intercept, frac):
     np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-8)
     np.testing.assert_array_equal(res.coef != 0, np.abs(sk.coef_) > 1e-12)  # exact zeros, same support
     assert res.intercept == pytest.approx(sk.intercept_, abs=1e-8)
-    fista = jaxreg.fit(X, y, penalty=L1(alpha), solver="fista", fit_intercept=fit_intercept, tol=1e-9, max_iter=200_000)
-    assert res.objective <= fista.objective + 1e-12
+    if fit_intercept and frac == 0.3:  # FISTA is slow to 1e-9: two cases suffice
+        fista = jaxreg.fit(X, y, penalty=L1(alpha), solver="fista", tol=1e-9, max_iter=200_000)
+        assert res.objective <= fista.objective + 1e-12
+        np.testing.assert_allclose(res.coef, fista.coef, atol=1e-6)
     assert relative_gap(X, y, res.coef, res.intercept, alpha, fit_intercept=fit_intercept) <= 1e-12
     assert res.stop_crit <= 1e-12
 

@@ -518,6 +518,20 @@ class Design:
         return self._XT, capacity(self.p), "rows"
 
 
+def inner_solve(compiler, P, design, prep, w, r, scores, l1, l2, tol_in, nnz):
+    """One working set: coordinate descent (``P["cd"]``), then the Newton step if it
+    stalled with a support small enough to factorize. ``tol_in`` is inf for problems of a
+    batch that are done. Returns ``(w, r)``."""
+    A, cap, layout = design.for_size(max(WS_MIN, 2 * int(np.max(nnz))))
+    w, r, stalled, _ = compiler(P["cd"], A, prep, w, r, scores, l1, l2, jnp.asarray(tol_in), cap=cap, layout=layout)
+    if np.any(np.asarray(stalled) & np.isfinite(tol_in)):
+        s = int(np.max(np.sum(np.asarray(w) != 0, axis=-1)))
+        if s <= NEWTON_MAX:
+            A, _, layout = design.for_size(s)
+            w, r, _ = compiler(P["newton"], A, prep, w, r, l1, l2, size=bucket(s, design.p), layout=layout)
+    return w, r
+
+
 def solve_squared(
     X, y, weights, l1, l2, w0, b0=None, *, fit_intercept, tol, max_iter, compiler, batched=False, state=None
 ):
@@ -548,14 +562,8 @@ def solve_squared(
         if np.all(done) or n_iter >= max_iter:
             break
         n_iter += 1
-        tol_in = jnp.asarray(np.where(done, np.inf, INNER_FRACTION * crit).astype(crit.dtype))
-        A, cap, layout = design.for_size(max(WS_MIN, 2 * int(np.max(nnz))))
-        w, r, stalled, _ = compiler(P["cd"], A, prep, w, r, chk.scores, l1, l2, tol_in, cap=cap, layout=layout)
-        if np.any(np.asarray(stalled) & ~done):
-            s = int(np.max(np.sum(np.asarray(w) != 0, axis=-1)))
-            if s <= NEWTON_MAX:
-                A, _, layout = design.for_size(s)
-                w, r, _ = compiler(P["newton"], A, prep, w, r, l1, l2, size=bucket(s, design.p), layout=layout)
+        tol_in = np.where(done, np.inf, INNER_FRACTION * crit).astype(crit.dtype)
+        w, r = inner_solve(compiler, P, design, prep, w, r, chk.scores, l1, l2, tol_in, nnz)
         chk = compiler(P["check"], X, prep, w, r, l1, l2)
     b = compiler(P["intercept"], X, prep, w)
     status = CONVERGED if np.all(np.asarray(chk.crit) <= tol) else MAX_ITER

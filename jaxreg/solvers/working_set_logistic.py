@@ -149,16 +149,8 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
         if np.all(done) or n_iter >= max_iter:
             break
         n_iter += 1
-        tol_in = jnp.asarray(np.where(done, np.inf, np.clip(crit**2, 1e-14, 1e-4)).astype(crit.dtype))
-        A, cap, layout = design.for_size(max(ws.WS_MIN, 2 * int(np.max(nnz))))
-        v, r_v, stalled, _ = compiler(Q["cd"], A, m.prep, w, m.r, chk.scores, l1s, l2s, tol_in, cap=cap, layout=layout)
-        if np.any(np.asarray(stalled) & ~done):
-            s = int(np.max(np.sum(np.asarray(v) != 0, axis=-1)))
-            if s <= ws.NEWTON_MAX:
-                A, _, layout = design.for_size(s)
-                v, r_v, _ = compiler(
-                    Q["newton"], A, m.prep, v, r_v, l1s, l2s, size=ws.bucket(s, design.p), layout=layout
-                )
+        tol_in = np.where(done, np.inf, np.clip(crit**2, 1e-14, 1e-4)).astype(crit.dtype)
+        v, _ = ws.inner_solve(compiler, Q, design, m.prep, w, m.r, chk.scores, l1s, l2s, tol_in, nnz)
         c = compiler(Q["intercept"], X, m.prep, v) if fit_intercept else b
         w, b, z, _ = compiler(L["line_search"], X, y, d, z, w, b, v, c, m.grad, m.grad_b, l1, l2)
         m = compiler(L["model"], X, y, d, z, b, fit_intercept=fit_intercept)
