@@ -65,6 +65,7 @@ CRITERIA = ("duality_gap", "subdiff_distance")
 ANDERSON_K = 5  # extrapolate from the last K + 1 epochs (skglm's default)
 WS_MIN = 16  # smallest working set
 NEWTON_MAX = 1024  # largest support the Newton step factorizes
+FAR = 10.0  # criterion / tol above which a stable support goes to the Newton step at once
 SMALL_CAP = 256  # working sets up to this size are gathered from X; larger ones read XT
 INNER_FRACTION = 0.3  # inner tolerance as a fraction of the outer criterion
 MAX_EPOCHS = 2000  # per working set
@@ -386,9 +387,10 @@ def cd(A, prep: Prep, w, r, scores, l1, l2, tol_in, *, cap: int, layout: str, ax
     compiled shape serves every working-set size). ``axis_name`` is set by the batched
     form (see :func:`pieces`).
 
-    Returns ``(w, r, stalled, epochs)``; ``stalled`` says the support and signs did not
-    change over the last Anderson block while the criterion is still above ``tol_in`` (the
-    cue for :func:`newton`).
+    Stops when the subproblem's criterion is below ``tol_in``, or when an Anderson block
+    left the support and signs as they were (and the support is small enough for
+    :func:`newton` to take over). Returns ``(w, r, same_support, epochs)``: whether the
+    support and signs are those the call started from, and the epochs run.
     """
     support = w != 0
     ws, count = select(scores, support, jnp.maximum(WS_MIN, 2 * jnp.sum(support)), cap)
@@ -420,14 +422,17 @@ def cd(A, prep: Prep, w, r, scores, l1, l2, tol_in, *, cap: int, layout: str, ax
         stable = jnp.all(jnp.sign(w) == jnp.sign(s.w))
         return _CD(w, r, s.epochs + ANDERSON_K + 1, crit, stable)
 
-    def cond(s: _CD):
-        return (s.crit > tol_in) & ~s.stable & (s.epochs < MAX_EPOCHS)
-
     w_ws = w.at[ws].get(mode="fill", fill_value=0.0)
+    # A stable support hands over to the Newton step, if that can factorize it.
+    newton_ok = jnp.sum(w_ws != 0) <= NEWTON_MAX
+
+    def cond(s: _CD):
+        return (s.crit > tol_in) & ~(s.stable & newton_ok) & (s.epochs < MAX_EPOCHS)
+
     s0 = _CD(w_ws, r, jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, r.dtype), jnp.asarray(False))
     s = lax.while_loop(cond, block, s0)
-    w = w.at[ws].set(s.w, mode="drop")
-    return w, s.r, s.stable & (s.crit > tol_in), s.epochs
+    same = jnp.all(jnp.sign(s.w) == jnp.sign(w_ws))
+    return w.at[ws].set(s.w, mode="drop"), s.r, same, s.epochs
 
 
 def newton(A, prep: Prep, w, r, l1, l2, *, size: int, layout: str):
@@ -518,15 +523,18 @@ class Design:
         return self._XT, capacity(self.p), "rows"
 
 
-def inner_solve(compiler, P, design, prep, w, r, scores, l1, l2, tol_in, nnz):
-    """One working set: coordinate descent (``P["cd"]``), then the Newton step if it
-    stalled with a support small enough to factorize. ``tol_in`` is inf for problems of a
-    batch that are done. Returns ``(w, r)``."""
+def inner_solve(compiler, P, design, prep, w, r, scores, l1, l2, tol_in, nnz, far):
+    """One working set: coordinate descent (``P["cd"]``), then the Newton step when the
+    support came out as it went in and coordinate descent is slow to finish: it needed
+    more than one Anderson block, or ``far`` (the criterion is orders of magnitude above
+    the tolerance). ``tol_in`` is inf for problems of a batch that are done.
+    Returns ``(w, r)``."""
     A, cap, layout = design.for_size(max(WS_MIN, 2 * int(np.max(nnz))))
-    w, r, stalled, _ = compiler(P["cd"], A, prep, w, r, scores, l1, l2, jnp.asarray(tol_in), cap=cap, layout=layout)
-    if np.any(np.asarray(stalled) & np.isfinite(tol_in)):
+    w, r, same, epochs = compiler(P["cd"], A, prep, w, r, scores, l1, l2, jnp.asarray(tol_in), cap=cap, layout=layout)
+    slow = (np.asarray(epochs) > ANDERSON_K + 1) | far
+    if np.any(np.asarray(same) & slow & np.isfinite(tol_in)):
         s = int(np.max(np.sum(np.asarray(w) != 0, axis=-1)))
-        if s <= NEWTON_MAX:
+        if 0 < s <= NEWTON_MAX:
             A, _, layout = design.for_size(s)
             w, r, _ = compiler(P["newton"], A, prep, w, r, l1, l2, size=bucket(s, design.p), layout=layout)
     return w, r
@@ -563,7 +571,7 @@ def solve_squared(
             break
         n_iter += 1
         tol_in = np.where(done, np.inf, INNER_FRACTION * crit).astype(crit.dtype)
-        w, r = inner_solve(compiler, P, design, prep, w, r, chk.scores, l1, l2, tol_in, nnz)
+        w, r = inner_solve(compiler, P, design, prep, w, r, chk.scores, l1, l2, tol_in, nnz, crit > FAR * tol)
         chk = compiler(P["check"], X, prep, w, r, l1, l2)
     b = compiler(P["intercept"], X, prep, w)
     status = CONVERGED if np.all(np.asarray(chk.crit) <= tol) else MAX_ITER

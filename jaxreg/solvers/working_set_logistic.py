@@ -150,7 +150,8 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
             break
         n_iter += 1
         tol_in = np.where(done, np.inf, np.clip(crit**2, 1e-14, 1e-4)).astype(crit.dtype)
-        v, _ = ws.inner_solve(compiler, Q, design, m.prep, w, m.r, chk.scores, l1s, l2s, tol_in, nnz)
+        far = crit > ws.FAR * tol
+        v, _ = ws.inner_solve(compiler, Q, design, m.prep, w, m.r, chk.scores, l1s, l2s, tol_in, nnz, far)
         c = compiler(Q["intercept"], X, m.prep, v) if fit_intercept else b
         w, b, z, _ = compiler(L["line_search"], X, y, d, z, w, b, v, c, m.grad, m.grad_b, l1, l2)
         m = compiler(L["model"], X, y, d, z, b, fit_intercept=fit_intercept)
