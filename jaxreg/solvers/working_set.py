@@ -570,7 +570,8 @@ def solve_squared(
         if np.all(done) or n_iter >= max_iter:
             break
         n_iter += 1
-        tol_in = np.where(done, np.inf, INNER_FRACTION * crit).astype(crit.dtype)
+        # the subproblem needs 0.3x the current criterion, but never much below tol itself
+        tol_in = np.where(done, np.inf, np.maximum(INNER_FRACTION * crit, 0.9 * tol)).astype(crit.dtype)
         w, r = inner_solve(compiler, P, design, prep, w, r, chk.scores, l1, l2, tol_in, nnz, crit > FAR * tol)
         chk = compiler(P["check"], X, prep, w, r, l1, l2)
     b = compiler(P["intercept"], X, prep, w)
