@@ -74,10 +74,11 @@ class BaselineRun(StrictModel):
     """A peer with ``tol``, ``max_iter`` (each passed to the estimator under those names;
     their meaning is the peer's own) and extra estimator ``options``.
 
-    For ``sklearn_sgd``, ``max_iter`` is the number of epochs run one by one with
-    ``partial_fit`` (so the objective after each epoch can be recorded outside the timed
-    region), stopping early when the objective has not improved by ``tol`` for
-    ``n_iter_no_change`` epochs (scikit-learn's rule, 5 by default).
+    For ``sklearn_sgd``, ``max_iter`` (default 1000) is the number of epochs run one by one
+    with ``partial_fit`` (so the objective after each epoch can be recorded outside the
+    timed region); with a ``tol`` it stops early when the objective has not improved by
+    ``tol`` for ``n_iter_no_change`` epochs (scikit-learn's rule, 5 by default), without
+    one it runs every epoch (scikit-learn's ``tol=None``).
     """
 
     peer: Literal["sklearn", "sklearn_sgd", "skglm", "celer"]
@@ -179,7 +180,7 @@ def _run_sgd_epochs(est, run, X, y, objective):
     objective after each epoch is computed outside the timed region."""
     max_epochs = run.max_iter or 1000
     patience = int(run.options.get("n_iter_no_change", 5))
-    tol = 1e-3 if run.tol is None else run.tol
+    tol = run.tol
     times, values = [], []
     elapsed, best, stall = 0.0, np.inf, 0
     for _ in range(max_epochs):
@@ -190,8 +191,9 @@ def _run_sgd_epochs(est, run, X, y, objective):
         F = objective(coef, intercept) if objective is not None else np.nan
         times.append(elapsed)
         values.append(F)
-        stall = stall + 1 if F > best - tol else 0
-        best = min(best, F)
+        if tol is not None:
+            stall = stall + 1 if F > best - tol else 0
+            best = min(best, F)
         if stall >= patience or not np.isfinite(F):
             break
     coef, intercept = _coef_intercept(est)

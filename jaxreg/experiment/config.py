@@ -120,7 +120,7 @@ def apply_overrides(raw: dict, assignments, where="--set") -> dict:
 def _child(node, part, path, where):
     if isinstance(node, list):
         if not isinstance(part, int) or part >= len(node):
-            raise UsageError(f"{where} {format_path(path)}: no such list index (the list has {len(node)} items)")
+            raise UsageError(f"{where} {format_path(path)}: index {part!r} is out of range for a list of {len(node)}")
         return node[part]
     if isinstance(node, dict):
         if part not in node or node[part] is None:
@@ -272,18 +272,21 @@ def _walk(schema, loc):
 # ----------------------------------------------------------------------------- grids
 
 
-def expand_grid(raw: dict):
+def expand_grid(raw: dict, source="config", prefix=()):
     """The cartesian product of the list-valued leaves of a (nested) mapping.
 
     Returns a list of ``(point, axes)``: ``point`` has one value per list (the first key
     varies slowest, as written), ``axes`` maps each list's key path to the index picked.
-    A mapping without lists gives one point.
+    A mapping without lists gives one point; an empty list is a UsageError naming
+    ``source`` and the key path (``prefix`` + the key).
     """
+    if not isinstance(raw, dict):
+        return [(raw, {})]  # not a mapping: validation reports it
     leaves = list(_leaves(raw, ()))
     axes = [(path, value) for path, value in leaves if isinstance(value, list)]
     if any(len(v) == 0 for _, v in axes):
-        empty = next(format_path(p) for p, v in axes if len(v) == 0)
-        raise UsageError(f"{empty} = []: an empty list gives no grid points; give at least one value")
+        empty = next(format_path([*prefix, *p]) for p, v in axes if len(v) == 0)
+        raise UsageError(f"{source}: {empty} = []: an empty list gives no grid points; give at least one value")
     out = []
     for combo in itertools.product(*(range(len(v)) for _, v in axes)):
         point = _copy_tree(raw)

@@ -93,7 +93,7 @@ def _expand_section(entries, schema, section, source):
     """``(entry index, validated point)`` for every grid point of every entry."""
     out = []
     for i, entry in enumerate(entries):
-        for point, axes in expand_grid(entry):
+        for point, axes in expand_grid(entry, source, (section, i)):
             out.append((i, validate(schema, point, source=source, prefix=(section, i), axes=axes)))
     return out
 
@@ -181,7 +181,9 @@ def expand(config: SweepConfig, source="sweep", devices=None):
                     if run.solver != "auto":
                         why = get_solver(run.solver).unsupported_reason(get_loss(loss), pen.build(1.0))
                         if why:
-                            notes[f"jaxreg:{run.solver} cannot fit loss {loss!r} with penalty {pen.kind!r}"] += 1
+                            notes[f"jaxreg:{run.solver} cannot fit loss {loss!r} with penalty {pen.kind!r}"] += len(
+                                config.device
+                            )
                             continue
                     for device in config.device:
                         if device not in devices:

@@ -55,6 +55,11 @@ def _worker_main(conn, parent_pid):  # pragma: no cover - runs in the child proc
     from jaxreg.experiment.measure import ProblemCache
 
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    import jax  # noqa: F401 - imported before "ready", so no cell's timeout pays for it
+    import sklearn.linear_model  # noqa: F401
+
+    import jaxreg  # noqa: F401
+
     cache = ProblemCache()
     conn.send("ready")
     while True:
