@@ -99,7 +99,14 @@ def installed(peer: str) -> bool:
 
 
 def resolve(peer: str, loss: str, penalty_kind: str, fit_intercept: bool, n_classes: int = 2):
-    """``(estimator name, None)`` or ``(None, why it is skipped)`` for this problem."""
+    """Which estimator of ``peer`` fits this problem.
+
+    Returns
+    -------
+    (str, None) or (None, str)
+        The estimator's class name, or None and why the peer is left out (not installed,
+        no estimator for the pair, no intercept...).
+    """
     if not installed(peer):
         return None, f"{peer} is not installed ({PEERS[peer].install})"
     name = ESTIMATORS.get((peer, loss, penalty_kind))
@@ -156,7 +163,27 @@ class PeerFit:
 
 
 def run_peer(run: BaselineRun, estimator: str, penalty, alpha, X, y, fit_intercept, objective=None) -> PeerFit:
-    """Fit the peer once on ``(X, y)``, timing ``fit`` alone (construction excluded)."""
+    """Fit the peer once on ``(X, y)``, timing ``fit`` alone (construction excluded).
+
+    Parameters
+    ----------
+    run : BaselineRun
+    estimator : str
+        From :func:`resolve`.
+    penalty : PenaltySpec
+    alpha : float
+        Our absolute alpha (translated here to the peer's parameter).
+    X, y : arrays (labels for classifiers)
+    fit_intercept : bool
+    objective : callable ``(coef, intercept) -> float``, optional
+        Scores each epoch of ``sklearn_sgd`` for its trace.
+
+    Returns
+    -------
+    PeerFit
+        Coefficients in our shapes ((p,) or (p, K)), intercept, iterations, whether it
+        converged (no ConvergenceWarning; skglm: ``stop_crit_ <= tol``) and the time.
+    """
     est = make_estimator(run, estimator, penalty, alpha, X.shape[0], fit_intercept)
     if estimator == "SGDRegressor":
         return _run_sgd_epochs(est, run, X, y, objective)

@@ -63,7 +63,22 @@ ConfigLoader.add_implicit_resolver(
 
 
 def load_yaml(path) -> dict:
-    """The mapping in a YAML file; a missing file or malformed YAML is a UsageError."""
+    """The mapping in a YAML file, read with :class:`ConfigLoader`.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    UsageError
+        The file is missing, the YAML is malformed (line and column named), or the top
+        level is not a mapping.
+    """
     path = Path(path)
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
@@ -81,7 +96,13 @@ def load_yaml(path) -> dict:
 
 
 def parse_scalar(text: str):
-    """A value written on the command line, read as YAML (``1e-3`` -> 0.001, ``[1, 2]`` -> a list)."""
+    """A value written on the command line, read as YAML (a string if it is not YAML).
+
+    Examples
+    --------
+    >>> parse_scalar("1e-3"), parse_scalar("[1, 2]"), parse_scalar("fista")
+    (0.001, [1, 2], 'fista')
+    """
     try:
         return yaml.load(text, Loader=ConfigLoader)  # noqa: S506
     except yaml.YAMLError:
@@ -93,6 +114,24 @@ def apply_overrides(raw: dict, assignments, where="--set") -> dict:
 
     Integer path parts index lists (``problems.0.n_features=[500, 1000]``). Keys that do
     not exist are added, so validation reports them with a did-you-mean.
+
+    Parameters
+    ----------
+    raw : dict
+        The config as read from YAML (not modified).
+    assignments : iterable of str
+        ``"key.path=value"`` items, applied in order.
+    where : str
+        The start of error messages.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> apply_overrides({"a": {"b": 1}, "l": [{"x": 0}]}, ["a.b=1e-3", "l.0.x=[1, 2]"])
+    {'a': {'b': 0.001}, 'l': [{'x': [1, 2]}]}
     """
     import copy
 
@@ -279,6 +318,11 @@ def expand_grid(raw: dict, source="config", prefix=()):
     varies slowest, as written), ``axes`` maps each list's key path to the index picked.
     A mapping without lists gives one point; an empty list is a UsageError naming
     ``source`` and the key path (``prefix`` + the key).
+
+    Examples
+    --------
+    >>> [p for p, _ in expand_grid({"solver": ["ista", "fista"], "options": {"step": ["lipschitz"]}})]
+    [{'solver': 'ista', 'options': {'step': 'lipschitz'}}, {'solver': 'fista', 'options': {'step': 'lipschitz'}}]
     """
     if not isinstance(raw, dict):
         return [(raw, {})]  # not a mapping: validation reports it

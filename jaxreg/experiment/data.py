@@ -79,7 +79,23 @@ class Dataset:
 
 
 def make_data(spec, dtype=np.float64) -> Dataset:
-    """Build the arrays a data spec describes (deterministic given its ``seed``)."""
+    """Build the arrays a data spec describes (deterministic given its ``seed``).
+
+    Parameters
+    ----------
+    spec : LinearData, ClassificationData or SinusoidalData
+    dtype : numpy dtype of ``X`` (and of ``y`` for regression)
+
+    Returns
+    -------
+    Dataset
+
+    Examples
+    --------
+    >>> ds = make_data(LinearData(n_samples=20, n_features=5, n_informative=2))
+    >>> ds.X.shape, ds.task, int((ds.coef_true != 0).sum())
+    ((20, 5), 'regression', 2)
+    """
     from jaxreg import datasets
 
     if isinstance(spec, LinearData):

@@ -26,8 +26,21 @@ __all__ = ["objective64", "run_cell", "ProblemCache"]
 def objective64(loss: str, penalty: PenaltySpec, alpha: float, X, y_enc, coef, intercept) -> float:
     """``loss(X w + b) + penalty(w)`` in float64, conventions of ``shared/DESIGN.md``.
 
-    ``y_enc`` is the target (squared), labels in {-1, +1} (logistic) or one-hot rows
-    (multinomial).
+    Parameters
+    ----------
+    loss : "squared", "logistic" or "multinomial"
+    penalty : PenaltySpec
+        Its kind (and ``l1_ratio``, ``p``); the strength is ``alpha``.
+    alpha : float
+    X : ndarray of shape (n_samples, n_features)
+    y_enc : ndarray
+        The target (squared), labels in {-1, +1} (logistic) or one-hot rows (multinomial).
+    coef : ndarray of shape (n_features,) or (n_features, n_classes)
+    intercept : float or ndarray of shape (n_classes,)
+
+    Returns
+    -------
+    float
     """
     w = np.asarray(coef, dtype=np.float64)
     z = np.asarray(X, dtype=np.float64) @ w + np.asarray(intercept, dtype=np.float64)
@@ -139,6 +152,24 @@ def _peer_attempt(run: BaselineRun, estimator, penalty_spec, alpha, X, y, fit_in
 
 def run_cell(cell: dict, settings: dict, cache: ProblemCache) -> dict:
     """Fit a cell ``warmup + repetitions`` times; the measurements as a flat dict.
+
+    Parameters
+    ----------
+    cell : dict
+        :attr:`jaxreg.experiment.sweep.Cell.payload`: problem, loss, penalty, method,
+        dtype, device, fit_intercept.
+    settings : dict
+        ``repetitions``, ``warmup``, ``measure_memory``.
+    cache : ProblemCache
+        Keeps the current problem's data between cells.
+
+    Returns
+    -------
+    dict
+        ``outcome``, ``alpha``, ``status``, ``converged``, ``n_iter``, the ``time_*``
+        statistics, ``solver_time_median``, ``compile_time``, ``first_call_time``,
+        ``objective``, ``nonzeros``, ``peak_rss_mb``, ``peak_device_mb`` and ``trace``
+        (``[times, objectives]`` of the median repetition, or None).
 
     Times are wall-clock seconds of the whole fit call (jaxreg's includes validation and
     transfers); warm-up fits are not timed but the first one gives the compile time and

@@ -84,7 +84,23 @@ def _digest(obj, n) -> str:
 
 
 def load_sweep(path, overrides=()):
-    """The validated config of a sweep file (after ``--set`` overrides)."""
+    """The validated config of a sweep file.
+
+    Parameters
+    ----------
+    path : str or Path
+    overrides : iterable of str
+        ``key.path=value`` items (``--set``), applied before validation.
+
+    Returns
+    -------
+    SweepConfig
+
+    Raises
+    ------
+    UsageError
+        One line naming the key, the value and what is allowed.
+    """
     raw = apply_overrides(load_yaml(path), overrides)
     return validate(SweepConfig, raw, source=str(path))
 
@@ -145,7 +161,22 @@ def _method_label(family, run) -> str:
 
 
 def expand(config: SweepConfig, source="sweep", devices=None):
-    """The sweep's cells, in run order (grouped by problem), and notes on what was left out."""
+    """The sweep's cells, in run order (grouped by problem), and notes on what was left out.
+
+    Parameters
+    ----------
+    config : SweepConfig
+    source : str
+        Named in error messages (the file).
+    devices : set of str, optional
+        Device kinds present ("cpu", "gpu"); found from JAX when None.
+
+    Returns
+    -------
+    cells : list of Cell
+    notes : list of str
+        One line per reason cells were left out, with the count.
+    """
     from jaxreg.losses import get_loss
     from jaxreg.solvers import get_solver
 
@@ -218,8 +249,26 @@ def expand(config: SweepConfig, source="sweep", devices=None):
 def run_sweep(config: SweepConfig, out_dir, source="sweep", executor=None, progress=True, stream=None):
     """Run the cells not yet in ``out_dir/cells.csv``, then score, summarize and plot.
 
-    Returns the summary lines (dicts). ``executor`` defaults to a worker process
-    (``isolate: true``) or this process.
+    Parameters
+    ----------
+    config : SweepConfig
+    out_dir : str or Path
+        Created if needed; rows already there are kept and their cells skipped.
+    source : str
+        Named in error messages.
+    executor : optional
+        Has ``run(cell_payload, settings, timeout) -> dict`` and ``close()``; default a
+        :class:`~jaxreg.experiment.worker.WorkerProcess` (``isolate: true``) or
+        :class:`~jaxreg.experiment.worker.InProcess`.
+    progress : bool
+        Show a tqdm progress bar (cells done, time left) on stderr.
+    stream : file, optional
+        Where the summary table and notes are printed (stdout).
+
+    Returns
+    -------
+    list of dict
+        The summary lines (as in ``summary.csv``).
     """
     from tqdm import tqdm
 

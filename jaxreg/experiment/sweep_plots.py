@@ -4,6 +4,7 @@ suboptimality against time per problem."""
 from __future__ import annotations
 
 import math
+import statistics
 
 from jaxreg.experiment.results import num
 
@@ -61,23 +62,24 @@ def time_vs_features(summary, path) -> bool:
         for label, pts in series.items():
             pts.sort()
             xs = sorted({x for x, _ in pts})
-            med = [_median([t for x, t in pts if x == v]) for v in xs]
+            med = [statistics.median([t for x, t in pts if x == v]) for v in xs]
             ax.plot(xs, med, "-", alpha=0.7, label=label, color=colors[label])
             ax.plot([x for x, _ in pts], [t for _, t in pts], "o", ms=4, color=colors[label])
-        ax.set(xscale="log", yscale="log", xlabel="n_features", ylabel="time (s, median)", title=panel)
+        ax.set(xlabel="n_features", ylabel="time (s, median)", title=panel)
+    return _finish(plt, fig, axes, "fit time against n_features (points: problems; line: median per n_features)", path)
+
+
+def _finish(plt, fig, axes, title, path):
+    """Log-log axes with grids and legends, a title, saved as a PNG."""
+    for ax in axes:
+        ax.set(xscale="log", yscale="log")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6)
-    fig.suptitle("fit time against n_features (points: problems; line: median per n_features)", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return True
-
-
-def _median(xs):
-    xs = sorted(xs)
-    m = len(xs) // 2
-    return xs[m] if len(xs) % 2 else 0.5 * (xs[m - 1] + xs[m])
 
 
 def _family_label(r):
@@ -115,12 +117,6 @@ def subopt_vs_time(scored, traces, path, target=None) -> bool:
         if target:
             ax.axhline(target, color="k", ls=":", lw=0.8)
         first = next(r for r in ok if r["problem_id"] == pid)
-        ax.set(xscale="log", yscale="log", xlabel="time (s)", ylabel="(F - F*) / |F*|")
+        ax.set(xlabel="time (s)", ylabel="(F - F*) / |F*|")
         ax.set_title(f"{first['problem']}\n{first['penalty']} {dtype}", fontsize=8)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6)
-    fig.suptitle("relative suboptimality against time (F*: best objective any method reached)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
+    return _finish(plt, fig, axes, "relative suboptimality against time (F*: best objective any method reached)", path)
