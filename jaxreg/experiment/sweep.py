@@ -115,12 +115,12 @@ def _expand_section(entries, schema, section, source):
 
 
 def describe_problem(spec) -> str:
-    """``linear n=1000 p=5000 rho=0.5`` (fields other than n and p only when not default)."""
+    """``linear n=1000 p=5000 rho=0.5`` (other fields only when not at their default)."""
     d = spec.model_dump()
     defaults = type(spec)().model_dump()
     parts = [spec.kind, f"n={d.pop('n_samples')}"]
     if "n_features" in d:
-        parts.append(f"p={d.pop('n_features')}")
+        parts.append(f"p={d.pop('n_features')} rho={d.pop('rho'):g}")
     extra = {k: v for k, v in d.items() if k != "kind" and v != defaults[k]}
     parts += [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in extra.items()]
     return " ".join(parts)
@@ -323,6 +323,10 @@ def _write_meta(config, out):
     (out / "env.json").write_text(json.dumps(environment(), indent=2) + "\n")
 
 
+def _text_columns(info):
+    return {k: info[k] for k in ("problem", "penalty", "family", "method")}
+
+
 def finalize(config, out, cells, notes, stream):
     """Score the rows of the current grid, write results/summary files and plots."""
     from jaxreg.experiment import results as R
@@ -330,13 +334,14 @@ def finalize(config, out, cells, notes, stream):
 
     log = R.RowLog(out)
     by_id = {r["cell_id"]: r for r in log.load()}
-    rows = [by_id[c.cell_id] for c in cells if c.cell_id in by_id]
+    # labels come from the current grid (they are a function of the cell's key)
+    rows = [{**by_id[c.cell_id], **_text_columns(c.info)} for c in cells if c.cell_id in by_id]
     traces = log.load_traces()
     scored = R.score(rows, traces, config.target)
     summary = R.summarize(scored, config.reference)
     R.write_csv(out / "results.csv", scored, R.SCORE_COLUMNS)
     R.write_csv(out / "summary.csv", summary, R.SUMMARY_COLUMNS)
-    table = R.markdown(summary, config.reference, config.target)
+    table = R.markdown(summary, config.reference, config.target) if summary else "(no cells ran here)\n"
     failed = Counter(r["outcome"] for r in rows if r["outcome"] != "ok")
     lines = [f"# sweep {config.name}", "", config.description.strip(), "", table]
     lines += [f"- {n} cell(s) ended with outcome '{k}' (see cells.csv, column error)" for k, n in failed.items()]

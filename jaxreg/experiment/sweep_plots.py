@@ -71,8 +71,11 @@ def time_vs_features(summary, path) -> bool:
 
 def _finish(plt, fig, axes, title, path):
     """Log-log axes with grids and legends, a title, saved as a PNG."""
+    from matplotlib.ticker import NullFormatter
+
     for ax in axes:
         ax.set(xscale="log", yscale="log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overlap on short ranges
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6)
     fig.suptitle(title, fontsize=9)
