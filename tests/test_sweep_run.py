@@ -65,7 +65,7 @@ measure_memory: false
 problems:
   - {kind: linear, n_samples: 200, n_features: [5, 6, 7, 8, 9, 10, 11, 12], n_informative: 3}
 baselines:
-  - {peer: sklearn_sgd, max_iter: 400, options: {random_state: 0}}
+  - {peer: sklearn_sgd, max_iter: 150, options: {random_state: 0}}
 """
 
 
