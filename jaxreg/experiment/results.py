@@ -253,6 +253,7 @@ def summarize(scored, reference=None):
         line = {
             "problem_id": pid,
             "problem": members[0]["problem"],
+            "n_samples": members[0]["n_samples"],
             "n_features": members[0]["n_features"],
             "penalty": members[0]["penalty"],
             "dtype": dtype,
