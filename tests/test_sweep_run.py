@@ -172,3 +172,18 @@ def test_cell_past_its_timeout_is_recorded_and_the_sweep_goes_on(tmp_path):
     rows = {r["library"]: r for r in _rows(tmp_path)}
     assert rows["sklearn_sgd"]["outcome"] == "timeout" and "timeout of 3 s" in rows["sklearn_sgd"]["error"]
     assert rows["sklearn"]["outcome"] == "ok" and num(rows["sklearn"]["objective"]) > 0
+
+
+def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path):
+    from jaxreg.cli import UsageError
+    from jaxreg.experiment.sweep import _lock
+
+    config = SweepConfig.model_validate(
+        {"name": "x", "problems": [{"kind": "linear"}], "baselines": [{"peer": "sklearn"}]}
+    )
+    held = _lock(tmp_path)
+    try:
+        with pytest.raises(UsageError, match="another sweep is writing to"):
+            run_sweep(config, tmp_path, progress=False)
+    finally:
+        held.close()

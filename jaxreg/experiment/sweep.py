@@ -269,15 +269,40 @@ def run_sweep(config: SweepConfig, out_dir, source="sweep", executor=None, progr
     -------
     list of dict
         The summary lines (as in ``summary.csv``).
+
+    Raises
+    ------
+    UsageError
+        Another sweep holds ``out_dir`` (an advisory lock on ``.sweep.lock``).
     """
+    stream = stream or sys.stdout
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _lock(out)  # held until this process ends or returns; a killed sweep leaves none
+    try:
+        return _run_locked(config, out, source, executor, progress, stream)
+    finally:
+        lock.close()
+
+
+def _lock(out):
+    import fcntl
+
+    handle = open(out / ".sweep.lock", "w")  # noqa: SIM115 - closed by the caller
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UsageError(f"another sweep is writing to {out}; wait for it or use another --out") from None
+    return handle
+
+
+def _run_locked(config, out, source, executor, progress, stream):
     from tqdm import tqdm
 
     from jaxreg.experiment.results import RowLog
     from jaxreg.experiment.worker import CellFailed, InProcess, WorkerProcess
 
-    stream = stream or sys.stdout
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     cells, notes = expand(config, source)
     log = RowLog(out)
     done = {r["cell_id"] for r in log.load()}
