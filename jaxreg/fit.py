@@ -297,8 +297,20 @@ def fit(
     if _is_stream(X):
         from jaxreg._streamfit import fit_streamed
 
-        return fit_streamed(X, y, loss, penalty, solver, fit_intercept, tol, max_iter, sample_weight=sample_weight,
-                            coef_init=coef_init, intercept_init=intercept_init, **options)  # fmt: skip
+        return fit_streamed(
+            X,
+            y,
+            loss,
+            penalty,
+            solver,
+            fit_intercept,
+            tol,
+            max_iter,
+            sample_weight=sample_weight,
+            coef_init=coef_init,
+            intercept_init=intercept_init,
+            **options,
+        )
     loss = get_loss(loss)
     penalty = get_penalty(penalty)
     if not isinstance(fit_intercept, (bool, np.bool_)):
