@@ -6,8 +6,10 @@ the in-memory fit, computed in passes over the files instead of on arrays in mem
   weighted mean of a function of the encoded target, so it is called on the distinct
   encoded targets with their total weights (the weighted mean of ``y`` for regression).
 * Default learning rate: the in-memory rule (``1/L``, or the expected-smoothness bound
-  for batches) with ``L`` from power iteration over the files (one pass per iteration,
-  at most 50) and the largest row norm. Pass ``learning_rate`` to skip these passes.
+  for batches) with ``L`` the largest eigenvalue of the weighted Gram matrix, summed in
+  one pass over the files (power iteration, one pass per iteration, when there are
+  thousands of features; see :meth:`jaxreg.solvers.streamed.Runner.lipschitz`), and the
+  largest row norm. Pass ``learning_rate`` to skip that pass.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import inspect
 import numbers
+import sys
 import time
 from typing import Any
 
@@ -437,9 +438,9 @@ def _result(out, spec, loss, penalty, *, classes, dtype, device, fit_time, compi
 
 
 def _is_stream(X) -> bool:
-    from jaxreg.streaming import NpyDataset
-
-    return isinstance(X, NpyDataset)
+    # without importing jaxreg.streaming: if it is not loaded, X cannot be a dataset
+    streaming = sys.modules.get("jaxreg.streaming")
+    return streaming is not None and isinstance(X, streaming.NpyDataset)
 
 
 def _placement(X, options):

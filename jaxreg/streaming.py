@@ -14,7 +14,8 @@ instead would keep every page it touched resident in this process (counted in it
 until the map is closed; explicit reads leave caching to the operating system's page
 cache.
 
-The ``data:`` section of an experiment config (``kind: npy``) is :class:`NpyDataSpec`.
+The ``data:`` section of an experiment config (``kind: npy``) is
+:class:`jaxreg.experiment.npy_data.NpyDataSpec`.
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, PositiveInt
 
 from jaxreg._validation import compute_dtype
 
-__all__ = ["NpyDataset", "NpyDataSpec", "Block"]
+__all__ = ["NpyDataset", "Block"]
 
 # Default block: about this many bytes of X (a whole number of batches).
 DEFAULT_BLOCK_BYTES = 8 * 2**20
@@ -301,32 +301,3 @@ class NpyDataset:
             self.close()
         except Exception:  # interpreter shutdown
             pass
-
-
-class NpyDataSpec(BaseModel):
-    """The ``data:`` section of an experiment config for .npy files.
-
-    ``{kind: npy, x: X.npy or folder, y: y.npy or folder, sample_weight: optional,
-    stream: false}``; with ``stream: true`` :meth:`load` gives an :class:`NpyDataset`
-    (fit it with solver gd, minibatch or sgd), otherwise the arrays in memory.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["npy"] = "npy"
-    x: str
-    y: str
-    sample_weight: str | None = None
-    stream: bool = False
-    block_rows: PositiveInt | None = None
-    prefetch: PositiveInt = 2
-
-    def load(self):
-        """An :class:`NpyDataset` (``stream: true``) or ``(X, y, sample_weight)`` arrays."""
-        ds = NpyDataset(self.x, self.y, self.sample_weight, block_rows=self.block_rows, prefetch=self.prefetch)
-        if self.stream:
-            return ds
-        try:
-            return ds.load()
-        finally:
-            ds.close()

@@ -33,19 +33,26 @@ from jax import lax
 from jaxreg.solvers._common import RUNNING, Data, predict
 from jaxreg.solvers.stochastic import StepRule, output
 
+# The default step sums the Gram matrix in one pass up to this many entries (32 MiB in
+# float64); beyond, power iteration (one pass per iteration).
+GRAM_LIMIT = 2**22
+
 RULE_SETTINGS = (
     "fit_intercept",
     "optimizer",
     "schedule",
-    "steps_per_epoch",
     "n_iter_no_change",
     "variance_reduction",
     "full_batch",
 )
 
 
-def _rule(loss, penalty, hyper, settings) -> StepRule:
-    return StepRule(loss=loss, penalty=penalty, hyper=hyper, dtype=hyper.tol.dtype, **settings)
+def _rule(loss, penalty, hyper, settings, steps_per_epoch=1) -> StepRule:
+    # steps_per_epoch is traced here (it only scales the schedule's clock), so a file of
+    # another length reuses the compiled functions
+    return StepRule(
+        loss=loss, penalty=penalty, hyper=hyper, dtype=hyper.tol.dtype, steps_per_epoch=steps_per_epoch, **settings
+    )
 
 
 def _flat(block: Data) -> Data:
@@ -66,8 +73,8 @@ def init_state(params0, acc0, loss, penalty, hyper, *, max_iter, **settings):
 
 
 @partial(jax.jit, static_argnames=RULE_SETTINGS)
-def train_block(carry, snapshot, full_grad, block: Data, n_active, loss, penalty, hyper, **settings):
-    rule = _rule(loss, penalty, hyper, settings)
+def train_block(carry, snapshot, full_grad, block: Data, n_active, loss, penalty, hyper, steps_per_epoch, **settings):
+    rule = _rule(loss, penalty, hyper, settings, steps_per_epoch)
 
     def step(c, batch):
         i, Xb, yb, wb = batch
@@ -80,8 +87,8 @@ def train_block(carry, snapshot, full_grad, block: Data, n_active, loss, penalty
 
 
 @partial(jax.jit, static_argnames=RULE_SETTINGS)
-def full_batch_step(s, loss, penalty, hyper, **settings):
-    return _rule(loss, penalty, hyper, settings).full_batch_step(s)
+def full_batch_step(s, loss, penalty, hyper, steps_per_epoch, **settings):
+    return _rule(loss, penalty, hyper, settings, steps_per_epoch).full_batch_step(s)
 
 
 @jax.jit
@@ -97,15 +104,26 @@ def decide(s, trained, acc, F0, loss, penalty, hyper, **settings):
     return rule.decide(s, trained, _finish(rule, trained[0], acc), F0)
 
 
-@partial(jax.jit, static_argnames=("fit_intercept",))
-def gram_block(acc, block: Data, v, vb, total_weight, *, fit_intercept):
-    """``A^T D A [v; vb]`` summed over a block (``A = [X, 1]``, ``D = diag(w) / W``)
-    and the largest squared row norm of ``A``."""
+def _design(block: Data, fit_intercept):
+    """``A = [X, 1]`` (or ``X``), the weights, and the largest squared row norm of ``A``
+    (padding rows are zero, so they never raise it)."""
     X, _, w = _flat(block)
-    u = (w / total_weight) * (X @ v + vb)
-    # padding rows are zero, so they never raise the maximum
-    row_sq = jnp.max(jnp.sum(X * X, axis=1)) + (1.0 if fit_intercept else 0.0)
-    return acc[0] + X.T @ u, acc[1] + (jnp.sum(u) if fit_intercept else 0.0), jnp.maximum(acc[2], row_sq)
+    A = jnp.concatenate([X, jnp.ones((X.shape[0], 1), X.dtype)], axis=1) if fit_intercept else X
+    return A, w, jnp.max(jnp.sum(A * A, axis=1))
+
+
+@partial(jax.jit, static_argnames=("fit_intercept",))
+def gram_block(acc, block: Data, total_weight, *, fit_intercept):
+    """``A^T D A`` (``D = diag(w) / W``) and the largest squared row norm, summed over a block."""
+    A, w, row_sq = _design(block, fit_intercept)
+    return acc[0] + A.T @ (A * (w / total_weight)[:, None]), jnp.maximum(acc[1], row_sq)
+
+
+@partial(jax.jit, static_argnames=("fit_intercept",))
+def gram_apply_block(acc, block: Data, v, total_weight, *, fit_intercept):
+    """``A^T D A v`` and the largest squared row norm, summed over a block."""
+    A, w, row_sq = _design(block, fit_intercept)
+    return acc[0] + ((w / total_weight) * (A @ v)) @ A, jnp.maximum(acc[1], row_sq)
 
 
 class Runner:
@@ -115,14 +133,19 @@ class Runner:
     def __init__(self, ds, encode, compile):
         self.ds, self.encode, self._compile = ds, encode, compile
         self.compile_time = 0.0
+        self._last = None  # the latest dispatched result
 
     def call(self, fn, *args, **static):
         exe, seconds = self._compile(SimpleNamespace(name=f"streamed.{fn.__name__}", run=fn), args, static)
         self.compile_time += seconds
-        return exe(*args)
+        self._last = exe(*args)
+        return self._last
 
     def blocks(self, batch_size, order):
         for b in self.ds.blocks(batch_size, order, self.encode):
+            # Dispatch is asynchronous: without this wait the loop would run ahead of the
+            # device, holding a copy of every block queued, and memory would follow the file.
+            jax.block_until_ready(self._last)
             yield Data(jnp.asarray(b.X), jnp.asarray(b.y), jnp.asarray(b.weights)), jnp.asarray(b.n_active, jnp.int32)
 
     def eval_pass(self, params, loss, batch_size):
@@ -135,41 +158,52 @@ class Runner:
             acc = self.call(eval_block, acc, block, params, loss)
         return acc
 
-    def lipschitz(self, total_weight, fit_intercept, batch_size, max_passes=50, rtol=1e-6):
-        """``lambda_max(A^T D A)`` by power iteration, one pass over the data per
-        iteration (at most ``max_passes``), and the largest squared row norm of ``A``."""
-        p, dtype = self.ds.n_features, self.ds.dtype
-        n_batches = -(-self.ds.n_samples // batch_size)
-        v = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (p,), dtype))
-        vb = np.asarray(1.0 if fit_intercept else 0.0, dtype)
-        lam, old, row_sq = 0.0, -1.0, 0.0
+    def lipschitz(self, total_weight, fit_intercept, batch_size, max_passes=20, rtol=1e-6):
+        """``lambda_max(A^T D A)`` and the largest squared row norm of ``A``.
+
+        Up to ``GRAM_LIMIT`` entries the Gram matrix is summed in one pass and its largest
+        eigenvalue is exact (``eigvalsh``). Beyond, power iteration takes one pass per
+        iteration, at most ``max_passes``: its Rayleigh quotient approaches
+        ``lambda_max`` from below, so with a small eigengap the step can come out too
+        large (pass ``learning_rate`` then).
+        """
+        q, dtype = self.ds.n_features + bool(fit_intercept), self.ds.dtype
+        order = np.arange(-(-self.ds.n_samples // batch_size))
         W = jnp.asarray(total_weight, dtype)
+        zero = jnp.zeros((), dtype)
+        if q * q <= GRAM_LIMIT:
+            acc = (jnp.zeros((q, q), dtype), zero)
+            for block, _ in self.blocks(batch_size, order):
+                acc = self.call(gram_block, acc, block, W, fit_intercept=fit_intercept)
+            return float(np.linalg.eigvalsh(np.asarray(acc[0]))[-1]), float(acc[1])
+        v = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (q,), dtype))
+        lam = old = 0.0
         for _ in range(max_passes):
-            nrm = float(np.sqrt(np.sum(v**2) + vb**2)) or 1.0
-            v, vb = v / nrm, vb / nrm
-            acc = (jnp.zeros(p, dtype), jnp.zeros((), dtype), jnp.zeros((), dtype))
-            for block, _ in self.blocks(batch_size, np.arange(n_batches)):
-                acc = self.call(gram_block, acc, block, jnp.asarray(v), jnp.asarray(vb), W, fit_intercept=fit_intercept)
-            av, avb, rs = (np.asarray(a) for a in acc)
-            lam, old, row_sq = float(v @ av + vb * avb), lam, float(rs)  # Rayleigh quotient
-            v, vb = av, avb
+            v = v / (np.linalg.norm(v) or 1.0)
+            acc = (jnp.zeros(q, dtype), zero)
+            for block, _ in self.blocks(batch_size, order):
+                acc = self.call(gram_apply_block, acc, block, jnp.asarray(v), W, fit_intercept=fit_intercept)
+            av = np.asarray(acc[0])
+            lam, old, v = float(v @ av), lam, av  # Rayleigh quotient
             if abs(lam - old) <= rtol * abs(lam):
                 break
-        return lam, row_sq
+        return lam, float(acc[1])
 
     def run(self, loss, penalty, w0, b0, hyper, *, max_iter, batch_size, shuffle, seed, settings):
-        """The fit: ``settings`` are the StepRule's structural fields; returns the
-        solver's output."""
+        """The fit: ``settings`` are the StepRule's structural fields (and
+        ``steps_per_epoch``); returns the solver's output."""
+        settings = dict(settings)
+        n_batches = settings.pop("steps_per_epoch")
+        clock = jnp.asarray(n_batches, hyper.tol.dtype)
         full_batch = settings["full_batch"]
         eval_bs = min(self.ds.block_rows, self.ds.n_samples) if full_batch else batch_size
         params = (w0, b0)
         acc = self.eval_pass(params, loss, eval_bs)
         s = self.call(init_state, params, acc, loss, penalty, hyper, max_iter=max_iter, **settings)
         F0 = s.F
-        n_batches = settings["steps_per_epoch"]
         while int(s.status) == RUNNING and int(s.k) < max_iter:
             if full_batch:
-                trained = self.call(full_batch_step, s, loss, penalty, hyper, **settings)
+                trained = self.call(full_batch_step, s, loss, penalty, hyper, clock, **settings)
             else:
                 order = (
                     np.random.default_rng([seed, int(s.k)]).permutation(n_batches) if shuffle else np.arange(n_batches)
@@ -177,7 +211,17 @@ class Runner:
                 trained = (s.params, s.opt_state, s.step)
                 for block, n_active in self.blocks(batch_size, order):
                     trained = self.call(
-                        train_block, trained, s.params, s.grads, block, n_active, loss, penalty, hyper, **settings
+                        train_block,
+                        trained,
+                        s.params,
+                        s.grads,
+                        block,
+                        n_active,
+                        loss,
+                        penalty,
+                        hyper,
+                        clock,
+                        **settings,
                     )
             acc = self.eval_pass(trained[0], loss, eval_bs)
             s = self.call(decide, s, trained, acc, F0, loss, penalty, hyper, **settings)
