@@ -365,12 +365,14 @@ def fit(
             b0 = np.asarray(loss_c.init_intercept(data.y, data.weights), dtype)
         else:
             b0 = np.zeros(coef_shape[1:], dtype)
+        lr = options.get("learning_rate")
+        uses_step = "learning_rate" in spec.traced_options and spec.iterative
         L = 1.0
-        if spec.iterative:
+        if spec.needs_lipschitz or (uses_step and lr is None):
+            # power iteration: ~2 products with X per step, so only when it is used
             L = float(_lipschitz_jit(data.X, data.weights, loss_c, fit_intercept=bool(fit_intercept)))
             L += float(penalty.grad_lipschitz() or 0.0)
             L = max(L, float(np.finfo(dtype).tiny))
-        lr = options.get("learning_rate")
         if lr is None:
             lr = _default_learning_rate(spec, static, L, X, loss, fit_intercept, n)
         seed = options.get("seed") or 0
