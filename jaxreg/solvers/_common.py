@@ -107,11 +107,28 @@ def empty_history(max_iter, dtype):
     return jnp.full((max_iter,), jnp.nan, dtype)
 
 
+# Up to this many rows or columns the Gram matrix is formed and its top eigenvalue taken
+# exactly (one pass over X, n p min(n, p) flops); beyond it, power iteration.
+EXACT_GRAM_MAX = 1024
+
+
+def _gram_lambda_max_exact(X, d, fit_intercept):
+    n, p = X.shape
+    A = jnp.concatenate([X, jnp.ones((n, 1), X.dtype)], axis=1) if fit_intercept else X
+    As = A * jnp.sqrt(d)[:, None]
+    # The nonzero eigenvalues of As^T As and As As^T coincide: use the smaller one.
+    G = As.T @ As if A.shape[1] <= n else As @ As.T
+    return jnp.linalg.eigvalsh(G)[-1]
+
+
 def gram_lambda_max(X, d, fit_intercept, max_iter=200, rtol=1e-7):
-    """Largest eigenvalue of ``A^T diag(d) A`` with ``A = [X, 1]`` (or ``X``) by power
-    iteration, without forming the Gram matrix; converged to ``rtol`` relative change."""
+    """Largest eigenvalue of ``A^T diag(d) A`` with ``A = [X, 1]`` (or ``X``): exactly from
+    the smaller Gram matrix when ``min(n, p) <= EXACT_GRAM_MAX`` and ``X`` is dense, else by
+    power iteration without forming it, converged to ``rtol`` relative change."""
     n, p = X.shape
     dtype = X.dtype
+    if isinstance(X, jax.Array) and min(n, p + int(fit_intercept)) <= EXACT_GRAM_MAX:
+        return _gram_lambda_max_exact(X, d, fit_intercept)
     v0 = jax.random.normal(jax.random.PRNGKey(0), (p,), dtype)
     vb0 = jnp.ones((), dtype) if fit_intercept else jnp.zeros((), dtype)
 
