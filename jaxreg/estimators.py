@@ -66,6 +66,14 @@ def _check_number(value, name, low=0.0, strict=True):
     return float(value)
 
 
+def _store_params(estimator, params):
+    """Keep ``__init__``'s arguments as attributes of the same names, untouched (scikit-learn's
+    rule: ``__init__`` validates nothing and sets nothing else; ``fit`` checks them)."""
+    for name, value in params.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
 class _JaxregLinearModel(BaseEstimator):
     """What every estimator shares: calling ``fit`` and reading its result.
 
@@ -122,6 +130,47 @@ class _JaxregLinearModel(BaseEstimator):
 
 
 # ----------------------------------------------------------------------------- regressors
+
+
+class _AlphaParam:
+    """``__init__`` of the estimators whose one own parameter is ``alpha``."""
+
+    def __init__(
+        self,
+        alpha=1.0,
+        *,
+        fit_intercept=True,
+        solver="auto",
+        tol=None,
+        max_iter=None,
+        learning_rate=None,
+        batch_size=None,
+        seed=None,
+        solver_options=None,
+    ):
+        _store_params(self, locals())
+
+
+class _PenaltyParam:
+    """``__init__`` and penalty of the estimators that take any penalty object."""
+
+    def __init__(
+        self,
+        penalty=None,
+        *,
+        fit_intercept=True,
+        solver="auto",
+        tol=None,
+        max_iter=None,
+        learning_rate=None,
+        batch_size=None,
+        seed=None,
+        solver_options=None,
+    ):
+        _store_params(self, locals())
+
+    def _penalty(self, weight_sum):
+        return get_penalty(self.penalty)
 
 
 class _Regressor(RegressorMixin, _JaxregLinearModel):
@@ -219,14 +268,7 @@ class LinearRegression(_Regressor):
         seed=None,
         solver_options=None,
     ):
-        self.fit_intercept = fit_intercept
-        self.solver = solver
-        self.tol = tol
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.seed = seed
-        self.solver_options = solver_options
+        _store_params(self, locals())
 
     def _penalty(self, weight_sum):
         return L2(0.0)  # no penalty, compiled as Ridge's (see the module docstring)
@@ -238,7 +280,7 @@ class LinearRegression(_Regressor):
         self.noise_precision_ = 1.0 / mse if mse > 0 else np.inf
 
 
-class Ridge(_Regressor):
+class Ridge(_AlphaParam, _Regressor):
     """Ridge regression: ``||y - Xw - b||^2 + alpha ||w||^2`` as in scikit-learn.
 
     In :func:`jaxreg.fit`'s scaling this is ``L2(alpha / n)`` (``alpha / sum(sample_weight)``
@@ -257,34 +299,11 @@ class Ridge(_Regressor):
         As in :class:`LinearRegression`.
     """
 
-    def __init__(
-        self,
-        alpha=1.0,
-        *,
-        fit_intercept=True,
-        solver="auto",
-        tol=None,
-        max_iter=None,
-        learning_rate=None,
-        batch_size=None,
-        seed=None,
-        solver_options=None,
-    ):
-        self.alpha = alpha
-        self.fit_intercept = fit_intercept
-        self.solver = solver
-        self.tol = tol
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.seed = seed
-        self.solver_options = solver_options
-
     def _penalty(self, weight_sum):
         return L2(_check_number(self.alpha, "alpha", strict=False) / weight_sum)
 
 
-class Lasso(_Regressor):
+class Lasso(_AlphaParam, _Regressor):
     """Lasso: ``1/(2n) ||y - Xw - b||^2 + alpha ||w||_1`` (scikit-learn's scaling).
 
     Fitted, as scikit-learn does, as the elastic net with ``l1_ratio=1``.
@@ -300,29 +319,6 @@ class Lasso(_Regressor):
     coef_, intercept_, n_iter_, objective_history_, fit_result_, n_features_in_, feature_names_in_
         As in :class:`LinearRegression`.
     """
-
-    def __init__(
-        self,
-        alpha=1.0,
-        *,
-        fit_intercept=True,
-        solver="auto",
-        tol=None,
-        max_iter=None,
-        learning_rate=None,
-        batch_size=None,
-        seed=None,
-        solver_options=None,
-    ):
-        self.alpha = alpha
-        self.fit_intercept = fit_intercept
-        self.solver = solver
-        self.tol = tol
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.seed = seed
-        self.solver_options = solver_options
 
     def _penalty(self, weight_sum):
         # The elastic net with l1_ratio = 1, compiled as ElasticNet's (see the module docstring).
@@ -359,22 +355,13 @@ class ElasticNet(_Regressor):
         seed=None,
         solver_options=None,
     ):
-        self.alpha = alpha
-        self.l1_ratio = l1_ratio
-        self.fit_intercept = fit_intercept
-        self.solver = solver
-        self.tol = tol
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.seed = seed
-        self.solver_options = solver_options
+        _store_params(self, locals())
 
     def _penalty(self, weight_sum):
         return _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), self.l1_ratio)
 
 
-class Regressor(_Regressor):
+class Regressor(_PenaltyParam, _Regressor):
     """Squared loss with any penalty from :mod:`jaxreg.penalties` and any solver that handles it.
 
     Parameters
@@ -401,32 +388,6 @@ class Regressor(_Regressor):
     >>> bool(np.isclose(abs(est.coef_[0]), abs(est.coef_[1])))  # L-inf ties the largest
     True
     """
-
-    def __init__(
-        self,
-        penalty=None,
-        *,
-        fit_intercept=True,
-        solver="auto",
-        tol=None,
-        max_iter=None,
-        learning_rate=None,
-        batch_size=None,
-        seed=None,
-        solver_options=None,
-    ):
-        self.penalty = penalty
-        self.fit_intercept = fit_intercept
-        self.solver = solver
-        self.tol = tol
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.seed = seed
-        self.solver_options = solver_options
-
-    def _penalty(self, weight_sum):
-        return get_penalty(self.penalty)
 
 
 # ----------------------------------------------------------------------------- classifiers
@@ -583,18 +544,7 @@ class LogisticRegression(_Classifier):
         seed=None,
         solver_options=None,
     ):
-        self.penalty = penalty
-        self.C = C
-        self.l1_ratio = l1_ratio
-        self.p = p
-        self.fit_intercept = fit_intercept
-        self.solver = solver
-        self.tol = tol
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.seed = seed
-        self.solver_options = solver_options
+        _store_params(self, locals())
 
     def _penalty(self, weight_sum):
         kind = self.penalty
@@ -617,7 +567,7 @@ class LogisticRegression(_Classifier):
         return {"l2": L2, "linf": LInf}[kind](alpha)
 
 
-class Classifier(_Classifier):
+class Classifier(_PenaltyParam, _Classifier):
     """Logistic (two classes) or multinomial (more) loss with any penalty and any solver.
 
     Parameters
@@ -633,29 +583,3 @@ class Classifier(_Classifier):
     classes_, coef_, intercept_, n_iter_, objective_history_, fit_result_, n_features_in_
         As in :class:`LogisticRegression`.
     """
-
-    def __init__(
-        self,
-        penalty=None,
-        *,
-        fit_intercept=True,
-        solver="auto",
-        tol=None,
-        max_iter=None,
-        learning_rate=None,
-        batch_size=None,
-        seed=None,
-        solver_options=None,
-    ):
-        self.penalty = penalty
-        self.fit_intercept = fit_intercept
-        self.solver = solver
-        self.tol = tol
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.seed = seed
-        self.solver_options = solver_options
-
-    def _penalty(self, weight_sum):
-        return get_penalty(self.penalty)
