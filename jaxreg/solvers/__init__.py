@@ -59,6 +59,8 @@ class SolverSpec:
     default_max_iter: int = 1000
     default_tol: float = 1e-6
     iterative: bool = True
+    # whether the solver uses the Lipschitz constant itself (not only for a default step)
+    needs_lipschitz: bool = False
 
     def unsupported_reason(self, loss, penalty):
         return self.check(loss, penalty)
@@ -78,6 +80,7 @@ SOLVERS: dict[str, SolverSpec] = {
         _any_pair,
         {"accelerated": False, "step": "backtracking", "check_every": 1},
         default_max_iter=10000,
+        needs_lipschitz=True,
     ),
     "fista": SolverSpec(
         "fista",
@@ -86,6 +89,7 @@ SOLVERS: dict[str, SolverSpec] = {
         _any_pair,
         {"accelerated": True, "step": "backtracking", "check_every": 10},
         default_max_iter=10000,
+        needs_lipschitz=True,
     ),
     "gd": SolverSpec(
         "gd",
