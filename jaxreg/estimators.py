@@ -46,11 +46,6 @@ __all__ = [
     "Classifier",
 ]
 
-# fit() does not take scipy.sparse input yet (issue 7). Estimators already let sparse X
-# through to fit (which raises a ValueError naming it); flip this when fit accepts it, and
-# scikit-learn's checks will then test sparse input too.
-SPARSE_INPUT = False
-
 # Input dtypes kept as they are (float32 computes in float32); anything else becomes float64.
 _DTYPES = [np.float64, np.float32]
 
@@ -125,7 +120,7 @@ class _JaxregLinearModel(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = SPARSE_INPUT
+        tags.input_tags.sparse = True  # scipy.sparse X goes to fit() as it is, never densified here
         return tags
 
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import sklearn.linear_model as sklm
-from scipy import optimize
+from scipy import optimize, sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
@@ -75,6 +75,15 @@ def test_no_intercept_and_float32(reg_data):
     r32 = jaxreg.Ridge(alpha=3.0).fit(X.astype(np.float32), y.astype(np.float32))
     assert r32.coef_.dtype == np.float32 and r32.predict(X.astype(np.float32)).dtype == np.float32
     np.testing.assert_allclose(r32.coef_, sklm.Ridge(alpha=3.0).fit(X, y).coef_, rtol=1e-4, atol=1e-5)
+
+
+def test_sparse_input_gives_the_dense_answer(reg_data):
+    X, y, _ = reg_data
+    Xs = X * (np.abs(X) > 0.8)  # about 40% nonzeros
+    ours = jaxreg.Lasso(alpha=0.05, tol=1e-10).fit(sparse.csr_matrix(Xs), y)
+    theirs = sklm.Lasso(alpha=0.05, tol=1e-14, max_iter=100000).fit(Xs, y)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(ours.predict(sparse.csc_matrix(Xs)), theirs.predict(Xs), rtol=1e-8, atol=1e-8)
 
 
 def test_lasso_sgd_reaches_the_lasso_objective(reg_data):
