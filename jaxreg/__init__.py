@@ -5,10 +5,13 @@ Public names only; see ``shared/DESIGN.md`` for the architecture.
 
 from jaxreg import losses, penalties
 from jaxreg._cache import disable_compilation_cache, enable_compilation_cache
+from jaxreg.basis import FourierBasis, GaussianBasis, PolynomialBasis, SigmoidBasis
+from jaxreg.bayes import BayesianLinearRegression
+from jaxreg.estimators import Classifier, ElasticNet, Lasso, LinearRegression, LogisticRegression, Regressor, Ridge
 from jaxreg.fit import FitResult, alpha_max, fit
 from jaxreg.losses import Logistic, Multinomial, Squared
 from jaxreg.path import PathResult, path
-from jaxreg.penalties import L1, L2, ElasticNet, LInf, Lp, NoPenalty, WeightedL1
+from jaxreg.penalties import L1, L2, LInf, Lp, NoPenalty, WeightedL1
 
 __version__ = "0.1.0"
 
@@ -28,9 +31,22 @@ __all__ = [
     "NoPenalty",
     "L1",
     "L2",
-    "ElasticNet",
     "WeightedL1",
     "Lp",
     "LInf",
+    # scikit-learn-style estimators; jaxreg.ElasticNet is the estimator (scikit-learn's name),
+    # the penalty is jaxreg.penalties.ElasticNet
+    "LinearRegression",
+    "Ridge",
+    "Lasso",
+    "ElasticNet",
+    "Regressor",
+    "LogisticRegression",
+    "Classifier",
+    "PolynomialBasis",
+    "GaussianBasis",
+    "SigmoidBasis",
+    "FourierBasis",
+    "BayesianLinearRegression",
     "__version__",
 ]

@@ -9,7 +9,15 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_X", "check_X_y", "encode_labels", "check_sample_weight", "check_positive", "compute_dtype"]
+__all__ = [
+    "check_X",
+    "check_sparse",
+    "check_X_y",
+    "encode_labels",
+    "check_sample_weight",
+    "check_positive",
+    "compute_dtype",
+]
 
 
 def _describe(a) -> str:
@@ -36,11 +44,33 @@ def _check_finite(a, name):
         )
 
 
-def check_X(X, name="X", dtype=None) -> np.ndarray:
-    """A 2-D, finite, non-empty numeric array."""
+def check_sparse(X, name="X", dtype=None):
+    """A 2-D, non-empty numeric scipy.sparse matrix with finite stored values, as CSR
+    of the compute dtype."""
+    if len(X.shape) != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} has shape {X.shape}; {name} must be 2-D (n_samples, n_features) and non-empty")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{name} has dtype {X.dtype}; {name} must be numeric (bool, int or float)")
+    X = X.tocsr().astype(dtype or compute_dtype(X), copy=False)
+    bad = ~np.isfinite(X.data)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        row = int(np.searchsorted(X.indptr, k, side="right") - 1)
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} non-finite stored value(s) (first at row {row}, column "
+            f"{int(X.indices[k])}); {name} must be finite"
+        )
+    return X
+
+
+def check_X(X, name="X", dtype=None, accept_sparse=False) -> np.ndarray:
+    """A 2-D, finite, non-empty numeric array (or, with ``accept_sparse``, a scipy.sparse
+    matrix as CSR)."""
     if X is None:
         raise ValueError(f"{name}=None is not allowed; {name} must be a 2-D array (n_samples, n_features)")
     if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        if accept_sparse:
+            return check_sparse(X, name, dtype)
         raise ValueError(
             f"{name} is a scipy.sparse matrix; sparse input is not supported by this function, "
             f"pass a dense array ({name}.toarray())"
@@ -61,8 +91,8 @@ def check_X(X, name="X", dtype=None) -> np.ndarray:
     return arr
 
 
-def check_X_y(X, y, dtype=None, regression=True):
-    X = check_X(X, dtype=dtype)
+def check_X_y(X, y, dtype=None, regression=True, accept_sparse=False):
+    X = check_X(X, dtype=dtype, accept_sparse=accept_sparse)
     if y is None:
         raise ValueError("y=None is not allowed; y must be a 1-D array with one target per row of X")
     y = np.asarray(y)

@@ -13,7 +13,9 @@ import sys
 
 # (module, function) pairs: ``function(subparsers)`` adds a subcommand whose parser sets
 # ``func`` to a callable taking the parsed args and returning an exit code.
-SUBCOMMANDS: list[tuple[str, str]] = []
+SUBCOMMANDS: list[tuple[str, str]] = [
+    ("jaxreg.experiment.sweep", "add_parser"),
+]
 
 
 class UsageError(ValueError):
@@ -45,6 +47,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("jaxreg: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (UsageError, ValueError, FileNotFoundError) as exc:
         if args.debug:
             raise

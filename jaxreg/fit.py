@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import numbers
+import sys
 import time
 from typing import Any
 
@@ -18,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxreg import _sharding, _sparse
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
 from jaxreg.losses import Loss, get_loss
@@ -40,6 +43,7 @@ _OPTIONS = (
     "memory_size",
     "shuffle",
     "variance_reduction",
+    "devices",
 )
 
 
@@ -90,7 +94,8 @@ class FitResult:
         return int(np.count_nonzero(self.coef))
 
     def decision_function(self, X):
-        return np.asarray(X) @ self.coef + self.intercept
+        X = X if _sparse.is_sparse(X) else np.asarray(X)
+        return X @ self.coef + self.intercept
 
     def raise_for_status(self):
         """Raise if the fit diverged (a hint included); return self otherwise."""
@@ -121,11 +126,23 @@ def resolve_device(device):
     raise ValueError(f"device={device!r} is not allowed; use 'cpu', 'gpu' or a jax.Device")
 
 
+def _auto_solver(loss, penalty, X, options):
+    """``auto_solver``, except that the working set (dense, one device, no step options)
+    gives way to fista for sparse X, ``devices=`` or fista's own options."""
+    name = auto_solver(loss, penalty)
+    if SOLVERS[name].host_driven and (
+        _sparse.is_sparse(X)
+        or any(options.get(k) is not None for k in ("devices", "step", "check_every"))
+    ):
+        return "fista"
+    return name
+
+
 def _check_options(spec, options):
     unknown = [k for k in options if k not in _OPTIONS]
     if unknown:
         raise ValueError(f"unknown option(s) {unknown}; allowed options: {list(_OPTIONS)}")
-    applies = set(spec.static_options) | set(spec.traced_options) | {"device", "seed"}
+    applies = set(spec.static_options) | set(spec.traced_options) | {"device", "seed", "devices"}
     if spec.name in ("ista", "fista"):
         applies |= {"step", "check_every"}
     for k, v in options.items():
@@ -212,16 +229,15 @@ _lipschitz_jit = jax.jit(
 
 
 def _default_learning_rate(spec, static, L, X, loss, fit_intercept, n):
-    """1/L for full batch; for batches of size B the expected-smoothness bound
-    L_B = n(B-1)/(B(n-1)) L + (n-B)/(B(n-1)) L_max (Gower et al., 2019)."""
+    """1/L for full batch; the expected-smoothness bound for batches (see
+    :func:`jaxreg.solvers.stochastic.default_learning_rate`)."""
+    from jaxreg.solvers.stochastic import default_learning_rate
+
     bs = static.get("batch_size")
     if bs is None or bs >= n:
         return 1.0 / L
-    row_sq = np.einsum("ij,ij->i", X, X) + (1.0 if fit_intercept else 0.0)
-    L_max = loss.curvature * float(np.max(row_sq))
-    B = bs
-    L_B = n * (B - 1) / (B * (n - 1)) * L + (n - B) / (B * (n - 1)) * L_max
-    return 1.0 / max(L_B, L)
+    row_sq = _sparse.row_norms_sq(X) + (1.0 if fit_intercept else 0.0)
+    return default_learning_rate(L, loss.curvature * float(np.max(row_sq)), bs, n)
 
 
 # ----------------------------------------------------------------------------- fit
@@ -229,7 +245,7 @@ def _default_learning_rate(spec, static, L, X, loss, fit_intercept, n):
 
 def fit(
     X,
-    y,
+    y=None,
     loss="squared",
     penalty=None,
     solver="auto",
@@ -246,9 +262,12 @@ def fit(
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like or scipy.sparse matrix of shape (n_samples, n_features), or a
+        :class:`jaxreg.streaming.NpyDataset`
         float32 input computes in float32; anything else in float64 (x64 enabled as a
-        context for this call only).
+        context for this call only). Sparse input (CSR/CSC) is used as sparse by every
+        iterative solver; closed_form densifies small problems. A dataset streams from disk
+        (solvers gd, minibatch, sgd; ``y`` is then None: it comes from the dataset).
     y : array-like of shape (n_samples,)
         Targets; class labels for "logistic" (two classes) and "multinomial".
     loss : "squared", "logistic", "multinomial" or a :class:`jaxreg.losses.Loss`
@@ -270,7 +289,10 @@ def fit(
         schedule), ``decay``, ``seed``, ``shuffle``, ``n_iter_no_change``,
         ``variance_reduction`` ("none" or "svrg") (gd, minibatch, sgd); ``step``
         ("backtracking" or "lipschitz") and ``check_every`` (ista, fista);
-        ``memory_size`` (lbfgs); ``device`` ("cpu", "gpu" or a jax device).
+        ``memory_size`` (lbfgs); ``device`` ("cpu", "gpu" or a jax device);
+        ``devices`` (a number of devices or a list of jax devices: the rows are sharded
+        over them, data-parallel, in one process or several after
+        ``jax.distributed.initialize``; see README "Beyond one device").
 
     Returns
     -------
@@ -287,14 +309,36 @@ def fit(
     ('converged', 2)
     """
     ensure_compilation_cache()
+    if _is_stream(X):
+        from jaxreg._streamfit import fit_streamed
+
+        return fit_streamed(
+            X,
+            y,
+            loss,
+            penalty,
+            solver,
+            fit_intercept,
+            tol,
+            max_iter,
+            sample_weight=sample_weight,
+            coef_init=coef_init,
+            intercept_init=intercept_init,
+            **options,
+        )
     loss = get_loss(loss)
     penalty = get_penalty(penalty)
     if not isinstance(fit_intercept, (bool, np.bool_)):
         raise ValueError(f"fit_intercept={fit_intercept!r} is not allowed; it must be True or False")
     if solver != "auto" and not isinstance(solver, str):
         raise ValueError(f"solver={solver!r} is not allowed; allowed: {['auto', *SOLVERS]}")
-    name = auto_solver(loss, penalty) if solver == "auto" else solver
+    name = _auto_solver(loss, penalty, X, options) if solver == "auto" else solver
     spec = get_solver(name)
+    if spec.host_driven and (_sparse.is_sparse(X) or options.get("devices") is not None):
+        raise ValueError(
+            f"solver={name!r} needs a dense X on one device (sparse={_sparse.is_sparse(X)}, "
+            f"devices={options.get('devices')!r}); use solver='fista' (or 'auto', which picks it)"
+        )
     reason = spec.unsupported_reason(loss, penalty)
     if reason:
         raise ValueError(f"solver={name!r} cannot handle loss={loss.name!r} with penalty {penalty!r}: {reason}")
@@ -302,7 +346,9 @@ def fit(
     V.check_positive(tol, "tol", strict=False)
     V.check_positive(max_iter, "max_iter", integer=True)
 
-    X, y = V.check_X_y(X, y, regression=not loss.is_classifier)
+    X, y = V.check_X_y(X, y, regression=not loss.is_classifier, accept_sparse=True)
+    if _sparse.is_sparse(X) and not spec.iterative:
+        X = _sparse.densify_for_closed_form(X)
     dtype = X.dtype
     n, p = X.shape
     classes = None
@@ -312,7 +358,8 @@ def fit(
     _check_penalty(penalty, p)
     tol = spec.default_tol if tol is None else float(tol)
     max_iter = spec.default_max_iter if max_iter is None else int(max_iter)
-    device = resolve_device(options.get("device"))
+    devices = _placement(X, options)
+    device = resolve_device(options.get("device")) if devices is None else _sharding.local_device(devices)
     coef_shape = (p,) if y.ndim == 1 else (p, y.shape[1])
     w0 = np.zeros(coef_shape, dtype) if coef_init is None else np.asarray(coef_init, dtype)
     if w0.shape != coef_shape:
@@ -320,7 +367,16 @@ def fit(
 
     x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
     with x64, jax.default_device(device):
-        data = Data(*(jax.device_put(a, device) for a in (X, y, sw)))
+        static = _static_kwargs(spec, options, max_iter, bool(fit_intercept))
+        if devices is not None:
+            data = _sharding.shard_data(X, y, sw, devices)
+            if "n_samples" in inspect.signature(spec.run).parameters:
+                static["n_samples"] = n  # batches from the real rows only, not the padding
+        elif _sparse.is_sparse(X):
+            rows = static.get("batch_size") is not None  # mini-batches gather whole rows
+            data = Data(_sparse.to_jax(X, device, rows), *(jax.device_put(a, device) for a in (y, sw)))
+        else:
+            data = Data(*(jax.device_put(a, device) for a in (X, y, sw)))
         loss_c, penalty_c = _canonical(loss, dtype), _canonical(penalty, dtype)
         if intercept_init is not None:
             b0 = np.broadcast_to(np.asarray(intercept_init, dtype), coef_shape[1:]).copy()
@@ -328,13 +384,14 @@ def fit(
             b0 = np.asarray(loss_c.init_intercept(data.y, data.weights), dtype)
         else:
             b0 = np.zeros(coef_shape[1:], dtype)
-        static = _static_kwargs(spec, options, max_iter, bool(fit_intercept))
+        lr = options.get("learning_rate")
+        uses_step = "learning_rate" in spec.traced_options and spec.iterative
         L = 1.0
-        if spec.iterative and not spec.host_driven:
+        if spec.needs_lipschitz or (uses_step and lr is None):
+            # power iteration: ~2 products with X per step, so only when it is used
             L = float(_lipschitz_jit(data.X, data.weights, loss_c, fit_intercept=bool(fit_intercept)))
             L += float(penalty.grad_lipschitz() or 0.0)
             L = max(L, float(np.finfo(dtype).tiny))
-        lr = options.get("learning_rate")
         if lr is None:
             lr = _default_learning_rate(spec, static, L, X, loss, fit_intercept, n)
         seed = options.get("seed") or 0
@@ -354,9 +411,26 @@ def fit(
             exe, compile_time = _compiled(spec, args, static)
             t0 = time.perf_counter()
             out = jax.block_until_ready(exe(*args))
-        out = jax.tree.map(np.asarray, out)
+        out = jax.tree.map(_sharding.to_numpy, out)
         fit_time = time.perf_counter() - t0 - (compile_time if spec.host_driven else 0.0)
 
+    return _result(
+        out,
+        spec,
+        loss,
+        penalty,
+        classes=classes,
+        dtype=dtype,
+        device=str(device) if devices is None else ",".join(str(d) for d in devices),
+        fit_time=fit_time,
+        compile_time=compile_time,
+        score=lambda coef, intercept: _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype),
+    )
+
+
+def _result(out, spec, loss, penalty, *, classes, dtype, device, fit_time, compile_time, score) -> FitResult:
+    """The FitResult of a solver's (numpy) output; ``score(coef, intercept)`` is the
+    objective of an iterate the history does not hold."""
     n_iter = int(out.n_iter)
     status = STATUS_NAMES[int(out.status)]
     hist = out.history[: max(n_iter, 1)] if spec.iterative else out.history
@@ -366,7 +440,7 @@ def fit(
     objective = float(hist[-1]) if n_iter > 0 or not spec.iterative else float("nan")
     if n_iter == 0 or status == "diverged":
         # No step taken (already optimal) or the last step was rejected: score the iterate.
-        objective = _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype)
+        objective = score(coef, intercept)
     return FitResult(
         coef=coef,
         intercept=intercept,
@@ -377,15 +451,35 @@ def fit(
         criterion=spec.criteria[int(out.criterion)],
         history=hist,
         objective=objective,
-        solver=name,
+        solver=spec.name,
         loss=loss,
         penalty=penalty,
         classes=classes,
         dtype=str(dtype),
-        device=str(device),
+        device=device,
         fit_time=fit_time,
         compile_time=compile_time,
     )
+
+
+def _is_stream(X) -> bool:
+    # without importing jaxreg.streaming: if it is not loaded, X cannot be a dataset
+    streaming = sys.modules.get("jaxreg.streaming")
+    return streaming is not None and isinstance(X, streaming.NpyDataset)
+
+
+def _placement(X, options):
+    """The devices of a data-parallel fit (None for a single-device fit)."""
+    if options.get("devices") is None:
+        return None
+    if options.get("device") is not None:
+        raise ValueError(
+            f"device={options['device']!r} and devices={options['devices']!r} were both given; "
+            "use device= for one device or devices= to shard the rows over several"
+        )
+    if _sparse.is_sparse(X):
+        raise ValueError("devices= is not supported with sparse X yet; pass a dense X or fit on one device")
+    return _sharding.resolve_devices(options["devices"])
 
 
 def _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype):
@@ -407,15 +501,16 @@ def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_wei
 
     loss = get_loss(loss)
     penalty = L1(1.0) if penalty is None else get_penalty(penalty)
-    X, y = V.check_X_y(X, y, regression=not loss.is_classifier)
+    X, y = V.check_X_y(X, y, regression=not loss.is_classifier, accept_sparse=True)
     dtype = X.dtype
     if loss.is_classifier:
         _, y = V.encode_labels(y, loss.name, dtype)
     sw = V.check_sample_weight(sample_weight, X.shape[0], dtype)
     x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
     with x64:
-        Xj, yj, swj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(sw)
+        yj, swj = jnp.asarray(y), jnp.asarray(sw)
         b = loss.init_intercept(yj, swj) if fit_intercept else jnp.zeros(y.shape[1:], dtype)
         z = jnp.broadcast_to(b, y.shape).astype(dtype)
-        g = Xj.T @ loss.grad_z(yj, z, swj)
-        return float(penalty.alpha_max(g))
+        gz = loss.grad_z(yj, z, swj)
+        g = X.T @ np.asarray(gz) if _sparse.is_sparse(X) else jnp.asarray(X).T @ gz
+        return float(penalty.alpha_max(jnp.asarray(g)))

@@ -60,6 +60,8 @@ class SolverSpec:
     default_max_iter: int = 1000
     default_tol: float = 1e-6
     iterative: bool = True
+    # whether the solver uses the Lipschitz constant itself (not only for a default step)
+    needs_lipschitz: bool = False
     # A host-driven solver (an outer Python loop over jitted pieces) is called directly and
     # returns ``(SolverOutput, compile_time)``; it needs no Lipschitz constant from fit.
     host_driven: bool = False
@@ -82,6 +84,7 @@ SOLVERS: dict[str, SolverSpec] = {
         _any_pair,
         {"accelerated": False, "step": "backtracking", "check_every": 1},
         default_max_iter=10000,
+        needs_lipschitz=True,
     ),
     "fista": SolverSpec(
         "fista",
@@ -90,6 +93,7 @@ SOLVERS: dict[str, SolverSpec] = {
         _any_pair,
         {"accelerated": True, "step": "backtracking", "check_every": 10},
         default_max_iter=10000,
+        needs_lipschitz=True,
     ),
     "gd": SolverSpec(
         "gd",

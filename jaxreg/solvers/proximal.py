@@ -34,6 +34,7 @@ from jaxreg.solvers._common import (
     empty_history,
     is_diverged,
     optimality,
+    rmatvec,
 )
 
 CRITERIA = ("subdiff_distance",)
@@ -92,7 +93,7 @@ def proximal_gradient(
     def grads(z):
         gz = jax.grad(f_z)(z)
         gb = jnp.sum(gz, axis=0) if fit_intercept else jnp.zeros_like(b0)
-        return X.T @ gz, gb
+        return rmatvec(X, gz), gb
 
     def crit_at(p: _Point):
         gw, gb = grads(p.z)

@@ -1,0 +1,580 @@
+"""scikit-learn-compatible estimators: thin wrappers over :func:`jaxreg.fit`.
+
+Each estimator turns its scikit-learn-style parameters into a loss and a penalty in our
+scaling, calls ``fit`` once and copies the result into scikit-learn's fitted attributes.
+No solver logic lives here; ``solver="auto"`` lets ``fit`` pick the solver for the pair.
+
+Scaling (the squared loss is ``1/(2n)||y - Xw - b||^2`` and the logistic loss a mean, both
+weighted means with ``sample_weight``; ``W`` below is ``sum(sample_weight)``, ``n`` without):
+
+- ``Ridge(alpha=a)`` minimises ``||y - Xw - b||^2 + a||w||^2``: divided by ``2W`` that is
+  our ``L2(a / W)``;
+- ``Lasso(alpha)`` and ``ElasticNet(alpha, l1_ratio)`` already use our scaling;
+- ``LogisticRegression(C)`` minimises ``C * sum_i loss_i + penalty(w)``: divided by ``C W``
+  that is our penalty with ``alpha = 1 / (C W)``.
+
+No penalty is passed to ``fit`` as ``L2(0)`` and an L1 penalty as ``ElasticNet(alpha, 1)`` (as
+scikit-learn fits its Lasso). Both are the same objective, prox and optimality measure to the
+last bit, and they let estimators share compiled solvers: alpha is traced, so
+LinearRegression and Ridge (or Lasso and ElasticNet) on data of one shape compile once.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from jaxreg import _validation as V
+from jaxreg.fit import fit
+from jaxreg.penalties import L2, LInf, Lp, get_penalty
+from jaxreg.penalties import ElasticNet as _ElasticNetPenalty
+
+__all__ = [
+    "LinearRegression",
+    "Ridge",
+    "Lasso",
+    "ElasticNet",
+    "Regressor",
+    "LogisticRegression",
+    "Classifier",
+]
+
+# Input dtypes kept as they are (float32 computes in float32); anything else becomes float64.
+_DTYPES = [np.float64, np.float32]
+
+_STOCHASTIC_OPTIONS = ("learning_rate", "batch_size", "seed")
+
+
+def _check_number(value, name, low=0.0, strict=True):
+    """A finite real number above ``low`` (``>= low`` when not ``strict``)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or (value <= low if strict else value < low):
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite number {bound}")
+    return float(value)
+
+
+def _store_params(estimator, params):
+    """Keep ``__init__``'s arguments as attributes of the same names, untouched (scikit-learn's
+    rule: ``__init__`` validates nothing and sets nothing else; ``fit`` checks them)."""
+    for name, value in params.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
+class _JaxregLinearModel(BaseEstimator):
+    """What every estimator shares: calling ``fit`` and reading its result.
+
+    Subclasses define ``_penalty(weight_sum)`` (the penalty in our scaling, given the sum
+    of the sample weights) and set their parameters in ``__init__`` (scikit-learn reads the
+    parameters from the signature, so each class spells its own out).
+    """
+
+    def _penalty(self, weight_sum):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fit_options(self):
+        options = {k: getattr(self, k) for k in _STOCHASTIC_OPTIONS}
+        extra = {} if self.solver_options is None else self.solver_options
+        if not isinstance(extra, dict):
+            raise ValueError(f"solver_options={extra!r} is not allowed; it must be a dict of jaxreg.fit options")
+        twice = sorted(k for k in extra if k in options)
+        if twice:
+            raise ValueError(f"solver_options sets {twice}, which are estimator parameters; set them on the estimator")
+        return {**options, **extra}
+
+    def _run_fit(self, X, y, loss, sw):
+        """``jaxreg.fit`` with this estimator's settings; warns or raises on a bad status."""
+        penalty = self._penalty(float(np.sum(sw, dtype=np.float64)))
+        res = fit(
+            X,
+            y,
+            loss=loss,
+            penalty=penalty,
+            solver=self.solver,
+            fit_intercept=self.fit_intercept,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            sample_weight=sw,
+            **self._fit_options(),
+        )
+        res.raise_for_status()
+        if res.status == "max_iter":
+            warnings.warn(
+                f"{type(self).__name__}: solver {res.solver!r} did not converge in {res.n_iter} iterations "
+                f"({res.criterion} = {res.stop_crit:.3g}); increase max_iter, loosen tol, or scale the features",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.n_iter_ = int(res.n_iter)
+        self.objective_history_ = res.history
+        self.fit_result_ = res
+        return res
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # scipy.sparse X goes to fit() as it is, never densified here
+        return tags
+
+
+# ----------------------------------------------------------------------------- regressors
+
+
+class _AlphaParam:
+    """``__init__`` of the estimators whose one own parameter is ``alpha``."""
+
+    def __init__(
+        self,
+        alpha=1.0,
+        *,
+        fit_intercept=True,
+        solver="auto",
+        tol=None,
+        max_iter=None,
+        learning_rate=None,
+        batch_size=None,
+        seed=None,
+        solver_options=None,
+    ):
+        _store_params(self, locals())
+
+
+class _PenaltyParam:
+    """``__init__`` and penalty of the estimators that take any penalty object."""
+
+    def __init__(
+        self,
+        penalty=None,
+        *,
+        fit_intercept=True,
+        solver="auto",
+        tol=None,
+        max_iter=None,
+        learning_rate=None,
+        batch_size=None,
+        seed=None,
+        solver_options=None,
+    ):
+        _store_params(self, locals())
+
+    def _penalty(self, weight_sum):
+        return get_penalty(self.penalty)
+
+
+class _Regressor(RegressorMixin, _JaxregLinearModel):
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+            Frequency weights: a weight of 2 counts a sample twice.
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES, y_numeric=True)
+        sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
+        res = self._run_fit(X, y, "squared", sw)
+        self.coef_ = res.coef
+        self.intercept_ = res.intercept
+        self._fitted(X, y, sw)
+        return self
+
+    def _fitted(self, X, y, sw):
+        """Hook for attributes computed from the fit (none by default)."""
+
+    def predict(self, X):
+        """``X @ coef_ + intercept_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=True, dtype=_DTYPES, reset=False)
+        return np.asarray(X @ self.coef_ + self.intercept_)
+
+
+class LinearRegression(_Regressor):
+    """Ordinary least squares, fitted by :func:`jaxreg.fit` (no penalty).
+
+    Parameters
+    ----------
+    fit_intercept : bool, default=True
+    solver : str, default="auto"
+        Any :func:`jaxreg.fit` solver; "auto" solves the normal equations exactly.
+    tol : float, optional
+        Stopping tolerance of iterative solvers (the solver's default if None).
+    max_iter : int, optional
+        Iteration (epoch) cap of iterative solvers (the solver's default if None).
+    learning_rate, batch_size, seed : optional
+        Options of the stochastic solvers ("gd", "minibatch", "sgd").
+    solver_options : dict, optional
+        Further :func:`jaxreg.fit` options (``optimizer``, ``schedule``, ``device``, ...).
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    noise_precision_ : float
+        The maximum-likelihood noise precision ``beta_ML``: ``1 / beta_ML`` is the
+        (weighted) mean squared residual.
+    n_iter_ : int
+    objective_history_ : ndarray
+        Objective after each iteration.
+    fit_result_ : jaxreg.FitResult
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np, jaxreg
+    >>> X = np.array([[0.0], [1.0], [2.0]]); y = np.array([1.0, 3.0, 5.0])
+    >>> est = jaxreg.LinearRegression().fit(X, y)
+    >>> round(float(est.coef_[0]), 6), round(est.intercept_, 6)
+    (2.0, 1.0)
+    """
+
+    def __init__(
+        self,
+        *,
+        fit_intercept=True,
+        solver="auto",
+        tol=None,
+        max_iter=None,
+        learning_rate=None,
+        batch_size=None,
+        seed=None,
+        solver_options=None,
+    ):
+        _store_params(self, locals())
+
+    def _penalty(self, weight_sum):
+        return L2(0.0)  # no penalty, compiled as Ridge's (see the module docstring)
+
+    def _fitted(self, X, y, sw):
+        # beta_ML maximises prod_i N(y_i | x_i w + b, 1/beta)^(s_i): 1/beta_ML = weighted mean r_i^2.
+        resid = np.asarray(X @ self.coef_ + self.intercept_, dtype=np.float64) - y
+        mse = float(np.sum(sw * resid**2) / np.sum(sw))
+        self.noise_precision_ = 1.0 / mse if mse > 0 else np.inf
+
+
+class Ridge(_AlphaParam, _Regressor):
+    """Ridge regression: ``||y - Xw - b||^2 + alpha ||w||^2`` as in scikit-learn.
+
+    In :func:`jaxreg.fit`'s scaling this is ``L2(alpha / n)`` (``alpha / sum(sample_weight)``
+    with weights).
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        scikit-learn's ridge strength (>= 0).
+    fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
+        As in :class:`LinearRegression`.
+
+    Attributes
+    ----------
+    coef_, intercept_, n_iter_, objective_history_, fit_result_, n_features_in_, feature_names_in_
+        As in :class:`LinearRegression`.
+    """
+
+    def _penalty(self, weight_sum):
+        return L2(_check_number(self.alpha, "alpha", strict=False) / weight_sum)
+
+
+class Lasso(_AlphaParam, _Regressor):
+    """Lasso: ``1/(2n) ||y - Xw - b||^2 + alpha ||w||_1`` (scikit-learn's scaling).
+
+    Fitted, as scikit-learn does, as the elastic net with ``l1_ratio=1``.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+    fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
+        As in :class:`LinearRegression`; ``solver="sgd"`` takes proximal stochastic steps.
+
+    Attributes
+    ----------
+    coef_, intercept_, n_iter_, objective_history_, fit_result_, n_features_in_, feature_names_in_
+        As in :class:`LinearRegression`.
+    """
+
+    def _penalty(self, weight_sum):
+        # The elastic net with l1_ratio = 1, compiled as ElasticNet's (see the module docstring).
+        return _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), 1.0)
+
+
+class ElasticNet(_Regressor):
+    """Elastic net: ``1/(2n)||y - Xw - b||^2 + alpha (l1_ratio ||w||_1 + (1 - l1_ratio)/2 ||w||^2)``.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+    l1_ratio : float in [0, 1], default=0.5
+    fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
+        As in :class:`LinearRegression`.
+
+    Attributes
+    ----------
+    coef_, intercept_, n_iter_, objective_history_, fit_result_, n_features_in_, feature_names_in_
+        As in :class:`LinearRegression`.
+    """
+
+    def __init__(
+        self,
+        alpha=1.0,
+        *,
+        l1_ratio=0.5,
+        fit_intercept=True,
+        solver="auto",
+        tol=None,
+        max_iter=None,
+        learning_rate=None,
+        batch_size=None,
+        seed=None,
+        solver_options=None,
+    ):
+        _store_params(self, locals())
+
+    def _penalty(self, weight_sum):
+        return _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), self.l1_ratio)
+
+
+class Regressor(_PenaltyParam, _Regressor):
+    """Squared loss with any penalty from :mod:`jaxreg.penalties` and any solver that handles it.
+
+    Parameters
+    ----------
+    penalty : Penalty, str or None, default=None
+        A penalty object in :func:`jaxreg.fit`'s scaling (``L1(0.1)``, ``Lp(0.1, p=1.5)``,
+        ``LInf(0.5)``, ``WeightedL1(0.1, weights)``, ...), a penalty name with default
+        parameters, or None (least squares).
+    fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
+        As in :class:`LinearRegression`.
+
+    Attributes
+    ----------
+    coef_, intercept_, n_iter_, objective_history_, fit_result_, n_features_in_, feature_names_in_
+        As in :class:`LinearRegression`.
+
+    Examples
+    --------
+    >>> import numpy as np, jaxreg
+    >>> from jaxreg.penalties import LInf
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((40, 3)); y = X @ np.array([1.0, -1.0, 0.5])
+    >>> est = jaxreg.Regressor(penalty=LInf(0.5), tol=1e-9).fit(X, y)
+    >>> bool(np.isclose(abs(est.coef_[0]), abs(est.coef_[1])))  # L-inf ties the largest
+    True
+    """
+
+
+# ----------------------------------------------------------------------------- classifiers
+
+
+class _Classifier(ClassifierMixin, _JaxregLinearModel):
+    """Two classes: the logistic loss, ``coef_`` of shape (1, p). More: the multinomial
+    (softmax cross-entropy) loss with the same penalty, ``coef_`` of shape (K, p)."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the classifier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (any two or more distinct values).
+        sample_weight : array-like of shape (n_samples,), optional
+            Frequency weights: a weight of 2 counts a sample twice.
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES)
+        check_classification_targets(y)
+        loss = "logistic" if np.unique(y).shape[0] <= 2 else "multinomial"
+        sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
+        res = self._run_fit(X, y, loss, sw)
+        self.classes_ = res.classes
+        coef = np.asarray(res.coef)
+        self.coef_ = coef[None, :] if coef.ndim == 1 else coef.T
+        self.intercept_ = np.atleast_1d(np.asarray(res.intercept, dtype=coef.dtype))
+        return self
+
+    def decision_function(self, X):
+        """Scores ``X @ coef_.T + intercept_``: shape (n_samples,) for two classes (positive
+        means ``classes_[1]``), (n_samples, n_classes) for more.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=True, dtype=_DTYPES, reset=False)
+        scores = np.asarray(X @ self.coef_.T + self.intercept_)
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """The most probable class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        idx = (scores > 0).astype(int) if scores.ndim == 1 else np.argmax(scores, axis=1)
+        return self.classes_[idx]
+
+    def predict_proba(self, X):
+        """Class probabilities: the logistic sigmoid (two classes) or the softmax of the scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            p1 = expit(scores)
+            return np.column_stack([1.0 - p1, p1])
+        return softmax(scores, axis=1)
+
+    def predict_log_proba(self, X):
+        """The logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        return np.log(self.predict_proba(X))
+
+
+class LogisticRegression(_Classifier):
+    """Penalized logistic regression with scikit-learn's ``C``; multinomial for > 2 classes.
+
+    Minimises ``C * sum_i loss_i + penalty(w)``, i.e. :func:`jaxreg.fit` with the mean loss
+    and ``alpha = 1 / (C n)`` (``n = sum(sample_weight)`` with weights).
+
+    Parameters
+    ----------
+    penalty : {"l2", "l1", "elasticnet", "lp", "linf"} or None, default="l2"
+        ``l2``: ``||w||^2 / 2``; ``l1``: ``||w||_1``; ``elasticnet``: ``l1_ratio ||w||_1 +
+        (1 - l1_ratio)/2 ||w||^2``; ``lp``: ``||w||_p^p / p``; ``linf``: ``max|w_i|``; None: none.
+    C : float, default=1.0
+        Inverse regularization strength (> 0).
+    l1_ratio : float in [0, 1], optional
+        Required with ``penalty="elasticnet"``.
+    p : float >= 1, optional
+        Required with ``penalty="lp"``.
+    fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
+        As in :class:`LinearRegression`; "auto" is L-BFGS for smooth penalties and FISTA
+        otherwise (or whatever :func:`jaxreg.fit` picks).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (1, n_features) for two classes, (n_classes, n_features) for more
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    n_iter_, objective_history_, fit_result_, n_features_in_, feature_names_in_
+        As in :class:`LinearRegression`.
+
+    Examples
+    --------
+    >>> import numpy as np, jaxreg
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((60, 2)); y = np.where(X[:, 0] > 0, "yes", "no")
+    >>> clf = jaxreg.LogisticRegression(C=10.0).fit(X, y)
+    >>> clf.classes_.tolist(), clf.coef_.shape, clf.predict_proba(X[:2]).shape
+    (['no', 'yes'], (1, 2), (2, 2))
+    """
+
+    _PENALTIES = ("l2", "l1", "elasticnet", "lp", "linf", None)
+
+    def __init__(
+        self,
+        penalty="l2",
+        *,
+        C=1.0,
+        l1_ratio=None,
+        p=None,
+        fit_intercept=True,
+        solver="auto",
+        tol=None,
+        max_iter=None,
+        learning_rate=None,
+        batch_size=None,
+        seed=None,
+        solver_options=None,
+    ):
+        _store_params(self, locals())
+
+    def _penalty(self, weight_sum):
+        kind = self.penalty
+        if kind not in self._PENALTIES:
+            raise ValueError(f"penalty={kind!r} is not allowed; allowed: {list(self._PENALTIES)}")
+        alpha = 1.0 / (_check_number(self.C, "C") * weight_sum)
+        for name, wanted in (("l1_ratio", "elasticnet"), ("p", "lp")):
+            value = getattr(self, name)
+            if kind == wanted and value is None:
+                raise ValueError(f"{name}=None is not allowed with penalty={kind!r}; set {name}")
+            if kind != wanted and value is not None:
+                warnings.warn(f"{name}={value!r} is ignored: it only applies to penalty={wanted!r}", stacklevel=4)
+        # None and "l1" as L2(0) and ElasticNet(alpha, 1), see the module docstring.
+        if kind is None:
+            return L2(0.0)
+        if kind in ("elasticnet", "l1"):
+            return _ElasticNetPenalty(alpha, 1.0 if kind == "l1" else self.l1_ratio)
+        if kind == "lp":
+            return Lp(alpha, self.p)
+        return {"l2": L2, "linf": LInf}[kind](alpha)
+
+
+class Classifier(_PenaltyParam, _Classifier):
+    """Logistic (two classes) or multinomial (more) loss with any penalty and any solver.
+
+    Parameters
+    ----------
+    penalty : Penalty, str or None, default=None
+        A penalty object in :func:`jaxreg.fit`'s scaling (``alpha`` multiplies the penalty
+        added to the *mean* loss), a penalty name with default parameters, or None.
+    fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
+        As in :class:`LinearRegression`.
+
+    Attributes
+    ----------
+    classes_, coef_, intercept_, n_iter_, objective_history_, fit_result_, n_features_in_
+        As in :class:`LogisticRegression`.
+    """

@@ -1,0 +1,300 @@
+"""Run one sweep cell: build (or reuse) its data, fit it ``warmup + repetitions`` times,
+and measure time, compile time, memory and the objective reached.
+
+Every method, jaxreg or peer, is scored by :func:`objective64`: our objective evaluated in
+float64 numpy on the float64 data from the returned coefficients and intercept, so
+suboptimalities are comparable across libraries and dtypes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+
+import numpy as np
+
+from jaxreg.experiment.baselines import BaselineRun, run_peer
+from jaxreg.experiment.config import validate
+from jaxreg.experiment.data import DataSpec, make_data
+from jaxreg.experiment.specs import PenaltySpec, SolverRun
+
+__all__ = ["objective64", "run_cell", "ProblemCache"]
+
+
+def objective64(loss: str, penalty: PenaltySpec, alpha: float, X, y_enc, coef, intercept) -> float:
+    """``loss(X w + b) + penalty(w)`` in float64, conventions of ``shared/DESIGN.md``.
+
+    Parameters
+    ----------
+    loss : "squared", "logistic" or "multinomial"
+    penalty : PenaltySpec
+        Its kind (and ``l1_ratio``, ``p``); the strength is ``alpha``.
+    alpha : float
+    X : ndarray of shape (n_samples, n_features)
+    y_enc : ndarray
+        The target (squared), labels in {-1, +1} (logistic) or one-hot rows (multinomial).
+    coef : ndarray of shape (n_features,) or (n_features, n_classes)
+    intercept : float or ndarray of shape (n_classes,)
+
+    Returns
+    -------
+    float
+    """
+    w = np.asarray(coef, dtype=np.float64)
+    z = np.asarray(X, dtype=np.float64) @ w + np.asarray(intercept, dtype=np.float64)
+    if loss == "squared":
+        data = 0.5 * np.mean((y_enc - z) ** 2)
+    elif loss == "logistic":
+        data = np.mean(np.logaddexp(0.0, -y_enc * z))  # log(1 + exp(-s z)), no overflow
+    else:
+        zmax = np.max(z, axis=1, keepdims=True)
+        lse = zmax[:, 0] + np.log(np.sum(np.exp(z - zmax), axis=1))
+        data = np.mean(lse - np.sum(y_enc * z, axis=1))
+    a, k, aw = alpha, penalty.kind, np.abs(w)
+    if k == "none":
+        pen = 0.0
+    elif k == "l1":
+        pen = a * np.sum(aw)
+    elif k == "l2":
+        pen = 0.5 * a * np.sum(w**2)
+    elif k == "elastic_net":
+        r = penalty.l1_ratio or 0.5
+        pen = a * (r * np.sum(aw) + 0.5 * (1.0 - r) * np.sum(w**2))
+    elif k == "lp":
+        pen = a / penalty.p * np.sum(aw**penalty.p)
+    else:
+        pen = a * np.max(aw)
+    return float(data + pen)
+
+
+@dataclasses.dataclass
+class Problem:
+    """The float64 data of a cell, its encoded targets and the casts made so far."""
+
+    X: np.ndarray
+    y: np.ndarray
+    y_enc: np.ndarray
+    n_classes: int
+    casts: dict = dataclasses.field(default_factory=dict)
+
+    def X_as(self, dtype: str):
+        if dtype == "float64":
+            return self.X
+        if dtype not in self.casts:
+            self.casts[dtype] = self.X.astype(dtype)
+        return self.casts[dtype]
+
+
+class ProblemCache:
+    """The last problem built (one at a time: the large ones take gigabytes)."""
+
+    def __init__(self):
+        self._key, self._problem, self._alphas = None, None, {}
+
+    def get(self, spec: dict, loss: str) -> Problem:
+        import json
+
+        from jaxreg._validation import encode_labels
+
+        key = json.dumps([spec, loss], sort_keys=True)
+        if key != self._key:
+            self._key, self._problem, self._alphas = None, None, {}  # free the old one first
+            ds = make_data(validate(DataSpec, spec, "cell"))
+            classes = np.unique(ds.y) if ds.task == "classification" else ()
+            y_enc = ds.y if loss == "squared" else encode_labels(ds.y, loss, np.float64)[1]
+            self._key, self._problem = key, Problem(ds.X, ds.y, y_enc, len(classes))
+        return self._problem
+
+    def alpha(self, penalty: PenaltySpec, loss: str, fit_intercept: bool) -> float:
+        key = (penalty.model_dump_json(), loss, fit_intercept)
+        if key not in self._alphas:
+            p = self._problem
+            self._alphas[key] = penalty.resolve_alpha(p.X, p.y, loss, fit_intercept)
+        return self._alphas[key]
+
+
+@dataclasses.dataclass
+class Attempt:
+    """One fit: what it returned and how long it took."""
+
+    coef: np.ndarray
+    intercept: object
+    n_iter: int | None
+    status: str
+    wall: float
+    solver_time: float | None = None
+    compile_time: float | None = None
+    trace: tuple | None = None  # (times, objectives)
+
+
+def _jaxreg_attempt(run: SolverRun, penalty, X, y, loss, fit_intercept, device) -> Attempt:
+    import jaxreg
+
+    kwargs = run.fit_kwargs()
+    t0 = time.perf_counter()
+    res = jaxreg.fit(X, y, loss=loss, penalty=penalty, fit_intercept=fit_intercept, device=device, **kwargs)
+    wall = time.perf_counter() - t0
+    # Epochs/iterations cost the same, so the k-th objective is reached after the fixed
+    # overhead (validation, transfers, step size) plus k/n_iter of the solver's time.
+    hist = np.asarray(res.history, dtype=np.float64)
+    k = np.arange(1, len(hist) + 1)
+    times = (wall - res.fit_time) + res.fit_time * k / max(len(hist), 1)
+    return Attempt(res.coef, res.intercept, res.n_iter, res.status, wall, res.fit_time, res.compile_time, (times, hist))
+
+
+def _peer_attempt(run: BaselineRun, estimator, penalty_spec, alpha, X, y, fit_intercept, score) -> Attempt:
+    fit = run_peer(run, estimator, penalty_spec, alpha, X, y, fit_intercept, objective=score)
+    status = "converged" if fit.converged else "max_iter"
+    return Attempt(fit.coef, fit.intercept, fit.n_iter, status, fit.wall, trace=fit.trace)
+
+
+def run_cell(cell: dict, settings: dict, cache: ProblemCache) -> dict:
+    """Fit a cell ``warmup + repetitions`` times; the measurements as a flat dict.
+
+    Parameters
+    ----------
+    cell : dict
+        :attr:`jaxreg.experiment.sweep.Cell.payload`: problem, loss, penalty, method,
+        dtype, device, fit_intercept.
+    settings : dict
+        ``repetitions``, ``warmup``, ``measure_memory``.
+    cache : ProblemCache
+        Keeps the current problem's data between cells.
+
+    Returns
+    -------
+    dict
+        ``outcome``, ``alpha``, ``status``, ``converged``, ``n_iter``, the ``time_*``
+        statistics, ``solver_time_median``, ``compile_time``, ``first_call_time``,
+        ``objective``, ``nonzeros``, ``peak_rss_mb``, ``peak_device_mb`` and ``trace``
+        (``[times, objectives]`` of the median repetition, or None).
+
+    Times are wall-clock seconds of the whole fit call (jaxreg's includes validation and
+    transfers); warm-up fits are not timed but the first one gives the compile time and
+    the cold first-call time. Peak memory is sampled (every 2 ms, by a thread, so the
+    last repetition is slowed by well under 1%) during the last timed repetition.
+    """
+    loss, dtype, device, fit_intercept = cell["loss"], cell["dtype"], cell["device"], cell["fit_intercept"]
+    problem = cache.get(cell["problem"], loss)
+    penalty_spec = PenaltySpec.model_validate(cell["penalty"])
+    alpha = cache.alpha(penalty_spec, loss, fit_intercept)
+    X = problem.X_as(dtype)
+    method = cell["method"]
+
+    def score(coef, intercept):
+        return objective64(loss, penalty_spec, alpha, problem.X, problem.y_enc, coef, intercept)
+
+    if method["library"] == "jaxreg":
+        run = SolverRun.model_validate(method["run"])
+        penalty = penalty_spec.build(alpha)
+
+        def attempt():
+            return _jaxreg_attempt(run, penalty, X, problem.y, loss, fit_intercept, device)
+    else:
+        brun = BaselineRun.model_validate(method["run"])
+
+        def attempt():
+            return _peer_attempt(brun, method["estimator"], penalty_spec, alpha, X, problem.y, fit_intercept, score)
+
+    warmup, reps = int(settings.get("warmup", 1)), int(settings.get("repetitions", 1))
+    first = attempt() if warmup else None
+    for _ in range(warmup - 1):
+        attempt()
+    timed = [attempt() for _ in range(reps - 1)]
+    memory = (None, None)
+    if settings.get("measure_memory", True):
+        with PeakMemory(device) as mem:
+            timed.append(attempt())
+        memory = (mem.rss_mb, mem.device_mb)
+    else:
+        timed.append(attempt())
+    first = first or timed[0]
+    walls = np.array([a.wall for a in timed])
+    median_one = timed[int(np.argsort(walls)[(len(walls) - 1) // 2])]
+    last = timed[-1]
+    solver_times = [a.solver_time for a in timed if a.solver_time is not None]
+    return {
+        "outcome": "ok",
+        "alpha": alpha,
+        "status": last.status,
+        "converged": last.status == "converged",
+        "n_iter": last.n_iter,
+        "time_median": float(np.median(walls)),
+        "time_min": float(walls.min()),
+        "time_max": float(walls.max()),
+        "time_iqr": float(np.subtract(*np.percentile(walls, [75, 25]))),
+        "solver_time_median": float(np.median(solver_times)) if solver_times else None,
+        "compile_time": first.compile_time,
+        "first_call_time": first.wall,
+        "objective": score(last.coef, last.intercept),
+        "nonzeros": int(np.count_nonzero(last.coef)),
+        "peak_rss_mb": memory[0],
+        "peak_device_mb": memory[1],
+        "trace": _downsample(median_one.trace),
+    }
+
+
+def _downsample(trace, keep=2000):
+    """At most ``keep`` points of a trace (evenly spaced, last kept) as plain lists."""
+    if trace is None:
+        return None
+    times, values = np.asarray(trace[0], float), np.asarray(trace[1], float)
+    if len(times) > keep:
+        idx = np.unique(np.linspace(0, len(times) - 1, keep).round().astype(int))
+        times, values = times[idx], values[idx]
+    return [times.tolist(), values.tolist()]
+
+
+class PeakMemory:
+    """Peak resident memory (and GPU bytes in use) above the level at entry, in MB,
+    sampled every ``interval`` seconds by a thread (a shorter peak can be missed).
+    ``None`` where it cannot be read."""
+
+    def __init__(self, device="cpu", interval=2e-3):
+        self.device, self.interval = device, interval
+        self.rss_mb = self.device_mb = None
+        self._stop = threading.Event()
+
+    def _rss(self):
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _device_bytes(self):
+        if self.device == "cpu":
+            return None
+        try:
+            import jax
+
+            stats = jax.devices(self.device)[0].memory_stats() or {}
+            return stats.get("bytes_in_use")
+        except Exception:  # no such device, or no statistics on this backend
+            return None
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self._peak = _max(self._peak, (self._rss(), self._device_bytes()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._base = (self._rss(), self._device_bytes())
+        self._peak = self._base
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._peak = _max(self._peak, (self._rss(), self._device_bytes()))
+        pairs = zip(self._base, self._peak, strict=True)
+        self.rss_mb, self.device_mb = [None if b is None or p is None else max(p - b, 0) / 2**20 for b, p in pairs]
+        return False
+
+
+def _max(a, b):
+    return tuple(None if x is None or y is None else max(x, y) for x, y in zip(a, b, strict=True))

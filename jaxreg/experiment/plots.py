@@ -1,0 +1,279 @@
+"""Matplotlib figures for experiments. Each function takes plain arrays and returns a
+``Figure`` (the caller saves it); nothing here fits a model except :func:`constraint_picture`,
+which asks ``jaxreg.fit`` for the penalized solutions it draws.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display is assumed anywhere jaxreg runs
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = [
+    "fits_figure",
+    "error_figure",
+    "objective_figure",
+    "coef_path_figure",
+    "coef_bar_figure",
+    "constraint_picture",
+    "posterior_figure",
+    "save",
+]
+
+
+def save(fig, path):
+    """Write ``fig`` as PNG (via a temporary file, so a crash never leaves half a file)."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def fits_figure(x_train, y_train, curves, x_test=None, y_test=None, truth=None, title=None, ncols=None):
+    """Data and fitted curves for 1-D inputs, one panel per curve.
+
+    ``curves`` maps a label to ``(x_grid, y_grid)``; ``truth`` is an optional
+    ``(x_grid, y_grid)`` drawn in every panel.
+    """
+    k = max(len(curves), 1)
+    ncols = ncols or min(k, 4)
+    nrows = -(-k // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.8 * nrows), squeeze=False, sharey=True)
+    lo = np.min(y_train) - 0.75 * np.ptp(y_train)
+    hi = np.max(y_train) + 0.75 * np.ptp(y_train)
+    for ax, (label, (xg, yg)) in zip(axes.flat, curves.items(), strict=False):
+        if truth is not None:
+            ax.plot(*truth, color="tab:green", lw=1.5, label="truth")
+        ax.plot(xg, yg, color="tab:red", lw=1.5, label="fit")
+        ax.scatter(np.ravel(x_train), y_train, s=22, facecolors="none", edgecolors="tab:blue", label="train")
+        if x_test is not None:
+            ax.scatter(np.ravel(x_test), y_test, s=8, color="tab:orange", alpha=0.6, label="test")
+        ax.set_title(label, fontsize=9)
+        ax.set_ylim(lo, hi)
+    for ax in list(axes.flat)[k:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def error_figure(x, train, test, xlabel, ylabel="RMS error", logx=False, title=None, labels=None):
+    """Train and test error against model complexity (degree) or regularization (alpha)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(x, train, "o-", color="tab:blue", label="train")
+    ax.plot(x, test, "o-", color="tab:red", label="test")
+    if logx:
+        ax.set_xscale("log")
+    if labels is not None:
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def objective_figure(runs, f_star=None, title=None):
+    """Objective against iteration (epoch) and against wall time, log scale, several solvers.
+
+    ``runs`` maps a label to ``(history, seconds)``: the objective per iteration and the
+    total fit time (iterations are taken as evenly spaced in time). With ``f_star`` the
+    suboptimality ``F - f_star`` is drawn.
+    """
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for label, (hist, seconds) in runs.items():
+        hist = np.asarray(hist, dtype=float)
+        if hist.size == 0:
+            continue
+        y = hist - f_star if f_star is not None else hist
+        y = np.where(np.isfinite(y), y, np.nan)
+        if f_star is not None:
+            y = np.maximum(y, np.finfo(float).eps * max(abs(f_star), 1.0))
+        it = np.arange(1, hist.size + 1)
+        t = it * (seconds / hist.size) if seconds else it * np.nan
+        ax1.plot(it, y, label=label)
+        ax2.plot(t, y, label=label)
+    for ax in (ax1, ax2):
+        ax.set_yscale("log")
+        ax.set_ylabel("objective - best" if f_star is not None else "objective")
+    ax1.set_xlabel("iteration (epoch for minibatch/sgd)")
+    ax2.set_xlabel("seconds")
+    ax2.set_xscale("log")
+    ax1.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def coef_path_figure(alphas, coefs, title=None, feature_names=None):
+    """Coefficient paths: each coefficient against alpha (log scale, decreasing to the right).
+
+    ``coefs`` has shape (n_alphas, n_features).
+    """
+    coefs = np.asarray(coefs)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for j in range(coefs.shape[1]):
+        label = feature_names[j] if feature_names is not None and coefs.shape[1] <= 12 else None
+        ax.plot(alphas, coefs[:, j], lw=1.2, label=label)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("alpha")
+    ax.set_ylabel("coefficient")
+    if feature_names is not None and coefs.shape[1] <= 12:
+        ax.legend(fontsize=7, ncol=2)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def coef_bar_figure(coefs, truth=None, title=None):
+    """Coefficients of several models side by side (``coefs`` maps a label to a vector)."""
+    k = len(coefs)
+    fig, axes = plt.subplots(k, 1, figsize=(7, 1.6 * k + 0.6), sharex=True, squeeze=False)
+    for ax, (label, c) in zip(axes[:, 0], coefs.items(), strict=True):
+        c = np.ravel(c)
+        idx = np.arange(c.size)
+        if truth is not None:
+            ax.bar(idx, np.ravel(truth), color="lightgray", width=0.9, label="truth")
+        ax.bar(idx, c, color=np.where(c == 0, "tab:gray", "tab:blue"), width=0.5)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+        ax.text(0.99, 0.85, f"nonzeros: {np.count_nonzero(c)}", transform=ax.transAxes, ha="right", fontsize=8)
+    axes[-1, 0].set_xlabel("feature")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _norm(w, kind):
+    if kind == "l1":
+        return np.abs(w).sum(-1)
+    if kind == "l2":
+        return np.sqrt((w**2).sum(-1))
+    return np.abs(w).max(-1)
+
+
+def _ball(kind, r, n=400):
+    """Boundary of the radius-r ball of the given norm in 2-D."""
+    t = np.linspace(0, 2 * np.pi, n)
+    u = np.stack([np.cos(t), np.sin(t)], axis=1)
+    return r * u / _norm(u, kind)[:, None]
+
+
+def constraint_picture(X, y, alphas=None, fit_intercept=False, title=None):
+    """Least-squares loss contours in the plane of two coefficients, with the L1 diamond, the
+    L2 circle and the L-infinity square through the penalized solutions.
+
+    A penalized solution ``w(alpha)`` also solves the constrained problem
+    ``min loss s.t. ||w|| <= ||w(alpha)||``, so the loss contour through ``w(alpha)`` touches
+    the norm ball of that radius exactly there: the L1 solution sits on a corner (a zero
+    coefficient), the L-infinity one on a corner of the square (tied magnitudes).
+    """
+    import jaxreg
+    from jaxreg.penalties import L1, L2, LInf
+
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"X has shape {X.shape}; the constraint picture needs exactly 2 features")
+    a = {"l1": 0.6, "l2": 0.6, "linf": 0.6} if alphas is None else alphas
+    pens = {"l1": L1(a["l1"]), "l2": L2(a["l2"]), "linf": LInf(a["linf"])}
+    ols = jaxreg.fit(X, y, fit_intercept=fit_intercept, solver="closed_form")
+    sols = {k: jaxreg.fit(X, y, penalty=p, fit_intercept=fit_intercept, tol=1e-10) for k, p in pens.items()}
+
+    def loss(W, b):
+        r = y[None, :] - W @ X.T - b
+        return 0.5 * np.mean(r**2, axis=1)
+
+    span = 1.3 * max(np.abs(ols.coef).max(), 1e-3)
+    g = np.linspace(-span, span, 300)
+    G1, G2 = np.meshgrid(g, g)
+    W = np.stack([G1.ravel(), G2.ravel()], axis=1)
+    Z = loss(W, ols.intercept).reshape(G1.shape)
+
+    colors = {"l1": "tab:red", "l2": "tab:blue", "linf": "tab:green"}
+    names = {"l1": "L1 diamond", "l2": "L2 circle", "linf": "L∞ square"}
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), sharey=True)
+    for ax, (k, res) in zip(axes, sols.items(), strict=True):
+        w = res.coef
+        levels = np.quantile(Z, [0.002, 0.01, 0.03, 0.08, 0.2, 0.4])
+        ax.contour(G1, G2, Z, levels=np.unique(levels), colors="0.6", linewidths=0.7)
+        level_w = loss(w[None, :], res.intercept)[0]
+        Zk = loss(W, res.intercept).reshape(G1.shape)
+        ax.contour(G1, G2, Zk, levels=[level_w], colors=colors[k], linewidths=1.2, linestyles="--")
+        ball = _ball(k, _norm(w, k))
+        ax.fill(ball[:, 0], ball[:, 1], color=colors[k], alpha=0.15)
+        ax.plot(ball[:, 0], ball[:, 1], color=colors[k], lw=1.5)
+        ax.plot(*ols.coef, "k+", ms=10, label="least squares")
+        ax.plot(*w, "o", color=colors[k], ms=7, label=f"{k} solution ({w[0]:.2f}, {w[1]:.2f})")
+        ax.axhline(0, color="k", lw=0.4)
+        ax.axvline(0, color="k", lw=0.4)
+        ax.set_aspect("equal")
+        ax.set_xlim(-span, span)
+        ax.set_ylim(-span, span)
+        ax.set_title(f"{names[k]}, alpha={a[k]}", fontsize=10)
+        ax.set_xlabel("w1")
+        ax.legend(fontsize=7, loc="lower left")
+    axes[0].set_ylabel("w2")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig, sols
+
+
+def posterior_figure(panels, truth=None, x_range=(-1.0, 1.0), title=None):
+    """Bayesian sequential learning: per panel, the posterior density over (w0, w1) and lines
+    drawn from it with the data seen so far.
+
+    ``panels`` is a list of ``(label, mean, cov, x_seen, y_seen)`` with a 2-D mean.
+    """
+    k = len(panels)
+    fig, axes = plt.subplots(2, k, figsize=(3.1 * k, 6.0), squeeze=False)
+    g = np.linspace(-1, 1, 200)
+    G0, G1 = np.meshgrid(g, g)
+    pts = np.stack([G0.ravel(), G1.ravel()], axis=1)
+    xs = np.linspace(*x_range, 50)
+    rng = np.random.default_rng(0)
+    for i, (label, mean, cov, x_seen, y_seen) in enumerate(panels):
+        mean = np.asarray(mean)
+        cov = np.asarray(cov)
+        d = pts - mean
+        inv = np.linalg.inv(cov)
+        dens = np.exp(-0.5 * np.einsum("ij,jk,ik->i", d, inv, d)).reshape(G0.shape)
+        ax = axes[0, i]
+        ax.contourf(G0, G1, dens, levels=20, cmap="viridis")
+        if truth is not None:
+            ax.plot(*truth, "w+", ms=12, mew=2)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("w0")
+        ax.set_ylabel("w1")
+        ax.set_aspect("equal")
+        ax = axes[1, i]
+        for w in rng.multivariate_normal(mean, cov, size=6):
+            ax.plot(xs, w[0] + w[1] * xs, color="tab:red", lw=1)
+        if len(x_seen):
+            ax.scatter(np.ravel(x_seen), y_seen, s=25, facecolors="none", edgecolors="tab:blue")
+        ax.set_xlim(*x_range)
+        ax.set_ylim(-1, 1)
+        ax.set_xlabel("x")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

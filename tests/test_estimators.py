@@ -1,0 +1,314 @@
+"""The estimators against scikit-learn's own models and scipy, plus their warnings and errors.
+
+Shapes are shared with the rest of the suite (reg_data 80x12, clf_data 120x8) so that the
+compiled solvers are reused.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import sklearn.linear_model as sklm
+from scipy import optimize, sparse
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+import jaxreg
+from jaxreg.datasets import make_sinusoidal
+from jaxreg.penalties import L1, L2, ElasticNet, LInf, Lp, NoPenalty, WeightedL1
+
+
+@pytest.fixture(scope="module")
+def weights(reg_data):
+    return np.random.default_rng(5).uniform(0.2, 3.0, reg_data[0].shape[0])
+
+
+@pytest.fixture(scope="module")
+def clf3_data(clf_data):
+    X, _ = clf_data
+    score = X[:, 0] - X[:, 1] + 0.5 * np.random.default_rng(4).standard_normal(X.shape[0])
+    return X, np.array(["a", "b", "c"])[np.digitize(score, [-0.7, 0.7])]
+
+
+def _squared_objective(X, y, coef, intercept, penalty_value):
+    return 0.5 * np.mean((y - X @ coef - intercept) ** 2) + penalty_value(coef)
+
+
+# ----------------------------------------------------------------------------- regressors
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (jaxreg.LinearRegression(), sklm.LinearRegression()),
+        (jaxreg.Ridge(alpha=3.0), sklm.Ridge(alpha=3.0, solver="svd")),
+        (jaxreg.Lasso(alpha=0.05, tol=1e-10), sklm.Lasso(alpha=0.05, tol=1e-14, max_iter=100000)),
+        (
+            jaxreg.ElasticNet(alpha=0.05, l1_ratio=0.3, tol=1e-10),
+            sklm.ElasticNet(alpha=0.05, l1_ratio=0.3, tol=1e-14, max_iter=100000),
+        ),
+    ],
+    ids=["ols", "ridge", "lasso", "elasticnet"],
+)
+def test_regressors_match_sklearn(ours, theirs, weighted, reg_data, weights):
+    X, y, _ = reg_data
+    sw = weights if weighted else None
+    ours.fit(X, y, sample_weight=sw)
+    theirs.fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-7, atol=1e-9)
+    assert ours.intercept_ == pytest.approx(theirs.intercept_, abs=1e-8)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-8, atol=1e-8)
+    assert ours.score(X, y) == pytest.approx(theirs.score(X, y), rel=1e-9)
+    assert ours.n_features_in_ == 12 and ours.n_iter_ >= 1
+    assert len(ours.objective_history_) == ours.n_iter_ and ours.fit_result_.converged
+
+
+def test_no_intercept_and_float32(reg_data):
+    X, y, _ = reg_data
+    ours = jaxreg.Ridge(alpha=3.0, fit_intercept=False).fit(X, y)
+    theirs = sklm.Ridge(alpha=3.0, fit_intercept=False, solver="svd").fit(X, y)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-9)
+    assert ours.intercept_ == 0.0
+    r32 = jaxreg.Ridge(alpha=3.0).fit(X.astype(np.float32), y.astype(np.float32))
+    assert r32.coef_.dtype == np.float32 and r32.predict(X.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(r32.coef_, sklm.Ridge(alpha=3.0).fit(X, y).coef_, rtol=1e-4, atol=1e-5)
+
+
+def test_sparse_input_gives_the_dense_answer(reg_data):
+    X, y, _ = reg_data
+    Xs = X * (np.abs(X) > 0.8)  # about 40% nonzeros
+    ours = jaxreg.Lasso(alpha=0.05, tol=1e-10).fit(sparse.csr_matrix(Xs), y)
+    theirs = sklm.Lasso(alpha=0.05, tol=1e-14, max_iter=100000).fit(Xs, y)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(ours.predict(sparse.csc_matrix(Xs)), theirs.predict(Xs), rtol=1e-8, atol=1e-8)
+
+
+def test_lasso_sgd_reaches_the_lasso_objective(reg_data):
+    X, y, _ = reg_data
+    ref = sklm.Lasso(alpha=0.05, tol=1e-14, max_iter=100000).fit(X, y)
+    l1 = lambda w: 0.05 * np.abs(w).sum()
+    f_ref = _squared_objective(X, y, ref.coef_, ref.intercept_, l1)
+    plain = jaxreg.Lasso(alpha=0.05, solver="sgd").fit(X, y)
+    svrg = jaxreg.Lasso(alpha=0.05, solver="sgd", solver_options={"variance_reduction": "svrg"}).fit(X, y)
+    for est in (plain, svrg):
+        assert est.fit_result_.solver == "sgd"
+        assert _squared_objective(X, y, est.coef_, est.intercept_, l1) == pytest.approx(f_ref, rel=2e-2)
+    # Proximal steps give exact zeros; with variance reduction, on the lasso's support.
+    np.testing.assert_array_equal(svrg.coef_ == 0, np.abs(ref.coef_) < 1e-12)
+
+
+def test_regressor_weighted_l1_is_lasso_on_rescaled_columns(reg_data):
+    """alpha sum v_j |w_j| with w_j = u_j / v_j is the lasso in u on the columns X_j / v_j."""
+    X, y, _ = reg_data
+    v = np.linspace(0.5, 2.0, X.shape[1])
+    ours = jaxreg.Regressor(penalty=WeightedL1(0.05, v), tol=1e-10).fit(X, y)
+    ref = sklm.Lasso(alpha=0.05, tol=1e-14, max_iter=100000).fit(X / v, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_ / v, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "penalty, value",
+    [
+        (LInf(0.3), lambda w: 0.3 * np.max(np.abs(w))),
+        (Lp(0.2, p=1.5), lambda w: 0.2 / 1.5 * np.sum(np.abs(w) ** 1.5)),
+    ],
+    ids=["linf", "lp1.5"],
+)
+def test_regressor_any_penalty_minimises_its_objective(penalty, value, reg_data):
+    X, y, _ = reg_data
+    est = jaxreg.Regressor(penalty=penalty, tol=1e-10).fit(X, y)
+    obj = lambda t: _squared_objective(X, y, t[:-1], t[-1], value)
+    # scipy's Powell on the (non-smooth) objective, started at our answer and elsewhere.
+    ours = obj(np.r_[est.coef_, est.intercept_])
+    for start in (np.r_[est.coef_, est.intercept_], np.zeros(X.shape[1] + 1)):
+        ref = optimize.minimize(obj, start, method="Powell", options={"xtol": 1e-10, "ftol": 1e-14, "maxfev": 200000})
+        assert ours <= ref.fun + 1e-9
+
+
+# ----------------------------------------------------------------------------- classifiers
+
+
+def _sk_logistic(C, l1_ratio=0.0, **kw):
+    # scikit-learn 1.8+ spells the penalty through l1_ratio; saga handles every l1_ratio.
+    solver = "lbfgs" if l1_ratio == 0.0 else "saga"
+    return sklm.LogisticRegression(C=C, l1_ratio=l1_ratio, solver=solver, tol=1e-12, max_iter=100000, **kw)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_logistic_l2_matches_sklearn(weighted, clf_data):
+    X, y = clf_data
+    sw = np.random.default_rng(6).uniform(0.2, 3.0, len(y)) if weighted else None
+    ours = jaxreg.LogisticRegression(C=0.5, tol=1e-10).fit(X, y, sample_weight=sw)
+    theirs = _sk_logistic(0.5).fit(X, y, sample_weight=sw)
+    assert ours.coef_.shape == (1, 8) and ours.intercept_.shape == (1,)
+    # scikit-learn's L-BFGS-B also stops on a relative objective change (~1e-14): agreement to ~1e-8.
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-8)
+    np.testing.assert_allclose(ours.decision_function(X), theirs.decision_function(X), atol=1e-7)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+@pytest.mark.parametrize("penalty, l1_ratio", [("l1", 1.0), ("elasticnet", 0.4)])
+def test_logistic_l1_and_elasticnet_match_sklearn(penalty, l1_ratio, clf_data):
+    X, y = clf_data
+    kw = {"l1_ratio": l1_ratio} if penalty == "elasticnet" else {}
+    ours = jaxreg.LogisticRegression(penalty, C=0.1, tol=1e-10, **kw).fit(X, y)
+    theirs = _sk_logistic(0.1, l1_ratio).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-6)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-6)
+    if penalty == "l1":
+        assert np.sum(ours.coef_ == 0) == np.sum(np.abs(theirs.coef_) < 1e-8) > 0  # exact zeros
+
+
+def test_multinomial_matches_sklearn(clf3_data):
+    X, y = clf3_data
+    ours = jaxreg.LogisticRegression(C=0.5, tol=1e-10).fit(X, y)
+    theirs = _sk_logistic(0.5).fit(X, y)
+    assert ours.classes_.tolist() == ["a", "b", "c"]
+    assert ours.coef_.shape == (3, 8) and ours.intercept_.shape == (3,)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-7)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    # Scores are the intercept differences up to a common shift; the probabilities are not.
+    d = ours.decision_function(X) - theirs.decision_function(X)
+    np.testing.assert_allclose(d - d[:, :1], 0.0, atol=1e-5)
+
+
+def test_classifier_linf_multinomial_minimises_its_objective(clf3_data):
+    X, y = clf3_data
+    est = jaxreg.Classifier(penalty=LInf(0.02), tol=1e-10).fit(X, y)
+    onehot = (y[:, None] == est.classes_).astype(float)
+
+    def obj(t):
+        W, b = t[:-3].reshape(3, 8), t[-3:]
+        z = X @ W.T + b
+        zmax = z.max(1, keepdims=True)
+        lse = zmax[:, 0] + np.log(np.exp(z - zmax).sum(1))
+        return np.mean(lse - (onehot * z).sum(1)) + 0.02 * np.abs(W).max()
+
+    ours = obj(np.r_[est.coef_.ravel(), est.intercept_])
+    ref = optimize.minimize(
+        obj,
+        np.r_[est.coef_.ravel(), est.intercept_],
+        method="Powell",
+        options={"xtol": 1e-10, "ftol": 1e-14, "maxfev": 200000},
+    )
+    assert ours <= ref.fun + 1e-9
+    np.testing.assert_allclose(est.predict_proba(X).sum(1), 1.0)
+
+
+@pytest.mark.parametrize(
+    "est, penalty",
+    [
+        (jaxreg.LogisticRegression("lp", C=0.3, p=1.5), Lp(1 / 36, p=1.5)),
+        (jaxreg.LogisticRegression("linf", C=0.3), LInf(1 / 36)),
+        (jaxreg.LogisticRegression("l1", C=2.0), ElasticNet(1 / 240, l1_ratio=1.0)),
+        (jaxreg.LogisticRegression(None), L2(0.0)),
+        (jaxreg.Ridge(alpha=6.0), L2(6.0 / 120)),
+        (jaxreg.LinearRegression(), L2(0.0)),
+        (jaxreg.Lasso(alpha=0.1), ElasticNet(0.1, l1_ratio=1.0)),
+    ],
+)
+def test_penalty_scaling(est, penalty):
+    """C = 1/(alpha n) and Ridge(a) = L2(a/n), here with n = sum(sample_weight) = 120. No
+    penalty is L2(0) and L1 is ElasticNet(l1_ratio=1) (shared compilations)."""
+    got = est._penalty(120.0)
+    assert type(got) is type(penalty) and vars(got) == pytest.approx(vars(penalty), rel=1e-15)
+
+
+def test_stand_in_penalties_are_bitwise_the_same():
+    """ElasticNet(a, 1) for L1(a) and L2(0) for no penalty: value, prox and optimality measure
+    agree exactly, exact zeros included."""
+    rng = np.random.default_rng(7)
+    w = np.r_[rng.standard_normal(6), 0.0, 0.0]
+    g = rng.standard_normal(8) * 0.3
+    with jax.enable_x64(True):
+        w, g = jnp.asarray(w), jnp.asarray(g)
+        for stand_in, original in [(ElasticNet(0.2, 1.0), L1(0.2)), (L2(0.0), NoPenalty())]:
+            assert float(stand_in.value(w)) == float(original.value(w))
+            np.testing.assert_array_equal(stand_in.prox(w, 0.7), original.prox(w, 0.7))
+            np.testing.assert_array_equal(stand_in.subdiff_distance(w, g), original.subdiff_distance(w, g))
+        assert float(ElasticNet(0.2, 1.0).alpha_max(g)) == float(L1(0.2).alpha_max(g))
+
+
+# ----------------------------------------------------------------------------- warnings and errors
+
+
+def test_not_converged_warns_and_diverged_raises(reg_data):
+    X, y, _ = reg_data
+    # One compiled program (gd, max_iter=50): the learning rate is traced.
+    with pytest.warns(ConvergenceWarning, match="did not converge in 50 iterations"):
+        jaxreg.Lasso(alpha=0.01, solver="gd", learning_rate=1e-4, max_iter=50).fit(X, y)
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        jaxreg.Lasso(alpha=0.01, solver="gd", learning_rate=1e3, max_iter=50).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "est, match",
+    [
+        (jaxreg.Ridge(alpha=-1.0), r"alpha=-1.0 is not allowed"),
+        (jaxreg.Lasso(alpha="big"), r"alpha='big' is not allowed"),
+        (jaxreg.ElasticNet(l1_ratio=2.0), r"l1_ratio=2.0 is not allowed"),
+        (jaxreg.LogisticRegression(penalty="l3"), r"penalty='l3' is not allowed; allowed: \['l2'"),
+        (jaxreg.LogisticRegression(C=0.0), r"C=0.0 is not allowed"),
+        (jaxreg.LogisticRegression(penalty="elasticnet"), r"l1_ratio=None is not allowed with penalty='elasticnet'"),
+        (jaxreg.LogisticRegression(penalty="lp"), r"p=None is not allowed with penalty='lp'"),
+        (jaxreg.Regressor(penalty="l7"), r"penalty='l7' is not a known penalty"),
+        (jaxreg.Ridge(solver="nope"), r"solver='nope' is not a known solver"),
+        (jaxreg.Ridge(solver="closed_form", learning_rate=0.1), r"learning_rate=0.1 does not apply"),
+        (jaxreg.Lasso(solver="closed_form"), r"solver='closed_form' cannot handle"),
+        (jaxreg.Lasso(solver_options={"seed": 1}), r"solver_options sets \['seed'\]"),
+        (jaxreg.Lasso(solver_options=3), r"solver_options=3 is not allowed"),
+    ],
+)
+def test_bad_parameters_raise_naming_them(est, match, clf_data):
+    X, y = clf_data
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+
+
+def test_ignored_parameters_warn(clf_data):
+    X, y = clf_data
+    with pytest.warns(UserWarning, match="l1_ratio=0.5 is ignored"):
+        jaxreg.LogisticRegression(l1_ratio=0.5).fit(X, y)
+
+
+def test_feature_names_are_kept():
+    pd = pytest.importorskip("pandas")
+    X, y = make_sinusoidal(40, seed=1)
+    df = pd.DataFrame({"x": X[:, 0]})
+    pipe = Pipeline([("basis", jaxreg.GaussianBasis(4)), ("ridge", jaxreg.Ridge(1e-3))]).fit(df, y)
+    assert pipe["basis"].feature_names_in_.tolist() == ["x"]
+    assert pipe[:-1].get_feature_names_out().tolist() == ["x_gauss0", "x_gauss1", "x_gauss2", "x_gauss3"]
+    assert pipe["ridge"].n_features_in_ == 4
+
+
+# ----------------------------------------------------------------------------- pipelines
+
+
+def test_grid_search_over_basis_scaler_estimator_matches_sklearn_ridge():
+    """A basis + StandardScaler + Ridge pipeline in GridSearchCV: the same scores as with
+    scikit-learn's Ridge in the same place, and a sensible choice on sin(2 pi x) data."""
+    X, y = make_sinusoidal(50, noise=0.2, seed=3)
+    grid = {
+        "basis": [
+            jaxreg.PolynomialBasis(1),
+            jaxreg.PolynomialBasis(5),
+            jaxreg.GaussianBasis(8),
+            jaxreg.FourierBasis(2, period=1.0),
+        ],
+        "model__alpha": [1e-3, 1.0],
+    }
+    cv = KFold(5, shuffle=True, random_state=0)
+    results = []
+    for model in (jaxreg.Ridge(), sklm.Ridge(solver="svd")):
+        pipe = Pipeline([("basis", jaxreg.PolynomialBasis()), ("scale", StandardScaler()), ("model", model)])
+        results.append(GridSearchCV(pipe, grid, cv=cv, scoring="neg_mean_squared_error").fit(X, y))
+    ours, theirs = results
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"], rtol=1e-8)
+    assert ours.best_params_["basis"].__class__ is not jaxreg.PolynomialBasis or ours.best_params_["basis"].degree > 1
+    assert -ours.best_score_ < 0.1  # noise variance 0.04; a straight line scores ~0.2

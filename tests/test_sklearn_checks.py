@@ -1,0 +1,56 @@
+"""scikit-learn's own estimator checks (``parametrize_with_checks``) over every jaxreg
+estimator and transformer.
+
+Each check fits on new shapes, and every new shape compiles a solver: compilation is
+nearly all of this file's time. Two things keep it down. Estimators whose fits run the
+same compiled solver (same solver, loss and penalty type; alpha is traced) are checked in
+one xdist group, so one worker compiles each shape once for all of them (``--dist
+loadgroup`` in pyproject's addopts; it leaves unmarked tests to plain load balancing). The classifiers are checked with FISTA, whose
+compilation costs about half of L-BFGS's (the default for L2); both solvers are compared
+with scikit-learn in test_estimators.py. No check is skipped or expected to fail.
+"""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import jaxreg
+from jaxreg.penalties import L2, ElasticNet
+
+
+def _run(estimator, check):
+    check(estimator)
+
+
+# Least squares is L2(0) and the lasso ElasticNet(l1_ratio=1) (jaxreg/estimators.py): each
+# group below runs one compiled solver per shape.
+@pytest.mark.xdist_group("sklearn_checks_closed_form")
+@parametrize_with_checks([jaxreg.LinearRegression(), jaxreg.Ridge()])
+def test_least_squares(estimator, check):
+    _run(estimator, check)
+
+
+@pytest.mark.xdist_group("sklearn_checks_elasticnet")
+@parametrize_with_checks([jaxreg.Lasso(), jaxreg.ElasticNet(), jaxreg.Regressor(penalty=ElasticNet(0.1, 0.5))])
+def test_sparse_regressors(estimator, check):
+    _run(estimator, check)
+
+
+@pytest.mark.xdist_group("sklearn_checks_logistic")
+@parametrize_with_checks(
+    [jaxreg.LogisticRegression(solver="fista"), jaxreg.Classifier(penalty=L2(0.01), solver="fista")]
+)
+def test_classifiers(estimator, check):
+    _run(estimator, check)
+
+
+@parametrize_with_checks(
+    [
+        jaxreg.PolynomialBasis(),
+        jaxreg.GaussianBasis(),
+        jaxreg.SigmoidBasis(),
+        jaxreg.FourierBasis(),
+        jaxreg.BayesianLinearRegression(),
+    ]
+)
+def test_numpy_estimators(estimator, check):
+    _run(estimator, check)
