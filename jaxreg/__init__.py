@@ -7,6 +7,7 @@ from jaxreg import losses, penalties
 from jaxreg._cache import disable_compilation_cache, enable_compilation_cache
 from jaxreg.basis import FourierBasis, GaussianBasis, PolynomialBasis, SigmoidBasis
 from jaxreg.bayes import BayesianLinearRegression
+from jaxreg.cv import ElasticNetCV, LassoCV, LogisticRegressionCV
 from jaxreg.estimators import Classifier, ElasticNet, Lasso, LinearRegression, LogisticRegression, Regressor, Ridge
 from jaxreg.fit import FitResult, alpha_max, fit
 from jaxreg.losses import Logistic, Multinomial, Squared
@@ -43,6 +44,9 @@ __all__ = [
     "Regressor",
     "LogisticRegression",
     "Classifier",
+    "LassoCV",
+    "ElasticNetCV",
+    "LogisticRegressionCV",
     "PolynomialBasis",
     "GaussianBasis",
     "SigmoidBasis",

@@ -196,7 +196,7 @@ class LassoCV(_PathCV):
     Examples
     --------
     >>> import numpy as np
-    >>> from jaxreg.cv import LassoCV
+    >>> from jaxreg import LassoCV
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((60, 10)); y = X[:, 0] - 2 * X[:, 3] + 0.1 * rng.standard_normal(60)
     >>> model = LassoCV(alphas=20).fit(X, y)

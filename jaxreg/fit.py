@@ -131,8 +131,7 @@ def _auto_solver(loss, penalty, X, options):
     gives way to fista for sparse X, ``devices=`` or fista's own options."""
     name = auto_solver(loss, penalty)
     if SOLVERS[name].host_driven and (
-        _sparse.is_sparse(X)
-        or any(options.get(k) is not None for k in ("devices", "step", "check_every"))
+        _sparse.is_sparse(X) or any(options.get(k) is not None for k in ("devices", "step", "check_every"))
     ):
         return "fista"
     return name

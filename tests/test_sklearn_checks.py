@@ -54,3 +54,17 @@ def test_classifiers(estimator, check):
 )
 def test_numpy_estimators(estimator, check):
     _run(estimator, check)
+
+
+# The CV estimators run the batched working-set path (all folds at once); a short grid and
+# three folds keep each check to a few compiled shapes.
+@pytest.mark.xdist_group("sklearn_checks_cv")
+@parametrize_with_checks(
+    [
+        jaxreg.LassoCV(alphas=5, cv=3),
+        jaxreg.ElasticNetCV(alphas=5, cv=3),
+        jaxreg.LogisticRegressionCV(Cs=3, cv=3),
+    ]
+)
+def test_cv_estimators(estimator, check):
+    _run(estimator, check)

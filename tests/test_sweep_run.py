@@ -41,8 +41,8 @@ def test_smoke_sweep_runs_scores_and_resumes(tmp_path, capsys):
     assert all(r["outcome"] == "ok" for r in rows), [r["error"] for r in rows]
     scored = _rows(out, "results.csv")
     tight = [r for r in scored if r["tol"] == "1e-10"]
-    assert {r["family"] for r in tight} == {"jaxreg:fista", "sklearn:Lasso", "celer:Lasso"}
-    # three independent solvers reach the same optimum, so each is within 1e-9 of the best
+    assert {r["family"] for r in tight} == {"jaxreg:fista", "jaxreg:working_set", "sklearn:Lasso", "celer:Lasso"}
+    # four independent solvers reach the same optimum, so each is within 1e-9 of the best
     assert all(num(r["rel_subopt"]) < 1e-9 and r["converged"] == "True" for r in tight)
     assert all(num(r["time_min"]) <= num(r["time_median"]) <= num(r["time_max"]) for r in scored)
     assert all(num(r["compile_time"]) > 0 for r in scored if r["library"] == "jaxreg" and r["tol"] == "0.0001")
@@ -53,7 +53,7 @@ def test_smoke_sweep_runs_scores_and_resumes(tmp_path, capsys):
     for name in ("results.csv", "summary.md", "time_vs_features.png", "subopt_vs_time.png", "env.json", "config.yaml"):
         assert (out / name).stat().st_size > 0
     assert main(["sweep", str(cfg), "--out", str(out), "--no-progress"]) == 0  # resume: nothing left to run
-    assert "12 already done, 0 to run" in capsys.readouterr().out
+    assert "16 already done, 0 to run" in capsys.readouterr().out
     assert len(_rows(out)) == len(rows)
 
 

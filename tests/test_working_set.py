@@ -236,3 +236,19 @@ def test_logistic_elasticnet_matches_fista(clf_data):
     assert res.solver == "working_set" and res.converged
     np.testing.assert_allclose(res.coef, ref.coef, atol=1e-7)
     assert res.objective <= ref.objective + 1e-12
+
+
+def test_sparse_or_sharded_input_goes_to_fista_under_auto_and_is_refused_by_name():
+    import scipy.sparse as sp
+
+    n, p, rho = SHAPES["n>p"]
+    X, y, _ = make_regression(n, p, rho=rho, n_informative=8, seed=21)
+    X[np.abs(X) < 0.5] = 0.0  # a genuinely sparse matrix
+    alpha = 0.3 * jaxreg.alpha_max(X, y)
+    sk = sk_enet(X, y, alpha)
+    for kw in ({"X": sp.csr_matrix(X)}, {"X": X, "devices": 1}):
+        res = jaxreg.fit(y=y, penalty=L1(alpha), tol=1e-10, max_iter=100_000, **kw)
+        assert res.solver == "fista" and res.converged
+        np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-6)
+        with pytest.raises(ValueError, match=r"solver='working_set' needs a dense X on one device"):
+            jaxreg.fit(y=y, penalty=L1(alpha), solver="working_set", **kw)
