@@ -125,7 +125,7 @@ def bench_lasso(reps, designs):
 def bench_cv(n=2000, p=20000, rho=0.6):
     from sklearn.linear_model import LassoCV as SkLassoCV
 
-    from jaxreg.cv import LassoCV
+    from jaxreg import LassoCV
 
     X, y, _ = make_correlated_regression(n, p, rho=rho, seed=0)
     t0 = time.perf_counter()
@@ -237,6 +237,7 @@ def main(argv=None):
     ap.add_argument("--only", choices=["lasso", "cv", "logistic", "cache"], action="append")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="lasso on the first design only")
+    ap.add_argument("--cv-shape", type=int, nargs=2, default=(2000, 20000), metavar=("N", "P"), help="LassoCV size")
     ap.add_argument("--out", help="also write the tables to this file")
     args = ap.parse_args(argv)
     parts = args.only or ["lasso", "cv", "logistic", "cache"]
@@ -251,7 +252,7 @@ def main(argv=None):
     if "lasso" in parts:
         sections += ["### Lasso, warm fits, medians", *bench_lasso(args.reps, DESIGNS[:1] if args.quick else DESIGNS)]
     if "cv" in parts:
-        sections += ["", "### LassoCV", *bench_cv()]
+        sections += ["", "### LassoCV", *bench_cv(*args.cv_shape)]
     if "logistic" in parts:
         sections += ["", "### L1 logistic", *bench_logistic(args.reps)]
     if "cache" in parts:

@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import check_cv
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
@@ -346,8 +348,8 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
     dual, penalty, solver, n_jobs, verbose, intercept_scaling, random_state,
     use_legacy_attributes
         Accepted for compatibility with scikit-learn and ignored.
-    class_weight : None
-        Only None is supported.
+    class_weight : dict, "balanced" or None, default=None
+        Multiplies each sample's weight by its class's weight (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -396,6 +398,11 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.use_legacy_attributes = use_legacy_attributes
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # binary logistic loss only
+        return tags
+
     def _grids(self):
         if isinstance(self.Cs, numbers.Integral) and not isinstance(self.Cs, bool):
             V.check_positive(self.Cs, "Cs", integer=True)
@@ -426,15 +433,17 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         self
         """
         ensure_compilation_cache()
-        if self.class_weight is not None:
-            raise ValueError(f"class_weight={self.class_weight!r} is not supported; use sample_weight")
         if self.scoring not in _SCORES:
             raise ValueError(f"scoring={self.scoring!r} is not allowed; allowed: None, 'accuracy', 'neg_log_loss'")
         V.check_positive(self.tol, "tol", strict=False, allow_none=False)
         V.check_positive(self.max_iter, "max_iter", integer=True, allow_none=False)
         Cs, l1_ratios = self._grids()
         X, y, sw, weighted = _check_data(self, X, y, sample_weight, classifier=True)
+        check_classification_targets(y)
         self.classes_, s = V.encode_labels(y, "logistic", X.dtype)
+        if self.class_weight is not None:  # scikit-learn's meaning: a factor on each sample's weight
+            sw = sw * compute_sample_weight(self.class_weight, y).astype(sw.dtype)
+            weighted = True
         n, p = X.shape
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
         F, R = len(folds), len(l1_ratios)
@@ -507,4 +516,5 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
 
     def predict(self, X):
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        positive = self.decision_function(X) > 0  # checks the fit first
+        return self.classes_[positive.astype(int)]
