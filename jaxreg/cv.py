@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
@@ -440,6 +440,12 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         Cs, l1_ratios = self._grids()
         X, y, sw, weighted = _check_data(self, X, y, sample_weight, classifier=True)
         check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y", raise_unknown=True)
+        if y_type != "binary":
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is {y_type} "
+                f"({len(np.unique(y))} classes); use jaxreg.LogisticRegression for more than two"
+            )
         self.classes_, s = V.encode_labels(y, "logistic", X.dtype)
         if self.class_weight is not None:  # scikit-learn's meaning: a factor on each sample's weight
             sw = sw * compute_sample_weight(self.class_weight, y).astype(sw.dtype)
@@ -479,8 +485,11 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         if not self.fit_intercept:
             paths = paths[..., :p]
         self.coefs_paths_ = {key: paths}
-        # the batch shares its outer iterations: the same count for every fold
-        self.n_iter_ = np.broadcast_to(res["n_iter"][None, :, None], (F, len(Cs), R))[None].copy()
+        # the batch shares its outer iterations: the same count for every fold; a grid point
+        # optimal at its warm start counts the one check that found it so (scikit-learn
+        # expects n_iter_ >= 1)
+        n_iter = np.maximum(res["n_iter"], 1)
+        self.n_iter_ = np.broadcast_to(n_iter[None, :, None], (F, len(Cs), R))[None].copy()
         if self.refit:
             r = fit(
                 X,

@@ -160,5 +160,5 @@ def test_logistic_regression_cv_rejects_what_it_cannot_do(clf_data):
         LogisticRegressionCV(l1_ratios=(0.0,)).fit(X, y)
     with pytest.raises(ValueError, match=r"scoring='roc_auc' is not allowed"):
         LogisticRegressionCV(scoring="roc_auc").fit(X, y)
-    with pytest.raises(ValueError, match=r"y has 3 class"):
+    with pytest.raises(ValueError, match=r"Only binary classification is supported"):
         LogisticRegressionCV().fit(X, np.arange(len(y)) % 3)

@@ -66,7 +66,7 @@ def test_numpy_estimators(estimator, check):
     [
         jaxreg.LassoCV(alphas=5, cv=3, tol=1e-12),
         jaxreg.ElasticNetCV(alphas=5, cv=3, tol=1e-12),
-        jaxreg.LogisticRegressionCV(Cs=3, cv=3, tol=1e-10),
+        jaxreg.LogisticRegressionCV(Cs=3, cv=3, tol=1e-12),
     ]
 )
 def test_cv_estimators(estimator, check):
