@@ -76,6 +76,16 @@ def prepare(config: RunConfig) -> Split:
     if not hasattr(ds, "task"):  # a streamed NpyDataset: fitted as it is
         return Split(ds, None, None, None, "regression", raw=ds)
     sp = config.split
+    if sp.test_data is not None:
+        test = load_data(sp.test_data, np.dtype(config.dtype))
+        if not hasattr(test, "task") or test.task != ds.task or np.shape(test.X)[1:] != np.shape(ds.X)[1:]:
+            from jaxreg.cli import UsageError
+
+            raise UsageError(
+                f"split.test_data: the test set must be in-memory {ds.task} data with {np.shape(ds.X)[1]} columns "
+                "like data"
+            )
+        return Split(ds.X, ds.y, test.X, test.y, ds.task, ds.coef_true, ds)
     if not sp.holds_out:
         return Split(ds.X, ds.y, None, None, ds.task, ds.coef_true, ds)
     stratify = ds.y if sp.stratify and ds.task == "classification" else None

@@ -88,12 +88,14 @@ class FeatureSpec(StrictModel):
 class SplitSpec(StrictModel):
     """A train/test split (scikit-learn's ``train_test_split``). ``test_size`` and
     ``train_size`` are fractions in (0, 1) or counts; ``test_size: 0`` keeps all data for
-    training (no test metrics)."""
+    training (no test metrics). With ``test_data`` (a data section of its own) all of
+    ``data`` is the training set and ``test_data`` the test set."""
 
     test_size: float | int = Field(0.25, ge=0)
     train_size: float | int | None = Field(None, gt=0)
     shuffle: bool = True
     stratify: bool = Field(False, description="keep class proportions (classification data)")
+    test_data: RunDataSpec | None = None
 
     @field_validator("test_size", "train_size")
     @classmethod
@@ -104,7 +106,7 @@ class SplitSpec(StrictModel):
 
     @property
     def holds_out(self) -> bool:
-        return not (self.test_size == 0 and self.train_size is None)
+        return self.test_data is None and not (self.test_size == 0 and self.train_size is None)
 
 
 class FitModel(SolverRun):
@@ -214,7 +216,12 @@ def load_run(path, overrides=()) -> tuple[RunConfig, list[PlannedFit]]:
     source = str(path)
     raw = apply_overrides(load_yaml(path), overrides)
     config = validate(RunConfig, raw, source=source)
-    config = config.model_copy(update={"data": check_paths(config.data, Path(path).parent, source)})
+    base = Path(path).parent
+    update = {"data": check_paths(config.data, base, source)}
+    if config.split.test_data is not None:
+        test = check_paths(config.split.test_data, base, source, key="split.test_data")
+        update["split"] = config.split.model_copy(update={"test_data": test})
+    config = config.model_copy(update=update)
     return config, plan(config, source)
 
 

@@ -108,7 +108,7 @@ def _path_fields(spec) -> dict[str, str]:
     return {"path": spec.path} if hasattr(spec, "path") else {}
 
 
-def check_paths(spec, base: Path, source: str):
+def check_paths(spec, base: Path, source: str, key: str = "data"):
     """The spec with its file paths made absolute; a relative path is looked up in the
     current folder, then beside the config file.
 
@@ -118,13 +118,13 @@ def check_paths(spec, base: Path, source: str):
         ``source: data.path = 'x.csv': file not found (looked in ...)``.
     """
     resolved = {}
-    for key, value in _path_fields(spec).items():
+    for field, value in _path_fields(spec).items():
         tries = [Path(value)] if Path(value).is_absolute() else [Path(value), base / value]
         found = next((p for p in tries if p.exists()), None)
         if found is None:
             where = " and ".join(str(p.parent.resolve()) for p in tries)
-            raise UsageError(f"{source}: data.{key} = {value!r}: file not found (looked in {where})")
-        resolved[key] = str(found.resolve())
+            raise UsageError(f"{source}: {key}.{field} = {value!r}: file not found (looked in {where})")
+        resolved[field] = str(found.resolve())
     return spec.model_copy(update=resolved) if resolved else spec
 
 

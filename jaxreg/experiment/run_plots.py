@@ -69,16 +69,25 @@ def _fits(config, records, split, spec, out):
     return {"fits.png": fig}
 
 
+def _swept(r, param) -> bool:
+    """Whether ``param`` is a grid axis of this fit (alpha also when given as alpha_ratio)."""
+    return param in r.fit.params or (param == "alpha" and "alpha_ratio" in r.fit.params)
+
+
+def _value(r, param):
+    return r.info["alpha"] if param == "alpha" else r.fit.params[param]
+
+
 def _error_vs(param, xlabel):
     def draw(config, records, split, spec, out):
         figs = {}
-        groups = _by_model(_chosen(records, spec, lambda r: param in r.fit.params and r.ok))
+        groups = _by_model(_chosen(records, spec, lambda r: _swept(r, param) and r.ok))
         for name, rs in groups.items():
             tr, te, ylabel = _error_keys(rs)
-            rs = [r for r in rs if not (param == "alpha" and spec.logx and r.fit.params[param] <= 0)]
+            rs = [r for r in rs if not (param == "alpha" and spec.logx and r.info["alpha"] <= 0)]
             if len(rs) < 2:
                 continue
-            x = [r.fit.params[param] for r in rs]
+            x = [_value(r, param) for r in rs]
             test = [r.info.get(te) for r in rs]
             fig = P.error_figure(
                 x,
@@ -108,9 +117,9 @@ def _objective(config, records, split, spec, out):
 
 def _coef_path(config, records, split, spec, out):
     figs = {}
-    groups = _by_model(_chosen(records, spec, lambda r: "alpha" in r.fit.params and r.coef is not None))
+    groups = _by_model(_chosen(records, spec, lambda r: _swept(r, "alpha") and r.coef is not None))
     for name, rs in groups.items():
-        rs = sorted((r for r in rs if r.fit.params["alpha"] > 0 and np.ndim(r.coef) == 1), key=lambda r: -r.info["alpha"])
+        rs = sorted((r for r in rs if r.info["alpha"] > 0 and np.ndim(r.coef) == 1), key=lambda r: -r.info["alpha"])
         if len(rs) < 2:
             continue
         fig = P.coef_path_figure([r.info["alpha"] for r in rs], np.stack([r.coef for r in rs]), title=name)
