@@ -199,6 +199,8 @@ def validate(schema, data, source="config", prefix=(), axes=None):
 def describe_error(exc: ValidationError, schema, prefix=(), axes=None) -> str:
     """The first error of ``exc`` as one line (the count of the others appended)."""
     errors = exc.errors(include_url=False)
+    # a mistyped key is both an unknown key and a missing one: name the typo (did-you-mean)
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]
     loc, allowed, tag_key = _walk(schema, err["loc"])
     path = [*prefix, *loc]

@@ -371,7 +371,7 @@ def run_experiment(config: RunConfig, fits, out, *, progress=True, fast=False, s
     run_output.write_coefficients(records, out)
     from jaxreg.experiment.run_plots import draw
 
-    written, notes = draw(config, records, split, out)
+    written, notes = draw(config, records, split, out, stream)
     run_output.print_table(config, records, stream)
     for note in notes:
         print(f"note: {note}", file=stream)

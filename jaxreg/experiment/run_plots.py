@@ -151,8 +151,7 @@ def _coef_table(config, records, split, spec, out):
         lines.append(f"| {name} | " + " | ".join(row) + " |")
     text = "\n".join(lines) + "\n"
     _replace(out / "coef_table.md", text)
-    print(text, end="")
-    return {}
+    return {"coef_table.md": text}
 
 
 def _constraint(config, records, split, spec, out):
@@ -193,8 +192,9 @@ DRAW = {
 }
 
 
-def draw(config, records, split, out):
-    """Draw and save every figure in ``config.plots``; returns (file names, notes)."""
+def draw(config, records, split, out, stream=None):
+    """Draw and save every figure in ``config.plots`` (tables are printed to ``stream``);
+    returns (file names, notes)."""
     written, notes = [], []
     for spec in config.plots:
         try:
@@ -205,9 +205,10 @@ def draw(config, records, split, out):
         except Exception as exc:  # a figure must never lose the results already written
             notes.append(f"plot {spec.kind} failed: {type(exc).__name__}: {' '.join(str(exc).split())}")
             continue
-        if spec.kind == "coef_table":
-            written.append("coef_table.md")
         for name, fig in figs.items():
-            P.save(fig, out / name)
+            if isinstance(fig, str):  # a table, already written
+                print(fig, end="", file=stream)
+            else:
+                P.save(fig, out / name)
             written.append(name)
     return written, notes
