@@ -37,7 +37,10 @@ def _fits(folder):
 def _coefs(folder):
     with open(folder / "coefficients.csv") as f:
         rows = list(csv.DictReader(f))
-    return {r["label"]: (float(r["intercept"]), np.array([float(r[k]) for k in r if k.startswith("w") and r[k]])) for r in rows}
+    return {
+        r["label"]: (float(r["intercept"]), np.array([float(r[k]) for k in r if k.startswith("w") and r[k]]))
+        for r in rows
+    }
 
 
 def test_the_nine_configs_ship():

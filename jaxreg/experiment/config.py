@@ -31,6 +31,7 @@ __all__ = [
     "expand_grid",
     "format_path",
     "did_you_mean",
+    "add_config_arguments",
 ]
 
 
@@ -358,3 +359,22 @@ def _set(node, path, value):
     for part in path[:-1]:
         node = node[part]
     node[path[-1]] = value
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_config_arguments(parser, metavar, what, out_default, example):
+    """The arguments ``jaxreg run`` and ``jaxreg sweep`` share: the config file, ``--out``,
+    ``--set KEY=VALUE`` (repeatable) and ``--no-progress``."""
+    parser.add_argument("config", metavar=metavar, help=f"{what} (see configs/)")
+    parser.add_argument("--out", metavar="DIR", help=f"results folder (default: {out_default})")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a config value, e.g. {example}",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")

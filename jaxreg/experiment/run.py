@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxreg.experiment.config import add_config_arguments
 from jaxreg.experiment.run_config import BayesModel, FeatureSpec, PlannedFit, RunConfig, load_run
 
 __all__ = ["Split", "Record", "prepare", "featurize", "run_fit", "run_experiment", "add_parser", "FAST_MAX_ITER"]
@@ -376,8 +377,10 @@ def run_experiment(config: RunConfig, fits, out, *, progress=True, fast=False, s
     run_output.print_table(config, records, stream)
     for note in notes:
         print(f"note: {note}", file=stream)
-    print(f"wrote {out}/: config.yaml, env.json, metrics.json, coefficients.csv/.npz, {', '.join(written) or 'no plots'}",
-          file=stream)
+    print(
+        f"wrote {out}/: config.yaml, env.json, metrics.json, coefficients.csv/.npz, {', '.join(written) or 'no plots'}",
+        file=stream,
+    )
     return records
 
 
@@ -392,18 +395,14 @@ def add_parser(subparsers):
         description="Fit the models a YAML config names on its data; write a run folder with the resolved "
         "config, env.json, metrics.json, coefficients and plots.",
     )
-    p.add_argument("config", metavar="CONFIG.yaml", help="experiment config (see configs/)")
-    p.add_argument("--out", metavar="DIR", help="run folder (default: runs/NAME)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set data.n_samples=50 --set models.0.penalty.alpha=[0.1,1]",
+    add_config_arguments(
+        p,
+        "CONFIG.yaml",
+        "experiment config",
+        "runs/NAME",
+        "--set data.n_samples=50 --set models.0.penalty.alpha=[0.1,1]",
     )
     p.add_argument("--fast", action="store_true", help=f"cap iterative solvers at {FAST_MAX_ITER} iterations (CI)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
     return p
 
@@ -414,4 +413,3 @@ def main(args) -> int:
     fast = args.fast or os.environ.get("JAXREG_FAST", "") not in ("", "0")
     records = run_experiment(config, fits, out, progress=not args.no_progress, fast=fast)
     return 0 if any(r.ok for r in records) else 1
-

@@ -230,7 +230,8 @@ def _model_schema(entry, i, source):
     schemas = {"fit": FitModel, "bayesian": BayesModel}
     if kind not in schemas:
         raise UsageError(
-            f"{source}: models[{i}].kind = {kind!r} is not allowed; allowed: fit, bayesian{did_you_mean(str(kind), schemas)}"
+            f"{source}: models[{i}].kind = {kind!r} is not allowed; allowed: fit, bayesian"
+            + did_you_mean(str(kind), schemas)
         )
     return schemas[kind]
 

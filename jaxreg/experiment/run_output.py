@@ -119,4 +119,3 @@ def print_table(config, records, stream):
     for r in records:
         if r.info.get("error"):
             print(f"{r.info['label']}: {r.info['status']}: {r.info['error']}", file=stream)
-
