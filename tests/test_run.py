@@ -169,6 +169,12 @@ BAD = [
         "did you mean 'learning_rate'?",
     ),
     (BASE.replace("{name: ridge,", "{name: ridge, kind: bayes,"), "models[0].kind = 'bayes'", "did you mean"),
+    (BASE + "  - {name: ridge, solver: fista}\n", "models[1].name = 'ridge' is already the name", "unique"),
+    (
+        BASE.replace("{kind: sinusoidal, n_samples: 12}", "{kind: npy, x: bad.yaml, y: bad.yaml, stream: true}"),
+        "features: streamed npy data",
+        "remove the features",
+    ),
 ]
 
 
@@ -192,6 +198,17 @@ def test_missing_config_file_and_bad_override(tmp_path, capsys):
     cfg.write_text(BASE)
     assert main(["run", str(cfg), "--set", "models.3.solver=fista"]) == 2
     assert "index 3 is out of range" in capsys.readouterr().err
+
+
+def test_absent_device_is_a_usage_error(tmp_path, capsys):
+    import jax
+
+    if any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("a GPU is present")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(BASE + "device: gpu\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert "device = 'gpu'" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 def test_overrides_change_the_config_and_expand_grids(tmp_path):

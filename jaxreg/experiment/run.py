@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxreg.cli import UsageError
 from jaxreg.experiment.config import add_config_arguments
 from jaxreg.experiment.run_config import BayesModel, FeatureSpec, PlannedFit, RunConfig, load_run
 
@@ -80,8 +81,6 @@ def prepare(config: RunConfig) -> Split:
     if sp.test_data is not None:
         test = load_data(sp.test_data, np.dtype(config.dtype))
         if not hasattr(test, "task") or test.task != ds.task or np.shape(test.X)[1:] != np.shape(ds.X)[1:]:
-            from jaxreg.cli import UsageError
-
             raise UsageError(
                 f"split.test_data: the test set must be in-memory {ds.task} data with {np.shape(ds.X)[1]} columns "
                 "like data"
@@ -101,8 +100,6 @@ def prepare(config: RunConfig) -> Split:
             random_state=config.seed,
         )
     except ValueError as exc:
-        from jaxreg.cli import UsageError
-
         raise UsageError(f"split: {exc} (the data has {ds.X.shape[0]} samples)") from None
     return Split(Xtr, ytr, Xte, yte, ds.task, ds.coef_true, ds)
 
@@ -215,6 +212,8 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
     if fast and m.solver != "closed_form":
         kwargs["max_iter"] = min(kwargs.get("max_iter") or FAST_MAX_ITER, FAST_MAX_ITER)
     y = None if split.streamed else split.y_train
+    if split.streamed and m.penalty.alpha_ratio is not None:
+        raise ValueError("alpha_ratio needs the data in memory (alpha_max is computed from it); give alpha")
     alpha = m.penalty.resolve_alpha(Ftr, y, loss, m.fit_intercept) if not split.streamed else m.penalty.alpha or 0.0
     penalty = m.penalty.build(alpha)
     res = jaxreg.fit(Ftr, y, loss=loss, penalty=penalty, fit_intercept=m.fit_intercept, **kwargs)
@@ -328,6 +327,17 @@ def _compare(records, reference):
                 r.info["objective_diff"] = r.info["objective"] - ref.info["objective"]
 
 
+def _check_device(device):
+    if device == "auto":
+        return
+    from jaxreg.fit import resolve_device
+
+    try:
+        resolve_device(device)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"device = {device!r}: {exc}") from None
+
+
 def run_experiment(config: RunConfig, fits, out, *, progress=True, fast=False, stream=None) -> list[Record]:
     """Run every planned fit, write the run folder, print a table; return the records.
 
@@ -350,6 +360,7 @@ def run_experiment(config: RunConfig, fits, out, *, progress=True, fast=False, s
     from jaxreg.experiment import run_output
 
     stream = stream or sys.stdout
+    _check_device(config.device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     run_output.write_start(config, out)

@@ -216,6 +216,10 @@ def load_run(path, overrides=()) -> tuple[RunConfig, list[PlannedFit]]:
     source = str(path)
     raw = apply_overrides(load_yaml(path), overrides)
     config = validate(RunConfig, raw, source=source)
+    if getattr(config.data, "stream", False) and config.features:
+        raise UsageError(
+            f"{source}: features: streamed npy data (stream: true) is fitted as it is; remove the features section"
+        )
     base = Path(path).parent
     update = {"data": check_paths(config.data, base, source)}
     if config.split.test_data is not None:
@@ -257,6 +261,13 @@ def plan(config: RunConfig, source="config") -> list[PlannedFit]:
             m = validate(schema, point, source=source, prefix=("models", i), axes=axes)
             models.append((m, axes, point))
     names = [m.name for m, _, _ in models]
+    entry_names = [e.get("name") if isinstance(e, dict) else None for e in config.models]
+    for i, name in enumerate(entry_names):
+        if name in entry_names[:i]:
+            raise UsageError(
+                f"{source}: models[{i}].name = {name!r} is already the name of models[{entry_names.index(name)}]; "
+                "model names must be unique (a list of values inside one model is a grid)"
+            )
     _check_names(config, names, source)
     fits = []
     for feats, faxes in feature_points:

@@ -174,7 +174,8 @@ def _posterior(config, records, split, spec, out):
             raise Skip("the posterior picture needs exactly one input (weights w0, w1)")
         panels = [(f"{n} point{'s' if n != 1 else ''}", m, c, x, y) for n, m, c, x, y in r.panels]
         truth = split.coef_true if split.coef_true is not None and np.size(split.coef_true) == 2 else None
-        lo, hi = float(np.min(split.X_train)), float(np.max(split.X_train))
+        d = config.data
+        lo, hi = (d.low, d.high) if d.kind == "line" else (float(np.min(split.X_train)), float(np.max(split.X_train)))
         figs["posterior.png"] = P.posterior_figure(panels, truth=truth, x_range=(lo, hi), title=config.name)
     return figs
 
