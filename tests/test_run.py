@@ -335,3 +335,12 @@ def test_streamed_npy_data(tmp_path):
     b, w = _coefs(tmp_path / "o")["mb"]
     np.testing.assert_allclose(f["train_mse"], np.mean((y - X @ w - b) ** 2), rtol=1e-7)
     assert "test_mse" not in f
+
+
+def test_readme_config_example_validates(tmp_path):
+    import re
+
+    text = re.search(r"## Experiments: `jaxreg run`.*?```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    (tmp_path / "c.yaml").write_text(text.group(1))
+    config, plan = load_run(tmp_path / "c.yaml")
+    assert len(plan) == 3 * (3 + 1)  # 3 degrees x (3 lasso alphas + the Bayesian model)
