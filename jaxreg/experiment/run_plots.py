@@ -106,13 +106,28 @@ def _error_vs(param, xlabel):
     return draw
 
 
+def _problem(r):
+    """What a fit minimises (loss, penalty with its alpha, intercept, features): fits that
+    share it share an optimum, and only between them is ``F - best`` a suboptimality."""
+    m = r.fit.model
+    if getattr(m, "kind", "fit") != "fit":
+        return None
+    return (m.loss, m.penalty.model_dump_json(), m.fit_intercept, r.fit.features.model_dump_json())
+
+
 def _objective(config, records, split, spec, out):
     chosen = _chosen(records, spec, lambda r: r.history is not None and r.history.size > 1)
-    finals = [r.info["objective"] for r in chosen if r.ok and r.info.get("objective") is not None]
-    ref = [r for r in records if config.reference and r.fit.model.name == config.reference and r.ok]
-    f_star = ref[0].info["objective"] if ref else (min(finals) if finals else None)
+    best = {}
+    for r in records:
+        if r.ok and _problem(r) is not None and r.info.get("objective") is not None:
+            key = _problem(r)
+            if config.reference and r.fit.model.name == config.reference:
+                best[key] = (True, r.info["objective"])
+            elif not best.get(key, (False,))[0]:
+                best[key] = (False, min(r.info["objective"], best.get(key, (False, np.inf))[1]))
+    f_star = {r.info["label"]: best[_problem(r)][1] for r in chosen if _problem(r) in best}
     runs = {r.info["label"]: (r.history, r.info["fit_time"]) for r in chosen}
-    return {"objective.png": P.objective_figure(runs, f_star=f_star, title=config.name)}
+    return {"objective.png": P.objective_figure(runs, f_star=f_star or None, title=config.name)}
 
 
 def _coef_path(config, records, split, spec, out):
