@@ -54,7 +54,16 @@ def test_minibatch_on_sparse_sees_the_dense_batches(text_like):
     X, y, _ = text_like
     A = np.hstack([X.toarray(), np.ones((X.shape[0], 1))])
     lr = 1.0 / np.linalg.eigvalsh(A.T @ A / X.shape[0])[-1]
-    kw = dict(penalty=L1(0.02), solver="minibatch", learning_rate=lr, batch_size=16, max_iter=20, tol=0.0, n_iter_no_change=10**6, seed=5)
+    kw = dict(
+        penalty=L1(0.02),
+        solver="minibatch",
+        learning_rate=lr,
+        batch_size=16,
+        max_iter=20,
+        tol=0.0,
+        n_iter_no_change=10**6,
+        seed=5,
+    )
     sparse = jaxreg.fit(X, y, **kw)
     dense = jaxreg.fit(X.toarray(), y, **kw)
     assert sparse.n_iter == dense.n_iter == 20
