@@ -14,6 +14,7 @@ import sys
 # (module, function) pairs: ``function(subparsers)`` adds a subcommand whose parser sets
 # ``func`` to a callable taking the parsed args and returning an exit code.
 SUBCOMMANDS: list[tuple[str, str]] = [
+    ("jaxreg.experiment.run", "add_parser"),
     ("jaxreg.experiment.sweep", "add_parser"),
 ]
 

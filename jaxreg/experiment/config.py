@@ -31,6 +31,7 @@ __all__ = [
     "expand_grid",
     "format_path",
     "did_you_mean",
+    "add_config_arguments",
 ]
 
 
@@ -199,6 +200,8 @@ def validate(schema, data, source="config", prefix=(), axes=None):
 def describe_error(exc: ValidationError, schema, prefix=(), axes=None) -> str:
     """The first error of ``exc`` as one line (the count of the others appended)."""
     errors = exc.errors(include_url=False)
+    # a mistyped key is both an unknown key and a missing one: name the typo (did-you-mean)
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]
     loc, allowed, tag_key = _walk(schema, err["loc"])
     path = [*prefix, *loc]
@@ -356,3 +359,22 @@ def _set(node, path, value):
     for part in path[:-1]:
         node = node[part]
     node[path[-1]] = value
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_config_arguments(parser, metavar, what, out_default, example):
+    """The arguments ``jaxreg run`` and ``jaxreg sweep`` share: the config file, ``--out``,
+    ``--set KEY=VALUE`` (repeatable) and ``--no-progress``."""
+    parser.add_argument("config", metavar=metavar, help=f"{what} (see configs/)")
+    parser.add_argument("--out", metavar="DIR", help=f"results folder (default: {out_default})")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a config value, e.g. {example}",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -58,6 +58,7 @@ class SinusoidalData(StrictModel):
     kind: Literal["sinusoidal"] = "sinusoidal"
     n_samples: int = Field(10, ge=1)
     noise: float = Field(0.3, ge=0.0)
+    random_x: bool = Field(True, description="x uniform at random, else evenly spaced on [0, 1]")
     seed: int = Field(0, ge=0)
 
 
@@ -122,6 +123,6 @@ def make_data(spec, dtype=np.float64) -> Dataset:
         )
         return Dataset(X, y, "classification", W)
     if isinstance(spec, SinusoidalData):
-        X, y = datasets.make_sinusoidal(spec.n_samples, noise=spec.noise, seed=spec.seed)
+        X, y = datasets.make_sinusoidal(spec.n_samples, noise=spec.noise, seed=spec.seed, random_x=spec.random_x)
         return Dataset(X.astype(dtype), y.astype(dtype), "regression")
     raise TypeError(f"no builder for data spec {spec!r}")

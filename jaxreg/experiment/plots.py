@@ -90,7 +90,8 @@ def objective_figure(runs, f_star=None, title=None):
     """Objective against iteration (epoch) and against wall time, log scale, several solvers.
 
     ``runs`` maps a label to ``(history, seconds)``: the objective per iteration and the
-    total fit time (iterations are taken as evenly spaced in time). With ``f_star`` the
+    total fit time (iterations are taken as evenly spaced in time). With ``f_star`` (a number,
+    or a dict from label to number when the runs minimise different objectives) the
     suboptimality ``F - f_star`` is drawn.
     """
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -98,10 +99,11 @@ def objective_figure(runs, f_star=None, title=None):
         hist = np.asarray(hist, dtype=float)
         if hist.size == 0:
             continue
-        y = hist - f_star if f_star is not None else hist
+        fs = f_star.get(label) if isinstance(f_star, dict) else f_star
+        y = hist - fs if fs is not None else hist
         y = np.where(np.isfinite(y), y, np.nan)
-        if f_star is not None:
-            y = np.maximum(y, np.finfo(float).eps * max(abs(f_star), 1.0))
+        if fs is not None:
+            y = np.maximum(y, np.finfo(float).eps * max(abs(fs), 1.0))
         it = np.arange(1, hist.size + 1)
         t = it * (seconds / hist.size) if seconds else it * np.nan
         ax1.plot(it, y, label=label)

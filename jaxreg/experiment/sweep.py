@@ -28,7 +28,14 @@ from pydantic import Field, field_validator
 
 from jaxreg.cli import UsageError
 from jaxreg.experiment.baselines import BaselineRun, resolve
-from jaxreg.experiment.config import StrictModel, apply_overrides, expand_grid, load_yaml, validate
+from jaxreg.experiment.config import (
+    StrictModel,
+    add_config_arguments,
+    apply_overrides,
+    expand_grid,
+    load_yaml,
+    validate,
+)
 from jaxreg.experiment.data import ClassificationData, DataSpec
 from jaxreg.experiment.specs import PenaltySpec, SolverRun
 
@@ -397,18 +404,14 @@ def add_parser(subparsers):
         description="Run a benchmark sweep: a grid of problems, penalties, jaxreg solvers and peers "
         "(scikit-learn, skglm, celer). Rows are appended as cells finish; running again resumes.",
     )
-    p.add_argument("config", metavar="SWEEP.yaml", help="sweep file (see configs/sweeps/)")
-    p.add_argument("--out", metavar="DIR", help="results folder (default: runs/sweeps/NAME)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set repetitions=1 --set problems.0.n_features=[500,1000]",
+    add_config_arguments(
+        p,
+        "SWEEP.yaml",
+        "sweep file",
+        "runs/sweeps/NAME",
+        "--set repetitions=1 --set problems.0.n_features=[500,1000]",
     )
     p.add_argument("--dry-run", action="store_true", help="list the cells (done or to run) and exit")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
     return p
 

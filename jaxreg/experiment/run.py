@@ -1,0 +1,426 @@
+"""``jaxreg run CONFIG.yaml``: fit the models a config names on its data, and write a run
+folder.
+
+The folder (``--out``, default ``runs/NAME``) holds ``config.yaml`` (the resolved config),
+``env.json``, ``metrics.json`` (one entry per fit: train/test error, objective, iterations,
+status, nonzeros, fit and compile time apart), ``coefficients.csv`` and
+``coefficients.npz``, and the PNG plots the config asks for. Every file is written to a
+temporary name and renamed, so an interrupted run never leaves half a file. A fit that
+fails or diverges is recorded with its status and the others still run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from jaxreg.cli import UsageError
+from jaxreg.experiment.config import add_config_arguments
+from jaxreg.experiment.run_config import BayesModel, FeatureSpec, PlannedFit, RunConfig, load_run
+
+__all__ = ["Split", "Record", "prepare", "featurize", "run_fit", "run_experiment", "add_parser", "FAST_MAX_ITER"]
+
+# --fast (the test suite): iterative solvers stop after at most this many iterations
+FAST_MAX_ITER = 500
+
+
+@dataclasses.dataclass
+class Split:
+    """The data of a run: train and test inputs (before features), targets, and the task."""
+
+    X_train: object
+    y_train: np.ndarray | None
+    X_test: object | None
+    y_test: np.ndarray | None
+    task: str
+    coef_true: np.ndarray | None = None
+    raw: object = None  # the whole Dataset, or a streamed NpyDataset (no split)
+
+    @property
+    def streamed(self) -> bool:
+        return self.y_train is None
+
+
+@dataclasses.dataclass
+class Record:
+    """One fit's outcome: ``info`` goes to metrics.json, the arrays to the coefficient
+    files and the plots."""
+
+    fit: PlannedFit
+    info: dict
+    coef: np.ndarray | None = None
+    intercept: object = None
+    history: np.ndarray | None = None
+    predict: object = None  # raw inputs -> predictions (regression) or scores
+    panels: list | None = None  # Bayesian posteriors after each step
+
+    @property
+    def ok(self) -> bool:
+        return self.info["status"] not in ("failed", "diverged")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def prepare(config: RunConfig) -> Split:
+    """Load the data and split it (``config.seed`` shuffles)."""
+    from sklearn.model_selection import train_test_split
+
+    from jaxreg.experiment.run_data import load_data
+
+    ds = load_data(config.data, np.dtype(config.dtype))
+    if not hasattr(ds, "task"):  # a streamed NpyDataset: fitted as it is
+        return Split(ds, None, None, None, "regression", raw=ds)
+    sp = config.split
+    if sp.test_data is not None:
+        test = load_data(sp.test_data, np.dtype(config.dtype))
+        if not hasattr(test, "task") or test.task != ds.task or np.shape(test.X)[1:] != np.shape(ds.X)[1:]:
+            raise UsageError(
+                f"split.test_data: the test set must be in-memory {ds.task} data with {np.shape(ds.X)[1]} columns "
+                "like data"
+            )
+        return Split(ds.X, ds.y, test.X, test.y, ds.task, ds.coef_true, ds)
+    if not sp.holds_out:
+        return Split(ds.X, ds.y, None, None, ds.task, ds.coef_true, ds)
+    stratify = ds.y if sp.stratify and ds.task == "classification" else None
+    try:
+        Xtr, Xte, ytr, yte = train_test_split(
+            ds.X,
+            ds.y,
+            test_size=sp.test_size or None,
+            train_size=sp.train_size,
+            shuffle=sp.shuffle,
+            stratify=stratify,
+            random_state=config.seed,
+        )
+    except ValueError as exc:
+        raise UsageError(f"split: {exc} (the data has {ds.X.shape[0]} samples)") from None
+    return Split(Xtr, ytr, Xte, yte, ds.task, ds.coef_true, ds)
+
+
+def featurize(spec: FeatureSpec, X_train, X_test):
+    """``(transform, F_train, F_test)``: the basis and scaler are fitted on the training
+    inputs only; ``transform`` maps new raw inputs (for plotted curves)."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import jaxreg
+
+    dtype = X_train.dtype
+    if spec.degree == 0:  # the constant model: one zero column, so only the intercept fits
+        zero = lambda X: np.zeros((X.shape[0], 1), dtype)
+        return zero, zero(X_train), None if X_test is None else zero(X_test)
+    steps = []
+    if spec.basis == "polynomial":
+        steps.append(jaxreg.PolynomialBasis(degree=spec.degree or 3))
+    elif spec.basis in ("gaussian", "sigmoid"):
+        cls = jaxreg.GaussianBasis if spec.basis == "gaussian" else jaxreg.SigmoidBasis
+        steps.append(cls(n_centers=spec.n_centers or 10, width=spec.width))
+    elif spec.basis == "fourier":
+        steps.append(jaxreg.FourierBasis(n_frequencies=spec.n_frequencies or 5, period=spec.period))
+    if spec.standardize:
+        sparse = hasattr(X_train, "tocsr")
+        steps.append(StandardScaler(with_mean=not sparse))  # centring would densify sparse input
+    if not steps:
+        return (lambda X: X), X_train, X_test
+    pipe = make_pipeline(*steps).fit(X_train)
+
+    def transform(X):
+        out = pipe.transform(X)
+        return out.astype(dtype) if hasattr(out, "astype") else out
+
+    return transform, transform(X_train), None if X_test is None else transform(X_test)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def _finite(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _scores(loss, coef, intercept, X, classes):
+    z = np.asarray(X @ coef + intercept, dtype=np.float64)
+    if loss == "squared":
+        return z
+    if loss == "logistic":
+        p1 = 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+        return np.column_stack([1.0 - p1, p1])
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def error_metrics(loss, coef, intercept, X, y, classes, prefix) -> dict:
+    """``{prefix}_mse`` and ``_rmse`` (regression) or ``_accuracy`` and ``_log_loss``."""
+    if X is None:
+        return {}
+    out = _scores(loss, coef, intercept, X, classes)
+    if loss == "squared":
+        mse = float(np.mean((np.asarray(y, np.float64) - out) ** 2))
+        return {f"{prefix}_mse": _finite(mse), f"{prefix}_rmse": _finite(math.sqrt(mse))}
+    from sklearn.metrics import log_loss
+
+    pred = np.asarray(classes)[np.argmax(out, axis=1)]
+    eps = np.finfo(np.float64).eps
+    return {
+        f"{prefix}_accuracy": float(np.mean(pred == np.asarray(y))),
+        f"{prefix}_log_loss": _finite(log_loss(y, np.clip(out, eps, 1.0), labels=classes)),
+    }
+
+
+# ----------------------------------------------------------------------------- one fit
+
+
+def _loss_name(model, split):
+    if model.loss != "auto":
+        return model.loss
+    if split.task == "regression":
+        return "squared"
+    return "logistic" if len(np.unique(split.y_train)) == 2 else "multinomial"
+
+
+def run_fit(pf: PlannedFit, split: Split, feats, config: RunConfig, fast=False) -> Record:
+    """Fit one planned model; any exception is recorded as ``status: failed``."""
+    info = {"id": pf.index, "model": pf.model.name, "label": pf.label, "kind": pf.model.kind, "params": pf.params}
+    try:
+        if isinstance(pf.model, BayesModel):
+            return _run_bayes(pf, split, feats, info)
+        return _run_jaxreg(pf, split, feats, config, fast, info)
+    except Exception as exc:  # one model's failure must not lose the others
+        info.update(status="failed", converged=False, error=f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        return Record(pf, info)
+
+
+def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
+    import jaxreg
+
+    m = pf.model
+    transform, Ftr, Fte = feats
+    loss = _loss_name(m, split)
+    kwargs = {k: v for k, v in m.fit_kwargs().items() if v is not None}
+    kwargs.setdefault("seed", config.seed)
+    if config.device != "auto":
+        kwargs["device"] = config.device
+    if fast and m.solver != "closed_form":
+        kwargs["max_iter"] = min(kwargs.get("max_iter") or FAST_MAX_ITER, FAST_MAX_ITER)
+    y = None if split.streamed else split.y_train
+    if split.streamed and m.penalty.alpha_ratio is not None:
+        raise ValueError("alpha_ratio needs the data in memory (alpha_max is computed from it); give alpha")
+    alpha = m.penalty.resolve_alpha(Ftr, y, loss, m.fit_intercept) if not split.streamed else m.penalty.alpha or 0.0
+    penalty = m.penalty.build(alpha)
+    res = jaxreg.fit(Ftr, y, loss=loss, penalty=penalty, fit_intercept=m.fit_intercept, **kwargs)
+    info.update(
+        loss=loss,
+        penalty=m.penalty.kind,
+        alpha=alpha,
+        solver=res.solver,
+        status=res.status,
+        converged=bool(res.converged),
+        n_iter=int(res.n_iter),
+        objective=_finite(res.objective),
+        stop_crit=_finite(res.stop_crit),
+        criterion=res.criterion,
+        nonzeros=res.nonzeros,
+        n_features=int(np.shape(res.coef)[0]),
+        fit_time=float(res.fit_time),
+        compile_time=float(res.compile_time),
+        dtype=res.dtype,
+        device=res.device,
+    )
+    if res.status == "diverged":
+        info["error"] = f"diverged after {res.n_iter} iterations (last finite iterate kept)"
+    classes = None if res.classes is None else [c.item() if hasattr(c, "item") else c for c in res.classes]
+    if split.streamed:
+        # squared loss with unit weights: objective = mse/2 + penalty(w), so mse is exact
+        pen = float(penalty.value(res.coef)) if loss == "squared" else None
+        info["train_mse"] = None if pen is None else _finite(2.0 * (res.objective - pen))
+    else:
+        info.update(error_metrics(loss, res.coef, res.intercept, Ftr, split.y_train, classes, "train"))
+        info.update(error_metrics(loss, res.coef, res.intercept, Fte, split.y_test, classes, "test"))
+    if classes is not None:
+        info["classes"] = classes
+
+    def predict(X):
+        return _scores(loss, res.coef, res.intercept, transform(X), classes)
+
+    return Record(pf, info, np.asarray(res.coef), res.intercept, np.asarray(res.history), predict)
+
+
+def _run_bayes(pf, split, feats, info) -> Record:
+    import jaxreg
+
+    m = pf.model
+    if split.streamed:
+        raise ValueError("a bayesian model needs data in memory, not a streamed npy data set")
+    transform, Ftr, Fte = feats
+
+    def design(F):  # the constant feature whose weight w0 carries the intercept (with the prior)
+        return np.column_stack([np.ones(F.shape[0]), np.asarray(F, np.float64)])
+
+    Phi = design(Ftr)
+    if m.steps[-1] > Phi.shape[0]:
+        raise ValueError(f"steps go up to {m.steps[-1]} points but the training data has {Phi.shape[0]}")
+    blr = jaxreg.BayesianLinearRegression(
+        alpha=m.alpha, beta=m.beta, fit_hyperparameters=m.fit_hyperparameters, fit_intercept=False
+    )
+    panels, seen = [], 0
+    t0 = time.perf_counter()
+    for step in m.steps:
+        if step > seen:
+            blr.partial_fit(Phi[seen:step], split.y_train[seen:step])
+            seen = step
+        if seen == 0:  # the prior: N(0, I / alpha)
+            mean, cov = np.zeros(Phi.shape[1]), np.eye(Phi.shape[1]) / m.alpha
+        else:
+            mean, cov = blr.coef_.copy(), blr.sigma_.copy()
+        panels.append((step, mean, cov, split.X_train[:seen], split.y_train[:seen]))
+    fit_time = time.perf_counter() - t0
+    coef = panels[-1][1]
+
+    def predict(X):
+        return design(transform(X)) @ coef
+
+    info.update(
+        loss="squared",
+        penalty="gaussian prior",
+        alpha=m.alpha,
+        beta=m.beta,
+        solver="bayesian (partial_fit)",
+        status="converged",
+        converged=True,
+        n_iter=seen,
+        nonzeros=int(np.count_nonzero(coef)),
+        n_features=int(coef.size),
+        fit_time=fit_time,
+        compile_time=0.0,
+        objective=None,  # no penalized objective: the posterior is exact
+        log_evidence=_finite(blr.log_marginal_likelihood_) if seen else None,
+        posterior_mean=coef.tolist(),
+        posterior_std=np.sqrt(np.diag(panels[-1][2])).tolist(),
+    )
+    for prefix, F, y in (("train", Phi, split.y_train), ("test", None if Fte is None else design(Fte), split.y_test)):
+        info.update(error_metrics("squared", coef, 0.0, F, y, None, prefix))
+    return Record(pf, info, coef, 0.0, None, predict, panels)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def _compare(records, reference):
+    """Each fit's largest coefficient difference and objective difference from the first
+    fit of the reference model (fits of the same shape only)."""
+    ref = next((r for r in records if r.fit.model.name == reference and r.coef is not None), None)
+    if ref is None:
+        return
+    for r in records:
+        if r.coef is not None and r.coef.shape == ref.coef.shape:
+            r.info["coef_max_abs_diff"] = _finite(np.max(np.abs(r.coef - ref.coef), initial=0.0))
+            if r.info.get("objective") is not None and ref.info.get("objective") is not None:
+                r.info["objective_diff"] = r.info["objective"] - ref.info["objective"]
+
+
+def _check_device(device):
+    if device == "auto":
+        return
+    from jaxreg.fit import resolve_device
+
+    try:
+        resolve_device(device)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"device = {device!r}: {exc}") from None
+
+
+def run_experiment(config: RunConfig, fits, out, *, progress=True, fast=False, stream=None) -> list[Record]:
+    """Run every planned fit, write the run folder, print a table; return the records.
+
+    Parameters
+    ----------
+    config : RunConfig
+    fits : list of PlannedFit
+        From :func:`jaxreg.experiment.run_config.plan`.
+    out : str or Path
+        The run folder (created).
+    progress : bool
+        A tqdm bar over the fits on stderr.
+    fast : bool
+        Cap iterative solvers at :data:`FAST_MAX_ITER` iterations (for tests).
+    stream : file, optional
+        Where the table goes (default stdout).
+    """
+    from tqdm import tqdm
+
+    from jaxreg.experiment import run_output
+
+    stream = stream or sys.stdout
+    _check_device(config.device)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_output.write_start(config, out)
+    split = prepare(config)
+    features = {}
+    records = []
+    bar = tqdm(fits, unit="fit", disable=not progress, file=sys.stderr)
+    for pf in bar:
+        bar.set_description(pf.label[:40])
+        if pf.features not in features:
+            if split.streamed:
+                features[pf.features] = ((lambda X: X), split.X_train, None)
+            else:
+                features[pf.features] = featurize(pf.features, split.X_train, split.X_test)
+        records.append(run_fit(pf, split, features[pf.features], config, fast))
+        run_output.write_metrics(config, records, out)  # after every fit: nothing lost on a crash
+    bar.close()
+    if config.reference:
+        _compare(records, config.reference)
+    run_output.write_metrics(config, records, out)
+    run_output.write_coefficients(records, out)
+    from jaxreg.experiment.run_plots import draw
+
+    written, notes = draw(config, records, split, out, stream)
+    run_output.print_table(config, records, stream)
+    for note in notes:
+        print(f"note: {note}", file=stream)
+    print(
+        f"wrote {out}/: config.yaml, env.json, metrics.json, coefficients.csv/.npz, {', '.join(written) or 'no plots'}",
+        file=stream,
+    )
+    return records
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_parser(subparsers):
+    """Register ``jaxreg run``."""
+    p = subparsers.add_parser(
+        "run",
+        help="run an experiment (models compared on one data set) from a YAML config",
+        description="Fit the models a YAML config names on its data; write a run folder with the resolved "
+        "config, env.json, metrics.json, coefficients and plots.",
+    )
+    add_config_arguments(
+        p,
+        "CONFIG.yaml",
+        "experiment config",
+        "runs/NAME",
+        "--set data.n_samples=50 --set models.0.penalty.alpha=[0.1,1]",
+    )
+    p.add_argument("--fast", action="store_true", help=f"cap iterative solvers at {FAST_MAX_ITER} iterations (CI)")
+    p.set_defaults(func=main)
+    return p
+
+
+def main(args) -> int:
+    config, fits = load_run(args.config, args.overrides)
+    out = Path(args.out) if args.out else Path("runs") / config.name
+    fast = args.fast or os.environ.get("JAXREG_FAST", "") not in ("", "0")
+    records = run_experiment(config, fits, out, progress=not args.no_progress, fast=fast)
+    return 0 if any(r.ok for r in records) else 1

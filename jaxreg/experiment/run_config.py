@@ -1,0 +1,299 @@
+"""The schema of a ``jaxreg run`` config, and the list of fits it expands to.
+
+A config names the data, a train/test split, ``features`` (a basis and scaling) and
+``models`` to compare. Inside ``features`` and inside each model every list is a grid
+axis, as in sweeps: ``penalty: {kind: l2, alpha: [0.01, 0.1, 1]}`` is three fits,
+``features: {basis: polynomial, degree: [1, 3, 9]}`` fits every model at three degrees.
+(A Bayesian model's ``steps`` list is a list, not an axis.) Everything is validated before
+anything runs: one line naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from jaxreg.cli import UsageError
+from jaxreg.experiment.config import (
+    StrictModel,
+    apply_overrides,
+    did_you_mean,
+    expand_grid,
+    format_path,
+    load_yaml,
+    validate,
+)
+from jaxreg.experiment.run_data import RunDataSpec, check_paths
+from jaxreg.experiment.specs import PenaltySpec, SolverRun
+
+__all__ = [
+    "FeatureSpec",
+    "SplitSpec",
+    "FitModel",
+    "BayesModel",
+    "PlotSpec",
+    "RunConfig",
+    "PlannedFit",
+    "load_run",
+    "plan",
+    "PLOT_KINDS",
+]
+
+PLOT_KINDS = (
+    "fits",
+    "error_vs_degree",
+    "error_vs_alpha",
+    "objective",
+    "coef_path",
+    "coef_bars",
+    "coef_table",
+    "constraint",
+    "posterior",
+)
+
+
+class FeatureSpec(StrictModel):
+    """Inputs -> features: an optional basis expansion of each column
+    (:mod:`jaxreg.basis`), then scikit-learn's ``StandardScaler`` when ``standardize``.
+
+    ``degree: 0`` is the constant model (no features; only the intercept is fitted).
+    """
+
+    basis: Literal["none", "polynomial", "gaussian", "sigmoid", "fourier"] = "none"
+    degree: int | None = Field(None, ge=0, description="polynomial only (default 3)")
+    n_centers: int | None = Field(None, ge=1, description="gaussian/sigmoid only (default 10)")
+    width: float | None = Field(None, gt=0.0, description="gaussian/sigmoid only")
+    n_frequencies: int | None = Field(None, ge=1, description="fourier only (default 5)")
+    period: float | None = Field(None, gt=0.0, description="fourier only")
+    standardize: bool = True
+
+    @model_validator(mode="after")
+    def _fields_apply(self):
+        owners = {
+            "degree": ("polynomial",),
+            "n_centers": ("gaussian", "sigmoid"),
+            "width": ("gaussian", "sigmoid"),
+            "n_frequencies": ("fourier",),
+            "period": ("fourier",),
+        }
+        for key, bases in owners.items():
+            if getattr(self, key) is not None and self.basis not in bases:
+                raise ValueError(f"{key} applies to basis {' or '.join(bases)} only, not {self.basis!r}")
+        return self
+
+
+class SplitSpec(StrictModel):
+    """A train/test split (scikit-learn's ``train_test_split``). ``test_size`` and
+    ``train_size`` are fractions in (0, 1) or counts; ``test_size: 0`` keeps all data for
+    training (no test metrics). With ``test_data`` (a data section of its own) all of
+    ``data`` is the training set and ``test_data`` the test set."""
+
+    test_size: float | int = Field(0.25, ge=0)
+    train_size: float | int | None = Field(None, gt=0)
+    shuffle: bool = True
+    stratify: bool = Field(False, description="keep class proportions (classification data)")
+    test_data: RunDataSpec | None = None
+
+    @field_validator("test_size", "train_size")
+    @classmethod
+    def _fraction_or_count(cls, v):
+        if isinstance(v, float) and v >= 1.0 and not v.is_integer():
+            raise ValueError("a fraction must be < 1 (or give a whole number of samples)")
+        return int(v) if isinstance(v, float) and v >= 1.0 else v
+
+    @property
+    def holds_out(self) -> bool:
+        return self.test_data is None and not (self.test_size == 0 and self.train_size is None)
+
+
+class FitModel(SolverRun):
+    """A model fitted with :func:`jaxreg.fit`: ``loss``, ``penalty``, ``solver`` (with
+    ``tol``, ``max_iter`` and ``options``) and ``fit_intercept``. ``loss: auto`` is squared
+    for regression data, logistic for two classes, multinomial for more."""
+
+    kind: Literal["fit"] = "fit"
+    name: str = Field(min_length=1)
+    loss: Literal["auto", "squared", "logistic", "multinomial"] = "auto"
+    penalty: PenaltySpec = PenaltySpec(kind="none")
+    solver: str = "auto"
+    fit_intercept: bool = True
+
+
+class BayesModel(StrictModel):
+    """Bayesian linear regression (:class:`jaxreg.BayesianLinearRegression`) updated one
+    point at a time with ``partial_fit``; the posterior is recorded after each count of
+    points in ``steps`` (0 is the prior). The weight ``w0`` of a constant feature stands
+    for the intercept and has the prior too (PRML section 3.3), so with one input the
+    posterior is over ``(w0, w1)``. ``alpha`` (prior precision) and ``beta`` (noise
+    precision) are fixed unless ``fit_hyperparameters``."""
+
+    kind: Literal["bayesian"] = "bayesian"
+    name: str = Field(min_length=1)
+    alpha: float = Field(2.0, gt=0.0)
+    beta: float = Field(25.0, gt=0.0)
+    fit_hyperparameters: bool = False
+    steps: list[int] = Field(default_factory=lambda: [0, 1, 2, 20], min_length=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v):
+        if any(s < 0 for s in v) or v != sorted(v):
+            raise ValueError("steps must be counts of points >= 0 in increasing order")
+        return v
+
+
+class PlotSpec(StrictModel):
+    """A figure to draw: ``kind`` and, optionally, the ``models`` (names) it shows.
+
+    ``constraint`` draws loss contours over two ``features`` (indices) with the L1, L2 and
+    L-infinity balls through the penalized solutions at ``alphas`` (keys l1, l2, linf).
+    """
+
+    kind: Literal[PLOT_KINDS]  # type: ignore[valid-type]
+    models: list[str] | None = None
+    features: list[int] = Field(default_factory=lambda: [0, 1], min_length=2, max_length=2)
+    alphas: dict[Literal["l1", "l2", "linf"], float] | None = None
+    logx: bool = True
+
+
+class RunConfig(StrictModel):
+    """A ``jaxreg run`` config file (see ``configs/``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = Field(0, ge=0, description="split, and stochastic solvers that are given no seed")
+    device: Literal["cpu", "gpu", "auto"] = "cpu"
+    dtype: Literal["float32", "float64"] = "float64"
+    data: RunDataSpec
+    split: SplitSpec = SplitSpec()
+    features: dict[str, Any] = Field(default_factory=dict)
+    models: list[dict[str, Any]] = Field(min_length=1)
+    reference: str | None = Field(None, description="model whose first fit the others are compared with")
+    plots: list[PlotSpec] = Field(default_factory=list)
+
+    @field_validator("plots", mode="before")
+    @classmethod
+    def _bare_names(cls, v):
+        return [{"kind": p} if isinstance(p, str) else p for p in v] if isinstance(v, list) else v
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedFit:
+    """One fit of a run: the model, the features, and the grid values that name it."""
+
+    index: int
+    model: FitModel | BayesModel
+    features: FeatureSpec
+    params: dict
+
+    @property
+    def label(self) -> str:
+        extra = " ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
+        return f"{self.model.name} {extra}".strip()
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def load_run(path, overrides=()) -> tuple[RunConfig, list[PlannedFit]]:
+    """The validated config of a run file and the fits it expands to.
+
+    Parameters
+    ----------
+    path : str or Path
+    overrides : iterable of str
+        ``key.path=value`` items (``--set``), applied before validation.
+
+    Raises
+    ------
+    UsageError
+        One line naming the key, the value and what is allowed (a missing data file too).
+    """
+    source = str(path)
+    raw = apply_overrides(load_yaml(path), overrides)
+    config = validate(RunConfig, raw, source=source)
+    if getattr(config.data, "stream", False) and config.features:
+        raise UsageError(
+            f"{source}: features: streamed npy data (stream: true) is fitted as it is; remove the features section"
+        )
+    base = Path(path).parent
+    update = {"data": check_paths(config.data, base, source)}
+    if config.split.test_data is not None:
+        test = check_paths(config.split.test_data, base, source, key="split.test_data")
+        update["split"] = config.split.model_copy(update={"test_data": test})
+    config = config.model_copy(update=update)
+    return config, plan(config, source)
+
+
+def _model_schema(entry, i, source):
+    kind = entry.get("kind", "fit") if isinstance(entry, dict) else "fit"
+    schemas = {"fit": FitModel, "bayesian": BayesModel}
+    if kind not in schemas:
+        raise UsageError(
+            f"{source}: models[{i}].kind = {kind!r} is not allowed; allowed: fit, bayesian"
+            + did_you_mean(str(kind), schemas)
+        )
+    return schemas[kind]
+
+
+def _short(path) -> str:
+    """The display name of a grid axis: ``penalty.alpha`` -> ``alpha``."""
+    return str(path[-1])
+
+
+def plan(config: RunConfig, source="config") -> list[PlannedFit]:
+    """Every fit of a config: features grid x (each model's grid), in the order written."""
+    feature_points = [
+        (validate(FeatureSpec, point, source=source, prefix=("features",), axes=axes), axes)
+        for point, axes in expand_grid(config.features, source, ("features",))
+    ]
+    models = []
+    for i, entry in enumerate(config.models):
+        schema = _model_schema(entry, i, source)
+        if schema is BayesModel:
+            models.append((validate(schema, entry, source=source, prefix=("models", i)), {}, {}))
+            continue
+        for point, axes in expand_grid(entry, source, ("models", i)):
+            m = validate(schema, point, source=source, prefix=("models", i), axes=axes)
+            models.append((m, axes, point))
+    names = [m.name for m, _, _ in models]
+    entry_names = [e.get("name") if isinstance(e, dict) else None for e in config.models]
+    for i, name in enumerate(entry_names):
+        if name in entry_names[:i]:
+            raise UsageError(
+                f"{source}: models[{i}].name = {name!r} is already the name of models[{entry_names.index(name)}]; "
+                "model names must be unique (a list of values inside one model is a grid)"
+            )
+    _check_names(config, names, source)
+    fits = []
+    for feats, faxes in feature_points:
+        for m, axes, point in models:
+            params = {_short(p): _get(config.features, p)[i] for p, i in faxes.items()}
+            params.update({_short(p): _get(point, p) for p in axes})
+            fits.append(PlannedFit(len(fits), m, feats, params))
+    return fits
+
+
+def _get(node, path):
+    for part in path:
+        node = node[part]
+    return node
+
+
+def _check_names(config, names, source):
+    for j, plot in enumerate(config.plots):
+        for name in plot.models or ():
+            if name not in names:
+                raise UsageError(
+                    f"{source}: {format_path(('plots', j, 'models'))} = {name!r} is not a model name; "
+                    f"allowed: {', '.join(dict.fromkeys(names))}{did_you_mean(name, names)}"
+                )
+    if config.reference is not None and config.reference not in names:
+        raise UsageError(
+            f"{source}: reference = {config.reference!r} is not a model name; allowed: "
+            f"{', '.join(dict.fromkeys(names))}{did_you_mean(config.reference, names)}"
+        )

@@ -1,0 +1,200 @@
+"""Data sections that ``jaxreg run`` takes besides the synthetic generators of
+:mod:`jaxreg.experiment.data`: scikit-learn's bundled data sets, files (CSV with a target
+column, ``.npz``, svmlight/libsvm, ``.npy`` in memory or streamed) and the straight line of
+the Bayesian sequential-learning example.
+
+Every spec validates with pydantic (unknown keys forbidden) and builds a
+:class:`jaxreg.experiment.data.Dataset` with :func:`load_data`; file paths are checked by
+:func:`check_paths` before anything runs, so a missing file is one line naming the key.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from jaxreg.cli import UsageError
+from jaxreg.datasets import BUILTIN
+from jaxreg.experiment.config import StrictModel, did_you_mean
+from jaxreg.experiment.data import ClassificationData, Dataset, LinearData, SinusoidalData, make_data
+from jaxreg.experiment.npy_data import NpyDataSpec
+
+__all__ = [
+    "BuiltinData",
+    "LineData",
+    "CsvData",
+    "NpzData",
+    "SvmlightData",
+    "RunDataSpec",
+    "check_paths",
+    "load_data",
+]
+
+
+class BuiltinData(StrictModel):
+    """One of scikit-learn's bundled data sets (no download): :func:`jaxreg.datasets.load_builtin`."""
+
+    kind: Literal["builtin"] = "builtin"
+    name: Literal[tuple(BUILTIN)]  # type: ignore[valid-type]
+
+
+class LineData(StrictModel):
+    """``y = intercept + slope * x + N(0, noise^2)``, ``x`` uniform on ``[low, high]``: the
+    straight line of Bishop's sequential Bayesian learning figure (PRML, fig. 3.7)."""
+
+    kind: Literal["line"] = "line"
+    n_samples: int = Field(20, ge=1)
+    intercept: float = -0.3
+    slope: float = 0.5
+    noise: float = Field(0.2, ge=0.0)
+    low: float = -1.0
+    high: float = 1.0
+    seed: int = Field(0, ge=0)
+
+
+class CsvData(StrictModel):
+    """A CSV file with a header row; ``target`` names the column to predict, the other
+    columns (or those in ``features``) are the inputs. Cells must be numbers, except that a
+    classification target may hold any labels."""
+
+    kind: Literal["csv"] = "csv"
+    path: str
+    target: str
+    features: list[str] | None = None
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    task: Literal["regression", "classification"] = "regression"
+
+
+class NpzData(StrictModel):
+    """A ``.npz`` archive holding the inputs and the targets under ``x_key`` and ``y_key``."""
+
+    kind: Literal["npz"] = "npz"
+    path: str
+    x_key: str = "X"
+    y_key: str = "y"
+    task: Literal["regression", "classification"] = "regression"
+
+
+class SvmlightData(StrictModel):
+    """An svmlight/libsvm text file, read by scikit-learn as a scipy.sparse matrix."""
+
+    kind: Literal["svmlight"] = "svmlight"
+    path: str
+    n_features: int | None = Field(None, ge=1)
+    task: Literal["regression", "classification"] = "regression"
+
+
+RunDataSpec = Annotated[
+    LinearData
+    | ClassificationData
+    | SinusoidalData
+    | LineData
+    | BuiltinData
+    | CsvData
+    | NpzData
+    | SvmlightData
+    | NpyDataSpec,
+    Field(discriminator="kind"),
+]
+
+
+def _path_fields(spec) -> dict[str, str]:
+    if isinstance(spec, NpyDataSpec):
+        return {k: getattr(spec, k) for k in ("x", "y", "sample_weight") if getattr(spec, k)}
+    return {"path": spec.path} if hasattr(spec, "path") else {}
+
+
+def check_paths(spec, base: Path, source: str, key: str = "data"):
+    """The spec with its file paths made absolute; a relative path is looked up in the
+    current folder, then beside the config file.
+
+    Raises
+    ------
+    UsageError
+        ``source: data.path = 'x.csv': file not found (looked in ...)``.
+    """
+    resolved = {}
+    for field, value in _path_fields(spec).items():
+        tries = [Path(value)] if Path(value).is_absolute() else [Path(value), base / value]
+        found = next((p for p in tries if p.exists()), None)
+        if found is None:
+            where = " and ".join(str(p.parent.resolve()) for p in tries)
+            raise UsageError(f"{source}: {key}.{field} = {value!r}: file not found (looked in {where})")
+        resolved[field] = str(found.resolve())
+    return spec.model_copy(update=resolved) if resolved else spec
+
+
+def _read_csv(spec: CsvData) -> tuple[np.ndarray, np.ndarray]:
+    with open(spec.path, newline="") as f:
+        rows = list(csv.reader(f, delimiter=spec.delimiter))
+    if not rows:
+        raise UsageError(f"data.path = {spec.path!r}: the CSV file is empty; it needs a header row")
+    header = [h.strip() for h in rows[0]]
+    if spec.target not in header:
+        raise UsageError(
+            f"data.target = {spec.target!r} is not a column of {spec.path}; columns: {', '.join(header)}"
+            f"{did_you_mean(spec.target, header)}"
+        )
+    names = spec.features or [h for h in header if h != spec.target]
+    for name in names:
+        if name not in header:
+            raise UsageError(f"data.features: {name!r} is not a column of {spec.path}{did_you_mean(name, header)}")
+    cols = [header.index(n) for n in names]
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    try:
+        X = np.array([[float(r[j]) for j in cols] for r in body], dtype=np.float64)
+    except (ValueError, IndexError) as exc:
+        raise UsageError(f"data.path = {spec.path!r}: a feature cell is not a number ({exc})") from None
+    t = header.index(spec.target)
+    y = np.array([r[t].strip() for r in body])
+    if spec.task == "regression":
+        try:
+            y = y.astype(np.float64)
+        except ValueError:
+            raise UsageError(
+                f"data.target = {spec.target!r} holds non-numbers; set data.task: classification for labels"
+            ) from None
+    return X, y
+
+
+def load_data(spec, dtype=np.float64):
+    """Arrays for a data spec: a :class:`Dataset`, or a :class:`jaxreg.streaming.NpyDataset`
+    for ``{kind: npy, stream: true}`` (fitted as it is, with no split or features)."""
+    if isinstance(spec, (LinearData, ClassificationData, SinusoidalData)):
+        return make_data(spec, dtype)
+    if isinstance(spec, LineData):
+        rng = np.random.default_rng(spec.seed)
+        x = rng.uniform(spec.low, spec.high, spec.n_samples)
+        y = spec.intercept + spec.slope * x + spec.noise * rng.standard_normal(spec.n_samples)
+        return Dataset(x[:, None].astype(dtype), y.astype(dtype), "regression", np.array([spec.intercept, spec.slope]))
+    if isinstance(spec, BuiltinData):
+        from jaxreg.datasets import load_builtin
+
+        X, y, task = load_builtin(spec.name)
+        return Dataset(X.astype(dtype), y.astype(dtype) if task == "regression" else y, task)
+    if isinstance(spec, NpyDataSpec):
+        loaded = spec.load()
+        if spec.stream:
+            return loaded
+        X, y, _ = loaded
+        return Dataset(np.asarray(X, dtype), np.asarray(y, dtype), "regression")
+    if isinstance(spec, CsvData):
+        X, y = _read_csv(spec)
+    elif isinstance(spec, NpzData):
+        with np.load(spec.path, allow_pickle=False) as z:
+            for key in (spec.x_key, spec.y_key):
+                if key not in z.files:
+                    raise UsageError(f"data: {spec.path} has no array {key!r}; arrays: {', '.join(z.files)}")
+            X, y = np.asarray(z[spec.x_key]), np.asarray(z[spec.y_key])
+    else:
+        from sklearn.datasets import load_svmlight_file
+
+        X, y = load_svmlight_file(spec.path, n_features=spec.n_features, dtype=np.float64)
+    X = X.astype(dtype)
+    if spec.task == "regression":
+        y = np.asarray(y, dtype)
+    return Dataset(X, y, spec.task)

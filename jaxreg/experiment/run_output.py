@@ -1,0 +1,121 @@
+"""The files of a ``jaxreg run`` folder (each written to a temporary name and renamed) and
+the table printed at the end."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from jaxreg.experiment.results import _replace, write_csv
+
+__all__ = ["write_start", "write_metrics", "write_coefficients", "print_table", "to_json"]
+
+
+def _clean(obj):
+    """JSON-able: numpy scalars and arrays as Python, non-finite floats as None."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _clean(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def to_json(obj) -> str:
+    return json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n"
+
+
+def write_start(config, out: Path):
+    """``config.yaml`` (every default filled in) and ``env.json``."""
+    from jaxreg.experiment.env import environment
+
+    resolved = config.model_dump(mode="json")
+    _replace(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    env = environment()
+    env["dtype"] = config.dtype
+    env["device"] = config.device
+    _replace(out / "env.json", to_json(env))
+
+
+def write_metrics(config, records, out: Path):
+    doc = {"name": config.name, "fits": [r.info for r in records]}
+    _replace(out / "metrics.json", to_json(doc))
+
+
+def write_coefficients(records, out: Path):
+    """``coefficients.npz`` (``coef_<id>``, ``intercept_<id>``, ``history_<id>`` per fit)
+    and ``coefficients.csv`` (one row per fit: id, label, intercept, w0, w1, ...) for
+    one-output models."""
+    arrays = {}
+    rows, width = [], 0
+    for r in records:
+        if r.coef is None:
+            continue
+        i = r.info["id"]
+        arrays[f"coef_{i}"] = np.asarray(r.coef)
+        arrays[f"intercept_{i}"] = np.asarray(r.intercept)
+        if r.history is not None:
+            arrays[f"history_{i}"] = np.asarray(r.history)
+        if np.ndim(r.coef) == 1:
+            row = {"id": i, "label": r.info["label"], "status": r.info["status"], "intercept": float(r.intercept)}
+            row.update({f"w{j}": float(c) for j, c in enumerate(r.coef)})
+            width = max(width, np.size(r.coef))
+            rows.append(row)
+    tmp = out / "coefficients.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, out / "coefficients.npz")
+    write_csv(out / "coefficients.csv", rows, ["id", "label", "status", "intercept", *(f"w{j}" for j in range(width))])
+
+
+def _num(v, fmt="{:.4g}"):
+    return "" if v is None else fmt.format(v)
+
+
+def table(records) -> str:
+    """The short metrics table (one line per fit)."""
+    classification = any("train_accuracy" in r.info for r in records)
+    err = ("train acc", "test acc") if classification else ("train rmse", "test rmse")
+    keys = ("train_accuracy", "test_accuracy") if classification else ("train_rmse", "test_rmse")
+    head = ["fit", "solver", "status", "iters", "objective", err[0], err[1], "nonzeros", "compile s", "fit s"]
+    rows = []
+    for r in records:
+        i = r.info
+        rows.append(
+            [
+                i["label"],
+                str(i.get("solver", "")),
+                i["status"],
+                str(i.get("n_iter", "")),
+                _num(i.get("objective"), "{:.6g}"),
+                _num(i.get(keys[0])),
+                _num(i.get(keys[1])),
+                str(i.get("nonzeros", "")),
+                _num(i.get("compile_time"), "{:.2f}"),
+                _num(i.get("fit_time"), "{:.4f}"),
+            ]
+        )
+    widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(head)]
+    buf = io.StringIO()
+    for line in [head, *rows]:
+        cells = [c.ljust(w) if k < 3 else c.rjust(w) for k, (c, w) in enumerate(zip(line, widths, strict=True))]
+        buf.write("  ".join(cells).rstrip() + "\n")
+    return buf.getvalue()
+
+
+def print_table(config, records, stream):
+    print(f"{config.name}: {len(records)} fits", file=stream)
+    stream.write(table(records))
+    for r in records:
+        if r.info.get("error"):
+            print(f"{r.info['label']}: {r.info['status']}: {r.info['error']}", file=stream)

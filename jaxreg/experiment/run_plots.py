@@ -1,0 +1,230 @@
+"""The figures a ``jaxreg run`` config asks for (its ``plots:`` list), drawn from the fits'
+records with :mod:`jaxreg.experiment.plots`. A figure that cannot be drawn for this data
+(a curve plot of 10-D inputs, say) is skipped with a note; it never fails the run."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from jaxreg.experiment import plots as P
+from jaxreg.experiment.results import _replace
+
+__all__ = ["draw"]
+
+
+class Skip(Exception):
+    """This figure does not apply to this run (the message says why)."""
+
+
+def _chosen(records, spec, need=lambda r: r.coef is not None):
+    names = spec.models
+    out = [r for r in records if (names is None or r.fit.model.name in names) and need(r)]
+    if not out:
+        raise Skip("no fit to show")
+    return out
+
+
+def _by_model(records):
+    groups = defaultdict(list)
+    for r in records:
+        groups[r.fit.model.name].append(r)
+    return groups
+
+
+def _error_keys(records):
+    if any("train_accuracy" in r.info for r in records):
+        return "train_log_loss", "test_log_loss", "log-loss"
+    return "train_rmse", "test_rmse", "RMS error"
+
+
+def _truth(config):
+    kind = config.data.kind
+    if kind == "sinusoidal":
+        return lambda x: np.sin(2 * np.pi * x)
+    if kind == "line":
+        return lambda x: config.data.intercept + config.data.slope * x
+    return None
+
+
+def _fits(config, records, split, spec, out):
+    if split.task != "regression" or split.streamed or np.ndim(split.X_train) != 2 or split.X_train.shape[1] != 1:
+        raise Skip("fits needs regression data with one input column")
+    chosen = _chosen(records, spec, lambda r: r.predict is not None and r.ok)
+    xs = [np.ravel(split.X_train)] + ([np.ravel(split.X_test)] if split.X_test is not None else [])
+    lo, hi = min(x.min() for x in xs), max(x.max() for x in xs)
+    grid = np.linspace(lo, hi, 200)
+    curves = {r.info["label"]: (grid, r.predict(grid[:, None].astype(split.X_train.dtype))) for r in chosen}
+    truth = _truth(config)
+    fig = P.fits_figure(
+        split.X_train,
+        split.y_train,
+        curves,
+        split.X_test,
+        split.y_test,
+        truth=None if truth is None else (grid, truth(grid)),
+        title=config.name,
+    )
+    return {"fits.png": fig}
+
+
+def _swept(r, param) -> bool:
+    """Whether ``param`` is a grid axis of this fit (alpha also when given as alpha_ratio)."""
+    return param in r.fit.params or (param == "alpha" and "alpha_ratio" in r.fit.params)
+
+
+def _value(r, param):
+    return r.info["alpha"] if param == "alpha" else r.fit.params[param]
+
+
+def _error_vs(param, xlabel):
+    def draw(config, records, split, spec, out):
+        figs = {}
+        groups = _by_model(_chosen(records, spec, lambda r: _swept(r, param) and r.ok))
+        for name, rs in groups.items():
+            tr, te, ylabel = _error_keys(rs)
+            rs = [r for r in rs if not (param == "alpha" and spec.logx and r.info["alpha"] <= 0)]
+            if len(rs) < 2:
+                continue
+            x = [_value(r, param) for r in rs]
+            test = [r.info.get(te) for r in rs]
+            fig = P.error_figure(
+                x,
+                [r.info.get(tr) for r in rs],
+                [np.nan if v is None else v for v in test],
+                xlabel,
+                ylabel=ylabel,
+                logx=param == "alpha" and spec.logx,
+                title=name,
+            )
+            figs[f"error_vs_{param}_{name}.png" if len(groups) > 1 else f"error_vs_{param}.png"] = fig
+        if not figs:
+            raise Skip(f"no model has two or more values of {param}")
+        return figs
+
+    return draw
+
+
+def _problem(r):
+    """What a fit minimises (loss, penalty with its alpha, intercept, features): fits that
+    share it share an optimum, and only between them is ``F - best`` a suboptimality."""
+    m = r.fit.model
+    if getattr(m, "kind", "fit") != "fit":
+        return None
+    return (m.loss, m.penalty.model_dump_json(), m.fit_intercept, r.fit.features.model_dump_json())
+
+
+def _objective(config, records, split, spec, out):
+    chosen = _chosen(records, spec, lambda r: r.history is not None and r.history.size > 1)
+    best = {}
+    for r in records:
+        if r.ok and _problem(r) is not None and r.info.get("objective") is not None:
+            key = _problem(r)
+            if config.reference and r.fit.model.name == config.reference:
+                best[key] = (True, r.info["objective"])
+            elif not best.get(key, (False,))[0]:
+                best[key] = (False, min(r.info["objective"], best.get(key, (False, np.inf))[1]))
+    f_star = {r.info["label"]: best[_problem(r)][1] for r in chosen if _problem(r) in best}
+    runs = {r.info["label"]: (r.history, r.info["fit_time"]) for r in chosen}
+    return {"objective.png": P.objective_figure(runs, f_star=f_star or None, title=config.name)}
+
+
+def _coef_path(config, records, split, spec, out):
+    figs = {}
+    groups = _by_model(_chosen(records, spec, lambda r: _swept(r, "alpha") and r.coef is not None))
+    for name, rs in groups.items():
+        rs = sorted((r for r in rs if r.info["alpha"] > 0 and np.ndim(r.coef) == 1), key=lambda r: -r.info["alpha"])
+        if len(rs) < 2:
+            continue
+        fig = P.coef_path_figure([r.info["alpha"] for r in rs], np.stack([r.coef for r in rs]), title=name)
+        figs[f"coef_path_{name}.png"] = fig
+    if not figs:
+        raise Skip("no model has two or more positive values of alpha")
+    return figs
+
+
+def _coef_bars(config, records, split, spec, out):
+    chosen = [r for r in _chosen(records, spec) if np.ndim(r.coef) == 1]
+    if not chosen:
+        raise Skip("coef_bars draws one-output models only")
+    truth = split.coef_true
+    same = truth is not None and all(np.shape(r.coef) == np.shape(truth) for r in chosen)
+    fig = P.coef_bar_figure({r.info["label"]: r.coef for r in chosen}, truth=truth if same else None, title=config.name)
+    return {"coef_bars.png": fig}
+
+
+def _coef_table(config, records, split, spec, out):
+    chosen = [r for r in _chosen(records, spec) if np.ndim(r.coef) == 1]
+    width = max(r.coef.size for r in chosen)
+    head = "| | " + " | ".join(r.info["label"] for r in chosen) + " |"
+    lines = [head, "|---" * (len(chosen) + 1) + "|"]
+    cells = [[f"{float(r.intercept):.2f}", *(f"{c:.2f}" for c in r.coef)] for r in chosen]
+    for j in range(width + 1):
+        name = "intercept" if j == 0 else f"w{j}"
+        row = [c[j] if j < len(c) else "" for c in cells]
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    text = "\n".join(lines) + "\n"
+    _replace(out / "coef_table.md", text)
+    return {"coef_table.md": text}
+
+
+def _constraint(config, records, split, spec, out):
+    from jaxreg.experiment.run import featurize
+
+    if split.task != "regression" or split.streamed:
+        raise Skip("the constraint picture needs regression data in memory")
+    _, F, _ = featurize(records[0].fit.features, split.X_train, None)
+    F = np.asarray(F.toarray() if hasattr(F, "toarray") else F)
+    if max(spec.features) >= F.shape[1]:
+        raise Skip(f"features {spec.features} are not columns of the {F.shape[1]} features")
+    fig, _ = P.constraint_picture(F[:, spec.features], split.y_train, alphas=spec.alphas, title=config.name)
+    return {"constraint.png": fig}
+
+
+def _posterior(config, records, split, spec, out):
+    figs = {}
+    for r in _chosen(records, spec, lambda r: r.panels is not None):
+        if r.panels[0][1].size != 2:
+            raise Skip("the posterior picture needs exactly one input (weights w0, w1)")
+        panels = [(f"{n} point{'s' if n != 1 else ''}", m, c, x, y) for n, m, c, x, y in r.panels]
+        truth = split.coef_true if split.coef_true is not None and np.size(split.coef_true) == 2 else None
+        d = config.data
+        lo, hi = (d.low, d.high) if d.kind == "line" else (float(np.min(split.X_train)), float(np.max(split.X_train)))
+        figs["posterior.png"] = P.posterior_figure(panels, truth=truth, x_range=(lo, hi), title=config.name)
+    return figs
+
+
+DRAW = {
+    "fits": _fits,
+    "error_vs_degree": _error_vs("degree", "polynomial degree"),
+    "error_vs_alpha": _error_vs("alpha", "alpha"),
+    "objective": _objective,
+    "coef_path": _coef_path,
+    "coef_bars": _coef_bars,
+    "coef_table": _coef_table,
+    "constraint": _constraint,
+    "posterior": _posterior,
+}
+
+
+def draw(config, records, split, out, stream=None):
+    """Draw and save every figure in ``config.plots`` (tables are printed to ``stream``);
+    returns (file names, notes)."""
+    written, notes = [], []
+    for spec in config.plots:
+        try:
+            figs = DRAW[spec.kind](config, records, split, spec, out)
+        except Skip as why:
+            notes.append(f"plot {spec.kind} skipped: {why}")
+            continue
+        except Exception as exc:  # a figure must never lose the results already written
+            notes.append(f"plot {spec.kind} failed: {type(exc).__name__}: {' '.join(str(exc).split())}")
+            continue
+        for name, fig in figs.items():
+            if isinstance(fig, str):  # a table, already written
+                print(fig, end="", file=stream)
+            else:
+                P.save(fig, out / name)
+            written.append(name)
+    return written, notes
