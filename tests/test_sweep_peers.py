@@ -108,7 +108,7 @@ def test_peer_not_installed_or_without_estimator_gives_a_reason(monkeypatch):
     monkeypatch.setitem(B.PEERS, "celer", B.Peer("celer", "jaxreg_no_such_module", "celer", "pip install celer"))
     name, why = B.resolve("celer", "squared", "l1", True)
     assert name is None and "celer is not installed" in why
-    name, why = B.resolve("skglm", "squared", "linf", True)
+    name, why = B.resolve("sklearn", "squared", "linf", True)
     assert name is None and "no estimator" in why
     assert B.resolve("celer", "logistic", "l1", True)[0] is None
 

@@ -3,6 +3,7 @@ mid-way and restarted ends with every cell exactly once, an injected crash and a
 row are recovered from, and a cell past its timeout is recorded while the sweep goes on."""
 
 import csv
+import importlib.util
 import os
 import signal
 import subprocess
@@ -41,7 +42,8 @@ def test_smoke_sweep_runs_scores_and_resumes(tmp_path, capsys):
     assert all(r["outcome"] == "ok" for r in rows), [r["error"] for r in rows]
     scored = _rows(out, "results.csv")
     tight = [r for r in scored if r["tol"] == "1e-10"]
-    assert {r["family"] for r in tight} == {"jaxreg:fista", "jaxreg:working_set", "sklearn:Lasso", "celer:Lasso"}
+    celer = {"celer:Lasso"} if importlib.util.find_spec("celer") is not None else set()  # optional peer
+    assert {r["family"] for r in tight} == {"jaxreg:fista", "jaxreg:working_set", "sklearn:Lasso"} | celer
     # four independent solvers reach the same optimum, so each is within 1e-9 of the best
     assert all(num(r["rel_subopt"]) < 1e-9 and r["converged"] == "True" for r in tight)
     assert all(num(r["time_min"]) <= num(r["time_median"]) <= num(r["time_max"]) for r in scored)
@@ -53,7 +55,7 @@ def test_smoke_sweep_runs_scores_and_resumes(tmp_path, capsys):
     for name in ("results.csv", "summary.md", "time_vs_features.png", "subopt_vs_time.png", "env.json", "config.yaml"):
         assert (out / name).stat().st_size > 0
     assert main(["sweep", str(cfg), "--out", str(out), "--no-progress"]) == 0  # resume: nothing left to run
-    assert "16 already done, 0 to run" in capsys.readouterr().out
+    assert f"{len(rows)} already done, 0 to run" in capsys.readouterr().out
     assert len(_rows(out)) == len(rows)
 
 
