@@ -117,15 +117,15 @@ def _problem(r):
 
 def _objective(config, records, split, spec, out):
     chosen = _chosen(records, spec, lambda r: r.history is not None and r.history.size > 1)
+    # each problem's best objective; the reference model's, where it solved that problem
+    done = [r for r in records if r.ok and _problem(r) is not None and r.info.get("objective") is not None]
     best = {}
-    for r in records:
-        if r.ok and _problem(r) is not None and r.info.get("objective") is not None:
-            key = _problem(r)
-            if config.reference and r.fit.model.name == config.reference:
-                best[key] = (True, r.info["objective"])
-            elif not best.get(key, (False,))[0]:
-                best[key] = (False, min(r.info["objective"], best.get(key, (False, np.inf))[1]))
-    f_star = {r.info["label"]: best[_problem(r)][1] for r in chosen if _problem(r) in best}
+    for r in done:
+        best[_problem(r)] = min(r.info["objective"], best.get(_problem(r), np.inf))
+    for r in done:
+        if config.reference and r.fit.model.name == config.reference:
+            best[_problem(r)] = r.info["objective"]
+    f_star = {r.info["label"]: best[_problem(r)] for r in chosen if _problem(r) in best}
     runs = {r.info["label"]: (r.history, r.info["fit_time"]) for r in chosen}
     return {"objective.png": P.objective_figure(runs, f_star=f_star or None, title=config.name)}
 
