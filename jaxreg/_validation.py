@@ -33,6 +33,11 @@ def compute_dtype(X) -> np.dtype:
 
 
 def _check_finite(a, name):
+    # a finite sum means every entry is finite (NaN and inf propagate): one pass and no
+    # temporary array; the elementwise test runs only to report (or for an overflowed sum)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(a)):
+            return
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))
         n_bad = len(bad)

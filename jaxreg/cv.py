@@ -117,7 +117,7 @@ class _PathCV(RegressorMixin, BaseEstimator):
         alphas = np.repeat(grids, F, axis=0).T  # (n_alphas, B)
         with compute_context(X.dtype):
             res = solve_path(
-                jnp.asarray(X),
+                X,
                 jnp.asarray(np.broadcast_to(y, (B, n))),
                 jnp.asarray(np.tile(Wf, (len(l1_ratios), 1))),
                 Squared(),
@@ -458,7 +458,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         alphas = 1.0 / (Cs[:, None] * Wf.sum(axis=1)[None, :])  # (n_Cs, B); increasing C
         with compute_context(X.dtype):
             res = solve_path(
-                jnp.asarray(X),
+                X,
                 jnp.asarray(np.broadcast_to(s, (R * F, n))),
                 jnp.asarray(Wf),
                 Logistic(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import numbers
 import sys
@@ -188,7 +189,8 @@ def _check_penalty(penalty: Penalty, n_features: int):
 def _canonical(tree, dtype):
     """Every floating leaf as an array of ``dtype`` (so compiled shapes never vary by
     Python-float weak types)."""
-    return jax.tree.map(lambda x: jnp.asarray(x, dtype), tree)
+    # converted on the host: an eager convert_element_type would compile in every new process
+    return jax.tree.map(lambda x: jnp.asarray(np.asarray(x, dtype)), tree)
 
 
 _COMPILED: dict = {}
@@ -371,6 +373,8 @@ def fit(
             data = _sharding.shard_data(X, y, sw, devices)
             if "n_samples" in inspect.signature(spec.run).parameters:
                 static["n_samples"] = n  # batches from the real rows only, not the padding
+        elif spec.host_driven:  # it puts X on the device itself, in the layout it reads
+            data = Data(X, *(jax.device_put(a, device) for a in (y, sw)))
         elif _sparse.is_sparse(X):
             rows = static.get("batch_size") is not None  # mini-batches gather whole rows
             data = Data(_sparse.to_jax(X, device, rows), *(jax.device_put(a, device) for a in (y, sw)))
@@ -380,7 +384,7 @@ def fit(
         if intercept_init is not None:
             b0 = np.broadcast_to(np.asarray(intercept_init, dtype), coef_shape[1:]).copy()
         elif fit_intercept:
-            b0 = np.asarray(loss_c.init_intercept(data.y, data.weights), dtype)
+            b0 = np.asarray(_init_intercept(loss_c, data.y, data.weights), dtype)
         else:
             b0 = np.zeros(coef_shape[1:], dtype)
         lr = options.get("learning_rate")
@@ -498,6 +502,7 @@ def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_wei
     """
     from jaxreg.penalties import L1
 
+    ensure_compilation_cache()
     loss = get_loss(loss)
     penalty = L1(1.0) if penalty is None else get_penalty(penalty)
     X, y = V.check_X_y(X, y, regression=not loss.is_classifier, accept_sparse=True)
@@ -507,9 +512,19 @@ def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_wei
     sw = V.check_sample_weight(sample_weight, X.shape[0], dtype)
     x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
     with x64:
-        yj, swj = jnp.asarray(y), jnp.asarray(sw)
-        b = loss.init_intercept(yj, swj) if fit_intercept else jnp.zeros(y.shape[1:], dtype)
-        z = jnp.broadcast_to(b, y.shape).astype(dtype)
-        gz = loss.grad_z(yj, z, swj)
-        g = X.T @ np.asarray(gz) if _sparse.is_sparse(X) else jnp.asarray(X).T @ gz
-        return float(penalty.alpha_max(jnp.asarray(g)))
+        gz = np.asarray(_gradient_at_zero(_canonical(loss, dtype), y, sw, fit_intercept=bool(fit_intercept)))
+        g = np.asarray(X.T @ gz, dtype)  # numpy (dense or sparse): no copy of X to the device
+        return float(_penalty_alpha_max(_canonical(penalty, dtype), g))
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+def _gradient_at_zero(loss, y, sw, *, fit_intercept):
+    """The loss's gradient in the predictions at ``w = 0`` (with the optimal intercept when
+    ``fit_intercept``); one compiled function, not a string of eager operations (each of
+    which would compile on its own in every new process)."""
+    b = loss.init_intercept(y, sw) if fit_intercept else jnp.zeros(y.shape[1:], y.dtype)
+    return loss.grad_z(y, jnp.broadcast_to(b, y.shape).astype(y.dtype), sw)
+
+
+_penalty_alpha_max = jax.jit(lambda penalty, g: penalty.alpha_max(g))
+_init_intercept = jax.jit(lambda loss, y, sw: loss.init_intercept(y, sw))

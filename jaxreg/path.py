@@ -79,7 +79,9 @@ def alpha_grid(alpha_max: float, n_alphas: int = 100, eps: float = 1e-3) -> np.n
 
 
 def solve_path(X, y, weights, loss, units, alphas, *, fit_intercept, tol, max_iter, w0=None, b0=None, compiler=None):
-    """The path engine on device arrays (inside the caller's dtype/device context).
+    """The path engine (inside the caller's dtype/device context). ``X`` (n, p) is a numpy
+    array (put on the device transposed, see :class:`working_set.Design`) or a Design;
+    the other arrays are device arrays.
 
     ``units`` is the penalty at ``alpha = 1`` as ``(l1 (p,), l2 scalar)`` (see
     :func:`working_set.l1_l2`). ``alphas`` has shape ``(n_alphas,)`` for one problem or
@@ -92,7 +94,7 @@ def solve_path(X, y, weights, loss, units, alphas, *, fit_intercept, tol, max_it
     alphas = np.asarray(alphas, dtype=X.dtype)
     batched = alphas.ndim == 2
     p, dtype = X.shape[1], X.dtype
-    design = ws.Design(X, compiler)
+    design = ws.Design.put(X, compiler)
     l1_unit, l2_unit = (jnp.asarray(u, dtype) for u in units)
     shape = (alphas.shape[1],) if batched else ()
     w = jnp.zeros(shape + (p,), dtype) if w0 is None else jnp.asarray(w0, dtype)
@@ -247,7 +249,7 @@ def path(
     with compute_context(X.dtype, device):
         t0 = time.perf_counter()
         res = solve_path(
-            jnp.asarray(X),
+            X,
             jnp.asarray(y),
             jnp.asarray(sw),
             loss,

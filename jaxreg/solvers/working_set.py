@@ -5,19 +5,23 @@ Penalties handled (written as ``sum_j l1_j |w_j| + l2 / 2 ||w||^2``): ``L1``,
 ``WeightedL1``, ``ElasticNet`` and ``Lp`` with ``p = 1``; losses: squared (this module) and
 logistic (:mod:`jaxreg.solvers.working_set_logistic`).
 
+The design is held as its transpose ``XT`` (p, n), made by the one copy that puts ``X`` on
+the device: a feature is a contiguous row (what coordinate descent reads), and ``XT @ v``
+is the fastest form of the full pass on XLA's CPU backend.
+
 The outer loop runs on the host (as skglm's and celer's do) and calls three jit-compiled
 pieces whose sizes are bucketed, so a fit compiles a handful of shapes however many
 iterations it takes:
 
 ``start``
     constants, the residual and a ``check`` at the initial point;
-``cd`` (static capacity: 256, 2048, 16384, ... features)
+``cd`` (static capacity: 256 features, or all of them)
     the working set: the support and the features with the largest subdifferential
     distance, ``max(16, 2 * support)`` in all (geometric growth), chosen by a threshold
     found by bisection (XLA's sort is slow on CPU). Cyclic coordinate descent on it with
     Anderson extrapolation every ``K + 1`` epochs, kept only when it lowers the objective,
     until the subproblem's criterion is below ``0.3 x`` the outer one or its support has
-    stopped changing; then a ``check``: one ``v @ X`` product gives the criterion and the
+    stopped changing; then a ``check``: one ``XT @ v`` product gives the criterion and the
     next scores;
 ``newton`` (static size: the support rounded up to a power of two; run when the support
     was stable)
@@ -31,8 +35,8 @@ iterations it takes:
 Squared loss ``sum_i d_i (y_i - x_i w - b)^2 / 2`` with ``d = weights / sum(weights)``: the
 optimal intercept is ``b = ybar - xbar . w`` (weighted means), which turns the problem into
 ``1/2 ||yt - Xt w||^2`` with ``Xt = sqrt(d) (X - xbar)`` and ``yt = sqrt(d) (y - ybar)``.
-``Xt`` is never formed: ``Xt^T v = (sqrt(d) v) @ X - xbar sum(sqrt(d) v)`` and only the
-working set's columns are gathered, centred and scaled.
+``Xt`` is never formed: ``Xt^T v = XT @ (sqrt(d) v) - xbar sum(sqrt(d) v)``, and coordinate
+descent reads the raw rows of ``XT`` and accounts for the centring with scalars.
 
 Stopping rule (scikit-learn's): the duality gap at the dual point ``theta = c r`` (the
 residual, rescaled by ``c = min(1, min_j l1_j / |Xt_j^T r - l2 w_j|)`` to be feasible),
@@ -40,9 +44,10 @@ relative to ``||yt||^2``: scikit-learn's ``gap <= tol * ||y - ybar||^2`` with it
 taken out. With an unpenalized feature (a zero weight) no such dual point exists and the
 rule is the largest subdifferential distance instead.
 
-Every piece also has a batched form (``vmap`` over all arguments but ``X``) that solves
-several problems on the same design at once: the folds of a cross-validation (held-out
-rows get weight zero) or several targets.
+The pieces that pass over all of ``XT`` also have a batched form (``vmap`` over all
+arguments but ``XT``) for several problems on the same design: the folds of a
+cross-validation (held-out rows get weight zero) or several targets. Coordinate descent
+and the Newton step run one problem at a time (:func:`inner_solve_batch`).
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ ANDERSON_K = 5  # extrapolate from the last K + 1 epochs (skglm's default)
 WS_MIN = 16  # smallest working set
 NEWTON_MAX = 1024  # largest support the Newton step factorizes
 FAR = 10.0  # criterion / tol above which a stable support goes to the Newton step at once
-SMALL_CAP = 256  # working sets up to this size are gathered from X; larger ones read XT
+SMALL_CAP = 256  # working sets up to this size compile with this capacity; larger ones with p
 INNER_FRACTION = 0.3  # inner tolerance as a fraction of the outer criterion
 MAX_EPOCHS = 2000  # per working set
 BISECTION_STEPS = 50
@@ -132,21 +137,16 @@ class Compiler:
         return exe(*args)
 
 
-BATCH = "batch"  # vmap axis name of the batched pieces
-
-
 def pieces(*fns_and_statics):
     """``{name: (jit(fn), jit(vmap(fn)))}``: the batched form maps every argument but the
-    first (the design ``X``, shared) over a leading axis named :data:`BATCH`; functions
-    with an ``axis_name`` keyword get it (to agree on loop lengths across the batch)."""
+    first (the design ``XT``, shared) over a leading axis."""
 
     def both(fn, n_args, static):
         single = jax.jit(fn, static_argnames=static)
         axes = (None,) + (0,) * (n_args - 1)
-        extra = {"axis_name": BATCH} if "axis_name" in fn.__code__.co_varnames else {}
 
         def batched_fn(*a, **s):
-            return jax.vmap(partial(fn, **s, **extra), in_axes=axes, axis_name=BATCH)(*a)
+            return jax.vmap(partial(fn, **s), in_axes=axes)(*a)
 
         return single, jax.jit(batched_fn, static_argnames=static)
 
@@ -154,14 +154,18 @@ def pieces(*fns_and_statics):
 
 
 def capacity(p: int) -> int:
-    """The working-set capacity: every feature, rounded up to a multiple of ``CD_BLOCK``
-    (the working set is read in place, so capacity costs only index arrays)."""
+    """The largest working-set capacity: every feature, rounded up to a multiple of
+    ``CD_BLOCK`` (the working set is read in place, so capacity costs only index arrays)."""
     return int(-(-p // CD_BLOCK) * CD_BLOCK)
 
 
 def bucket(size: int, p: int) -> int:
-    """``size`` rounded up to a power of two (at least 16, at most ``p``)."""
-    return int(min(max(16, 1 << max(int(size) - 1, 0).bit_length()), p))
+    """``size`` rounded up to the next of 16, 24, 32, 48, 64, 96, ... (powers of two and
+    their 1.5 multiples; at most ``p``): the Newton step's cost grows with the square of its
+    size, so half-steps waste at most 1.8x where powers of two alone waste up to 4x."""
+    size = max(int(size), 16)
+    pow2 = 1 << (size - 1).bit_length()
+    return int(min(pow2 * 3 // 4 if size <= pow2 * 3 // 4 else pow2, p))
 
 
 # ----------------------------------------------------------------------------- shared steps
@@ -193,15 +197,16 @@ def compact(mask, size):
     return idx, jnp.minimum(jnp.sum(mask), size)
 
 
-def anderson(W):
-    """Extrapolation from iterates ``W`` (K + 1, k): ``sum c_i W_i`` with ``c`` minimising
-    ``||sum c_i (W_i - W_{i-1})||`` subject to ``sum c = 1`` (a ridge-regularized solve)."""
+def anderson_weights(W):
+    """Anderson extrapolation from iterates ``W`` (K + 1, k): the weights ``c`` (K,) of
+    ``sum c_i W_{i+1}`` minimising ``||sum c_i (W_{i+1} - W_i)||`` subject to ``sum c = 1``
+    (a ridge-regularized solve)."""
     U = jnp.diff(W, axis=0)
     UU = _dot(U, U.T)
     K = UU.shape[0]
     reg = 1e-10 * jnp.maximum(jnp.trace(UU), jnp.finfo(W.dtype).tiny)
     c = cho_solve(UU + reg * jnp.eye(K, dtype=W.dtype), jnp.ones(K, W.dtype))
-    return _dot(c / jnp.sum(c), W[1:])
+    return c / jnp.sum(c)
 
 
 def cho_solve(A, b):
@@ -245,23 +250,19 @@ class Check(NamedTuple):
     corr: jax.Array
 
 
-def make_prep(X, y, d, fit_intercept: bool) -> Prep:
+def make_prep(XT, y, d, fit_intercept: bool) -> Prep:
     if fit_intercept:
-        xbar, ybar = _dot(d, X), jnp.vdot(d, y)
+        xbar, ybar = _dot(XT, d), jnp.vdot(d, y)
     else:
-        xbar, ybar = jnp.zeros(X.shape[1], X.dtype), jnp.zeros((), X.dtype)
+        xbar, ybar = jnp.zeros(XT.shape[0], XT.dtype), jnp.zeros((), XT.dtype)
     yc = y - ybar
     return Prep(d, xbar, yc, ybar, jnp.vdot(d, yc * yc))
 
 
-def rows(A, prep: Prep, idx, layout: str):
-    """Centred features ``idx`` as rows ``(len(idx), n)``, zero rows where ``idx`` is padding
-    (>= p). ``A`` is ``X`` (n, p) for ``layout="columns"`` (a strided gather: fine for a
-    few features) or its transpose ``XT`` (p, n) for ``layout="rows"``."""
-    if layout == "columns":
-        R = A.at[:, idx].get(mode="fill", fill_value=0.0).T
-    else:
-        R = A.at[idx].get(mode="fill", fill_value=0.0)
+def rows(XT, prep: Prep, idx):
+    """Centred features ``idx`` as rows ``(len(idx), n)`` (one gather), zero rows where
+    ``idx`` is padding (>= p)."""
+    R = XT.at[idx].get(mode="fill", fill_value=0.0)
     return R - prep.xbar.at[idx].get(mode="fill", fill_value=0.0)[:, None]
 
 
@@ -289,26 +290,26 @@ def primal(d, r, w, l1, l2):
     return 0.5 * jnp.vdot(d * r, r) + jnp.vdot(l1, jnp.abs(w)) + 0.5 * l2 * jnp.vdot(w, w)
 
 
-def evaluate(X, corr, prep: Prep, w, r, l1, l2) -> Check:
-    """The check from a known ``corr`` (``X`` is unused: it keeps the shared argument
+def evaluate(XT, corr, prep: Prep, w, r, l1, l2) -> Check:
+    """The check from a known ``corr`` (``XT`` is unused: it keeps the shared argument
     first, as the batched pieces expect)."""
     crit, kind, dist = criterion(corr, w, r, prep, l1, l2)
     scores = jnp.where(w != 0, jnp.inf, dist)
     return Check(crit, kind, scores, jnp.sum(w != 0), primal(prep.d, r, w, l1, l2), corr)
 
 
-def check(X, prep: Prep, w, r, l1, l2) -> Check:
-    """One pass over ``X``: ``corr = Xc^T D r`` (as ``v @ X``, the form XLA's CPU backend
-    does fast), then :func:`evaluate`."""
+def check(XT, prep: Prep, w, r, l1, l2) -> Check:
+    """One pass over the design: ``corr = Xc^T D r = XT @ (d r) - xbar sum(d r)``, then
+    :func:`evaluate`."""
     dr = prep.d * r
-    corr = _dot(dr, X) - prep.xbar * jnp.sum(dr)
-    return evaluate(X, corr, prep, w, r, l1, l2)
+    corr = _dot(XT, dr) - prep.xbar * jnp.sum(dr)
+    return evaluate(XT, corr, prep, w, r, l1, l2)
 
 
-def start(X, y, weights, w, *, fit_intercept: bool):
+def start(XT, y, weights, w, *, fit_intercept: bool):
     """Constants and the centred residual ``r = yc - (X - xbar) w``."""
-    prep = make_prep(X, y, weights / jnp.sum(weights), fit_intercept)
-    return prep, prep.yc - (_dot(X, w) - jnp.vdot(prep.xbar, w))
+    prep = make_prep(XT, y, weights / jnp.sum(weights), fit_intercept)
+    return prep, prep.yc - (_dot(w, XT) - jnp.vdot(prep.xbar, w))
 
 
 def _ws_blocks(ws, count, fn, init):
@@ -322,52 +323,50 @@ def _ws_blocks(ws, count, fn, init):
     return lax.fori_loop(0, (count + CD_BLOCK - 1) // CD_BLOCK, body, init)
 
 
-def fetcher(A, prep, ws, layout):
-    """``fetch(k0, idx)``: the centred rows of working-set entries ``k0 .. k0 + CD_BLOCK``
-    (feature indices ``idx``). With ``layout="columns"`` the (small) working set is gathered
-    from ``X`` once; with ``"rows"`` each block is read from ``XT`` in place."""
-    if layout == "columns":
-        buf = rows(A, prep, ws, layout)
-        return lambda k0, idx: lax.dynamic_slice_in_dim(buf, k0, CD_BLOCK)
-    return lambda k0, idx: rows(A, prep, idx, layout)
+def fetch(XT, idx):
+    """The raw (uncentred) rows ``idx`` (``CD_BLOCK`` of them) of ``XT``, read in place, one
+    dynamic slice per row: on XLA's CPU backend several times faster than a gather. A
+    padding index (>= p) reads row ``p - 1``; callers give padding zero weight."""
+    return jnp.stack([lax.dynamic_index_in_dim(XT, idx[u], keepdims=False) for u in range(CD_BLOCK)])
 
 
-def ws_apply(fetch, ws, count, fn, like):
-    """``out[k] = fn(centred row k)`` for ``k < count`` (zero beyond), block by block."""
+def ws_apply(XT, ws, count, fn, xw, like):
+    """``out[k] = fn(raw row k, xbar_k)`` for the working-set entries ``k < count`` that are
+    features (zero for padding and beyond ``count``), block by block."""
+    p = XT.shape[0]
 
     def block(k0, idx, out):
-        return lax.dynamic_update_slice_in_dim(out, fn(fetch(k0, idx)), k0, 0)
+        xb = lax.dynamic_slice_in_dim(xw, k0, CD_BLOCK)
+        return lax.dynamic_update_slice_in_dim(out, jnp.where(idx < p, fn(fetch(XT, idx), xb), 0.0), k0, 0)
 
     return _ws_blocks(ws, count, block, jnp.zeros(ws.shape, like.dtype))
 
 
-def ws_combine(fetch, ws, count, coef, v):
-    """``v + sum_k coef[k] * centred row k``."""
-
-    def block(k0, idx, v):
-        return v + _dot(lax.dynamic_slice_in_dim(coef, k0, CD_BLOCK), fetch(k0, idx))
-
-    return _ws_blocks(ws, count, block, v)
-
-
-def _cd_epoch(fetch, prep, ws, count, lips, l1w, l2, w, r):
+def _cd_epoch(XT, prep, ws, count, lips, l1w, xw, l2, w, r):
     """One cyclic pass over the working set:
-    ``w_k = ST(w_k L_k + x_k . D r, l1_k) / (L_k + l2)``, with ``r`` kept up to date.
-    ``CD_BLOCK`` updates are written out in each loop step: XLA's per-step overhead on
-    CPU is larger than one update's arithmetic."""
+    ``w_k = ST(w_k L_k + xc_k . D r, l1_k) / (L_k + l2)``, with ``r`` kept up to date.
+
+    The centred feature is ``xc_k = x_k - xbar_k``; it is never formed. ``r`` is
+    D-centred (``sum d r = 0``: the intercept is optimal), so ``xc_k . D r = x_k . D r``, and
+    ``r - delta xc_k`` is kept as a raw residual ``r - delta x_k`` plus a scalar offset
+    ``delta xbar_k``, folded in once per block. ``CD_BLOCK`` updates are written out in
+    each loop step: XLA's per-step overhead on CPU is larger than one update's arithmetic.
+    Padding entries have ``L_k = 0`` and stay at zero.
+    """
     d = prep.d
 
     def block(k0, idx, carry):
         w, r = carry
-        R = fetch(k0, idx)
-        lb, tb, wb = (lax.dynamic_slice_in_dim(a, k0, CD_BLOCK) for a in (lips, l1w, w))
-        new = []
+        R = fetch(XT, idx)
+        lb, tb, wb, xb = (lax.dynamic_slice_in_dim(a, k0, CD_BLOCK) for a in (lips, l1w, w, xw))
+        new, shift = [], jnp.zeros((), r.dtype)
         for u in range(CD_BLOCK):
-            v = wb[u] * lb[u] + jnp.vdot(R[u], d * r)
+            v = wb[u] * lb[u] + jnp.vdot(R[u], d * r) + shift * xb[u]
             nu = jnp.where(lb[u] > 0, jnp.sign(v) * jnp.maximum(jnp.abs(v) - tb[u], 0.0) / (lb[u] + l2), 0.0)
             r = r - (nu - wb[u]) * R[u]
+            shift = shift + (nu - wb[u]) * xb[u]
             new.append(nu)
-        return lax.dynamic_update_slice_in_dim(w, jnp.stack(new), k0, 0), r
+        return lax.dynamic_update_slice_in_dim(w, jnp.stack(new), k0, 0), r + shift
 
     return _ws_blocks(ws, count, block, (w, r))
 
@@ -380,12 +379,10 @@ class _CD(NamedTuple):
     stable: jax.Array
 
 
-def cd(A, prep: Prep, w, r, scores, l1, l2, tol_in, *, cap: int, layout: str, axis_name=None):
-    """Coordinate descent on a working set of at most ``cap`` features: gathered from
-    ``A = X`` (``layout="columns"``, a small ``cap``), or read in place as rows of
-    ``A = XT`` (``"rows"``; nothing is gathered, so ``cap`` can be every feature and one
-    compiled shape serves every working-set size). ``axis_name`` is set by the batched
-    form (see :func:`pieces`).
+def cd(XT, prep: Prep, w, r, scores, l1, l2, tol_in, *, cap: int):
+    """Coordinate descent on a working set of at most ``cap`` features, read in place as
+    rows of ``XT`` (nothing is gathered, so ``cap`` can be every feature and one compiled
+    shape serves every working-set size; a small ``cap`` keeps the small arrays small).
 
     Stops when the subproblem's criterion is below ``tol_in``, or when an Anderson block
     left the support and signs as they were (and the support is small enough for
@@ -394,30 +391,27 @@ def cd(A, prep: Prep, w, r, scores, l1, l2, tol_in, *, cap: int, layout: str, ax
     """
     support = w != 0
     ws, count = select(scores, support, jnp.maximum(WS_MIN, 2 * jnp.sum(support)), cap)
-    if axis_name is not None:
-        # One loop length for the whole batch: a per-problem trip count would make vmap run
-        # the longest and select every carried array at every step. Entries past a
-        # problem's own count are padding (zero rows), so the extra steps change nothing.
-        count = lax.pmax(count, axis_name)
     d = prep.d
-    fetch = fetcher(A, prep, ws, layout)
-    lips = ws_apply(fetch, ws, count, lambda R: _dot(R * R, d), r)
+    xw = prep.xbar.at[ws].get(mode="fill", fill_value=0.0)
+    lips = ws_apply(XT, ws, count, lambda R, xb: _dot((R - xb[:, None]) ** 2, d), xw, r)
     l1w = l1.at[ws].get(mode="fill", fill_value=1.0)
     obj = lambda w, r: primal(d, r, w, l1w, l2)  # noqa: E731
 
     def block(s: _CD):
         def epoch(carry, _):
-            carry = _cd_epoch(fetch, prep, ws, count, lips, l1w, l2, *carry)
-            return carry, carry[0]
+            carry = _cd_epoch(XT, prep, ws, count, lips, l1w, xw, l2, *carry)
+            return carry, carry
 
-        (w, r), W = lax.scan(epoch, (s.w, s.r), None, length=ANDERSON_K + 1)
-        w_acc = anderson(W)
-        r_acc = ws_combine(fetch, ws, count, w - w_acc, r)
+        (w, r), (W, Rs) = lax.scan(epoch, (s.w, s.r), None, length=ANDERSON_K + 1)
+        # r is affine in w and the weights sum to one: the same combination of the
+        # residuals is the extrapolated point's residual (no pass over the rows)
+        c = anderson_weights(W)
+        w_acc, r_acc = _dot(c, W[1:]), _dot(c, Rs[1:])
         better = jnp.all(jnp.isfinite(w_acc)) & (obj(w_acc, r_acc) < obj(w, r))
         w = jnp.where(better, w_acc, w)
         r = jnp.where(better, r_acc, r)
         dr = d * r
-        corr = ws_apply(fetch, ws, count, lambda R: _dot(R, dr), r)
+        corr = ws_apply(XT, ws, count, lambda R, xb: _dot(R, dr) - xb * jnp.sum(dr), xw, r)
         crit, _, _ = criterion(corr, w, r, prep, l1w, l2)
         stable = jnp.all(jnp.sign(w) == jnp.sign(s.w))
         return _CD(w, r, s.epochs + ANDERSON_K + 1, crit, stable)
@@ -435,14 +429,14 @@ def cd(A, prep: Prep, w, r, scores, l1, l2, tol_in, *, cap: int, layout: str, ax
     return w.at[ws].set(s.w, mode="drop"), s.r, same, s.epochs
 
 
-def newton(A, prep: Prep, w, r, l1, l2, *, size: int, layout: str):
-    """Exact minimiser on the support with its signs fixed (module docstring); ``A`` and
-    ``layout`` as in :func:`cd`. Returns ``(w, r, accepted)``."""
+def newton(XT, prep: Prep, w, r, l1, l2, *, size: int):
+    """Exact minimiser on the support with its signs fixed (module docstring).
+    Returns ``(w, r, accepted)``."""
     dtype = w.dtype
     p = w.shape[0]
     S, _ = compact(w != 0, size)
     valid = S < p
-    Xs = rows(A, prep, S, layout)  # (size, n), zero rows for padding
+    Xs = rows(XT, prep, S)  # (size, n), zero rows for padding
     sd = jnp.sqrt(prep.d)
     Xsd = Xs * sd
     wS = w.at[S].get(mode="fill", fill_value=0.0)
@@ -458,25 +452,21 @@ def newton(A, prep: Prep, w, r, l1, l2, *, size: int, layout: str):
     return w, jnp.where(ok, r_new, r), ok
 
 
-def intercept(X, prep: Prep, w):
-    """The optimal intercept ``ybar - xbar . w`` (``X`` unused, kept first for batching)."""
+def intercept(XT, prep: Prep, w):
+    """The optimal intercept ``ybar - xbar . w`` (``XT`` unused, kept first for batching)."""
     return prep.ybar - jnp.vdot(prep.xbar, w)
-
-
-def transpose(X):
-    """``X.T`` as its own contiguous array: the solvers read features as rows."""
-    return jnp.transpose(X)
 
 
 SQUARED = pieces(
     (start, 4, ("fit_intercept",)),
     (check, 6, ()),
     (evaluate, 7, ()),
-    (cd, 8, ("cap", "layout")),
-    (newton, 6, ("size", "layout")),
     (intercept, 3, ()),
 )
-TRANSPOSE = jax.jit(transpose)
+# one problem at a time, also within a batch (see inner_solve_batch)
+CD = jax.jit(cd, static_argnames=("cap",))
+NEWTON = jax.jit(newton, static_argnames=("size",))
+TRANSPOSE = jax.jit(jnp.transpose)
 
 
 # ----------------------------------------------------------------------------- driver
@@ -502,65 +492,100 @@ class SquaredState(NamedTuple):
 
 
 class Design:
-    """The design ``X`` (n, p) and, made the first time a large working set needs it, its
-    transpose ``XT`` (p, n), whose rows are contiguous features."""
+    """The design as ``XT`` (p, n): features are contiguous rows.
 
-    def __init__(self, X, compiler):
-        self.X = X
-        self.compiler = compiler
-        self._XT = None
+    ``Design.put(X)`` makes it from ``X`` (n, p): a numpy array is transposed by the
+    transfer to the device; a jax array is transposed on its device.
+    """
+
+    def __init__(self, XT):
+        self.XT = XT
+
+    @classmethod
+    def put(cls, X, compiler=None):
+        if isinstance(X, Design):
+            return X
+        if isinstance(X, jax.Array):
+            return cls(compiler(TRANSPOSE, X) if compiler is not None else TRANSPOSE(X))
+        # one transposing copy, the one a transfer costs anyway (none on the CPU when X is
+        # Fortran-ordered with 64-byte aligned data: XLA's CPU client then uses it in place)
+        return cls(jax.device_put(np.asarray(X).T))
 
     @property
     def p(self):
-        return self.X.shape[1]
+        return self.XT.shape[0]
 
-    def for_size(self, size):
-        """``(A, cap, layout)`` for a working set (or support) of ``size`` features."""
-        if size <= SMALL_CAP or self.p <= SMALL_CAP:
-            return self.X, min(SMALL_CAP, capacity(self.p)), "columns"
-        if self._XT is None:
-            self._XT = self.compiler(TRANSPOSE, self.X)
-        return self._XT, capacity(self.p), "rows"
+    def cap(self, size):
+        """The static capacity for a working set of ``size`` features."""
+        return min(SMALL_CAP, capacity(self.p)) if size <= SMALL_CAP else capacity(self.p)
 
 
-def inner_solve(compiler, P, design, prep, w, r, scores, l1, l2, tol_in, nnz, far):
-    """One working set: coordinate descent (``P["cd"]``), then the Newton step when the
-    support came out as it went in and coordinate descent is slow to finish: it needed
-    more than one Anderson block, or ``far`` (the criterion is orders of magnitude above
-    the tolerance). ``tol_in`` is inf for problems of a batch that are done.
+def inner_solve(compiler, design, prep, w, r, scores, l1, l2, tol_in, nnz, far):
+    """One working set: coordinate descent, then the Newton step when the support came out
+    as it went in and coordinate descent is slow to finish: it needed more than one
+    Anderson block, or ``far`` (the criterion is orders of magnitude above the tolerance).
     Returns ``(w, r)``."""
-    A, cap, layout = design.for_size(max(WS_MIN, 2 * int(np.max(nnz))))
-    w, r, same, epochs = compiler(P["cd"], A, prep, w, r, scores, l1, l2, jnp.asarray(tol_in), cap=cap, layout=layout)
-    slow = (np.asarray(epochs) > ANDERSON_K + 1) | far
-    if np.any(np.asarray(same) & slow & np.isfinite(tol_in)):
-        s = int(np.max(np.sum(np.asarray(w) != 0, axis=-1)))
+    XT, cap = design.XT, design.cap(max(WS_MIN, 2 * int(nnz)))
+    w, r, same, epochs = compiler(CD, XT, prep, w, r, scores, l1, l2, jnp.asarray(tol_in), cap=cap)
+    if bool(same) and (int(epochs) > ANDERSON_K + 1 or far):
+        s = int(np.sum(np.asarray(w) != 0))
         if 0 < s <= NEWTON_MAX:
-            A, _, layout = design.for_size(s)
-            w, r, _ = compiler(P["newton"], A, prep, w, r, l1, l2, size=bucket(s, design.p), layout=layout)
+            w, r, _ = compiler(NEWTON, XT, prep, w, r, l1, l2, size=bucket(s, design.p))
     return w, r
+
+
+def take(tree, b):
+    """Problem ``b`` of a batch (every leaf's row ``b``)."""
+    return jax.tree.map(lambda a: a[b], tree)
+
+
+def put(tree, b, values):
+    """``tree`` with problem ``b`` replaced by ``values``."""
+    return jax.tree.map(lambda a, v: a.at[b].set(v), tree, values)
+
+
+TAKE, PUT = jax.jit(take), jax.jit(put)
+
+
+def inner_solve_batch(compiler, design, prep, w, r, scores, l1, l2, tol_in, nnz, far):
+    """:func:`inner_solve` for each problem of a batch whose ``tol_in`` is finite (the
+    others are done). One problem at a time, not ``vmap``-ed: the problems of a batch (the
+    folds of a cross-validation) need different numbers of epochs and working sets of
+    different sizes, and a batched loop would run every problem as long and as wide as the
+    slowest. The passes over all of ``X`` (the checks) stay batched."""
+    for b in np.flatnonzero(np.isfinite(tol_in)):
+        i = jnp.asarray(b, jnp.int32)
+        args = compiler(TAKE, (prep, w, r, scores, l1, l2), i)
+        wb, rb = inner_solve(compiler, design, *args, tol_in[b], nnz[b], far[b])
+        w, r = compiler(PUT, (w, r), i, (wb, rb))
+    return w, r
+
+
+def solve_inner(compiler, design, *args, batched: bool):
+    return (inner_solve_batch if batched else inner_solve)(compiler, design, *args)
 
 
 def solve_squared(
     X, y, weights, l1, l2, w0, b0=None, *, fit_intercept, tol, max_iter, compiler, batched=False, state=None
 ):
-    """The outer loop. ``X`` is the design (an array or a :class:`Design`). With
+    """The outer loop. ``X`` is the design (an array (n, p) or a :class:`Design`). With
     ``batched``, ``y, weights, l1, l2, w0`` carry a leading axis of problems solved
     together (the loop runs until all have converged; sizes follow the largest support).
     ``state`` (from a previous call on the same data, e.g. the previous alpha of a path)
-    replaces ``w0`` and saves the first product with ``X``.
+    replaces ``w0`` and saves the first pass over the design.
 
     Returns ``(Outcome, SquaredState)``.
     """
     P = {name: fns[int(batched)] for name, fns in SQUARED.items()}
-    design = X if isinstance(X, Design) else Design(X, compiler)
-    X = design.X
+    design = Design.put(X, compiler)
+    XT = design.XT
     if state is None:
-        prep, r = compiler(P["start"], X, y, weights, w0, fit_intercept=fit_intercept)
+        prep, r = compiler(P["start"], XT, y, weights, w0, fit_intercept=fit_intercept)
         w = w0
-        chk = compiler(P["check"], X, prep, w, r, l1, l2)
+        chk = compiler(P["check"], XT, prep, w, r, l1, l2)
     else:
         prep, w, r = state.prep, state.w, state.r
-        chk = compiler(P["evaluate"], X, state.corr, prep, w, r, l1, l2)
+        chk = compiler(P["evaluate"], XT, state.corr, prep, w, r, l1, l2)
     history, n_iter = [], 0
     while True:
         crit, nnz = np.asarray(chk.crit), np.asarray(chk.nnz)
@@ -572,9 +597,9 @@ def solve_squared(
         n_iter += 1
         # the subproblem needs 0.3x the current criterion, but never much below tol itself
         tol_in = np.where(done, np.inf, np.maximum(INNER_FRACTION * crit, 0.9 * tol)).astype(crit.dtype)
-        w, r = inner_solve(compiler, P, design, prep, w, r, chk.scores, l1, l2, tol_in, nnz, crit > FAR * tol)
-        chk = compiler(P["check"], X, prep, w, r, l1, l2)
-    b = compiler(P["intercept"], X, prep, w)
+        w, r = solve_inner(compiler, design, prep, w, r, chk.scores, l1, l2, tol_in, nnz, crit > FAR * tol, batched=batched)
+        chk = compiler(P["check"], XT, prep, w, r, l1, l2)
+    b = compiler(P["intercept"], XT, prep, w)
     status = CONVERGED if np.all(np.asarray(chk.crit) <= tol) else MAX_ITER
     hist = np.asarray(history).reshape(len(history), *np.shape(chk.obj))
     out = Outcome(np.asarray(w), np.asarray(b), n_iter, status, np.asarray(chk.crit), np.asarray(chk.kind), hist)
@@ -610,6 +635,7 @@ def working_set(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_interce
     compiler = Compiler()
     X, y, weights = data
     l1, l2 = l1_l2(penalty, X.shape[1], X.dtype)
+    X = Design.put(X, compiler)  # numpy X from fit(): transposed by the transfer
     kw = dict(fit_intercept=fit_intercept, tol=float(hyper.tol), max_iter=max_iter, compiler=compiler)
     with single_threaded_blas():
         if isinstance(loss, Logistic):

@@ -61,21 +61,22 @@ def _loss(y, d, z):
     return jnp.vdot(d, jax.nn.softplus(-y * z))
 
 
-def predictions(X, w, b):
-    return ws._dot(X, w) + b
+def predictions(XT, w, b):
+    return ws._dot(w, XT) + b
 
 
-def model(X, y, d, z, b, *, fit_intercept: bool) -> Model:
-    """Two passes over ``X``: the gradient and the model's weighted column means."""
+def model(XT, y, d, z, b, *, fit_intercept: bool) -> Model:
+    """Two passes over the design ``XT`` (p, n): the gradient and the model's weighted
+    column means."""
     sneg = jax.nn.sigmoid(-y * z)  # sigma(-y z)
     gz = -d * y * sneg
     h = d * sneg * (1.0 - sneg)
     h = jnp.maximum(h, jnp.finfo(h.dtype).eps * jnp.max(h))
-    grad = ws._dot(gz, X)
+    grad = ws._dot(XT, gz)
     H = jnp.sum(h)
     dn = h / H
     q = -gz / h  # t - z
-    prep = ws.make_prep(X, z + q, dn, fit_intercept)
+    prep = ws.make_prep(XT, z + q, dn, fit_intercept)
     if fit_intercept:
         r = q - jnp.vdot(dn, q)  # t - tbar - (x.w - xbar.w), with z = x.w + b
         gb = jnp.sum(gz)
@@ -85,21 +86,21 @@ def model(X, y, d, z, b, *, fit_intercept: bool) -> Model:
     return Model(grad, gb, prep, r, H)
 
 
-def lcheck(X, m: Model, y, d, z, w, l1, l2):
+def lcheck(XT, m: Model, y, d, z, w, l1, l2):
     """Criterion (largest subdifferential distance, intercept included), scores, objective,
-    and the penalty scaled for the model (``l1 / H``, ``l2 / H``). ``X`` is unused."""
+    and the penalty scaled for the model (``l1 / H``, ``l2 / H``). ``XT`` is unused."""
     dist = _l1_distance(w, m.grad + l2 * w, l1)
     crit = jnp.maximum(jnp.max(dist), jnp.abs(m.grad_b))
     obj = _loss(y, d, z) + _penalty(w, l1, l2)
     return LCheck(crit, jnp.where(w != 0, jnp.inf, dist), jnp.sum(w != 0), obj), l1 / m.H, l2 / m.H
 
 
-def line_search(X, y, d, z, w, b, v, c, grad, gb, l1, l2):
+def line_search(XT, y, d, z, w, b, v, c, grad, gb, l1, l2):
     """Backtracking (halving) from the full step to ``(v, c)``; Armijo on the true
     objective. All candidate steps are scored at once (they are cheap: ``dz`` is computed
     once). Returns ``(w, b, z, step)``; step 0 when no candidate decreases."""
     dw, db = v - w, c - b
-    dz = ws._dot(X, dw) + db
+    dz = ws._dot(dw, XT) + db
     F0 = _loss(y, d, z) + _penalty(w, l1, l2)
     decrease = jnp.vdot(grad, dw) + gb * db + _penalty(v, l1, l2) - _penalty(w, l1, l2)
     steps = 0.5 ** jnp.arange(LINE_SEARCH_STEPS, dtype=z.dtype)
@@ -130,18 +131,18 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
     :func:`working_set.solve_squared`. Returns ``(Outcome, LogisticState)``."""
     L = {name: fns[int(batched)] for name, fns in LOGISTIC.items()}
     Q = {name: fns[int(batched)] for name, fns in ws.SQUARED.items()}
-    design = X if isinstance(X, ws.Design) else ws.Design(X, compiler)
-    X = design.X
+    design = ws.Design.put(X, compiler)
+    XT = design.XT
     d = weights / jnp.sum(weights, axis=-1, keepdims=True)
     if state is None:
         w, b = w0, b0
-        z = compiler(L["predictions"], X, w, b)
-        m = compiler(L["model"], X, y, d, z, b, fit_intercept=fit_intercept)
+        z = compiler(L["predictions"], XT, w, b)
+        m = compiler(L["model"], XT, y, d, z, b, fit_intercept=fit_intercept)
     else:
         w, b, z, m = state
     history, n_iter = [], 0
     while True:
-        chk, l1s, l2s = compiler(L["lcheck"], X, m, y, d, z, w, l1, l2)
+        chk, l1s, l2s = compiler(L["lcheck"], XT, m, y, d, z, w, l1, l2)
         crit, nnz = np.asarray(chk.crit), np.asarray(chk.nnz)
         if n_iter:
             history.append(np.asarray(chk.obj))
@@ -151,10 +152,10 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
         n_iter += 1
         tol_in = np.where(done, np.inf, np.clip(crit**2, 1e-14, 1e-4)).astype(crit.dtype)
         far = crit > ws.FAR * tol
-        v, _ = ws.inner_solve(compiler, Q, design, m.prep, w, m.r, chk.scores, l1s, l2s, tol_in, nnz, far)
-        c = compiler(Q["intercept"], X, m.prep, v) if fit_intercept else b
-        w, b, z, _ = compiler(L["line_search"], X, y, d, z, w, b, v, c, m.grad, m.grad_b, l1, l2)
-        m = compiler(L["model"], X, y, d, z, b, fit_intercept=fit_intercept)
+        v, _ = ws.solve_inner(compiler, design, m.prep, w, m.r, chk.scores, l1s, l2s, tol_in, nnz, far, batched=batched)
+        c = compiler(Q["intercept"], XT, m.prep, v) if fit_intercept else b
+        w, b, z, _ = compiler(L["line_search"], XT, y, d, z, w, b, v, c, m.grad, m.grad_b, l1, l2)
+        m = compiler(L["model"], XT, y, d, z, b, fit_intercept=fit_intercept)
     status = CONVERGED if np.all(np.asarray(chk.crit) <= tol) else MAX_ITER
     hist = np.asarray(history).reshape(len(history), *np.shape(chk.obj))
     kind = np.ones_like(np.asarray(chk.nnz))  # CRITERIA[1]: subdiff_distance
