@@ -597,7 +597,8 @@ def solve_squared(
         n_iter += 1
         # the subproblem needs 0.3x the current criterion, but never much below tol itself
         tol_in = np.where(done, np.inf, np.maximum(INNER_FRACTION * crit, 0.9 * tol)).astype(crit.dtype)
-        w, r = solve_inner(compiler, design, prep, w, r, chk.scores, l1, l2, tol_in, nnz, crit > FAR * tol, batched=batched)
+        far = crit > FAR * tol
+        w, r = solve_inner(compiler, design, prep, w, r, chk.scores, l1, l2, tol_in, nnz, far, batched=batched)
         chk = compiler(P["check"], XT, prep, w, r, l1, l2)
     b = compiler(P["intercept"], XT, prep, w)
     status = CONVERGED if np.all(np.asarray(chk.crit) <= tol) else MAX_ITER
