@@ -312,6 +312,23 @@ def start(XT, y, weights, w, *, fit_intercept: bool):
     return prep, prep.yc - (_dot(w, XT) - jnp.vdot(prep.xbar, w))
 
 
+def start_cold(XT, y, weights, l1, l2, *, fit_intercept: bool):
+    """:func:`start` and :func:`check` at ``w = 0`` in one pass over the design: ``r = yc``,
+    and ``XT @ [d, d y]`` gives both ``xbar`` and ``corr = XT @ (d yc) - xbar sum(d yc)``
+    (``= XT @ (d y) - ybar xbar``; ``sum(d yc) = 0`` with an intercept, ``ybar = 0`` without).
+    Returns ``(prep, r, check)``."""
+    d = weights / jnp.sum(weights)
+    M = _dot(XT, jnp.stack([d, d * y], axis=1))
+    if fit_intercept:
+        xbar, ybar = M[:, 0], jnp.vdot(d, y)
+    else:
+        xbar, ybar = jnp.zeros_like(M[:, 0]), jnp.zeros((), y.dtype)
+    yc = y - ybar
+    prep = Prep(d, xbar, yc, ybar, jnp.vdot(d, yc * yc))
+    w = jnp.zeros_like(xbar)
+    return prep, yc, evaluate(XT, M[:, 1] - ybar * xbar, prep, w, yc, l1, l2)
+
+
 def _ws_blocks(ws, count, fn, init):
     """``fn(k0, rows_index, carry)`` over the working set in blocks of ``CD_BLOCK``
     (``count`` rounded up; ``ws`` is padded to a multiple of ``CD_BLOCK``)."""
@@ -459,6 +476,7 @@ def intercept(XT, prep: Prep, w):
 
 SQUARED = pieces(
     (start, 4, ("fit_intercept",)),
+    (start_cold, 5, ("fit_intercept",)),
     (check, 6, ()),
     (evaluate, 7, ()),
     (intercept, 3, ()),
@@ -579,7 +597,10 @@ def solve_squared(
     P = {name: fns[int(batched)] for name, fns in SQUARED.items()}
     design = Design.put(X, compiler)
     XT = design.XT
-    if state is None:
+    if state is None and not np.any(np.asarray(w0)):
+        prep, r, chk = compiler(P["start_cold"], XT, y, weights, l1, l2, fit_intercept=fit_intercept)
+        w = w0
+    elif state is None:
         prep, r = compiler(P["start"], XT, y, weights, w0, fit_intercept=fit_intercept)
         w = w0
         chk = compiler(P["check"], XT, prep, w, r, l1, l2)
