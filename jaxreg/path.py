@@ -142,6 +142,46 @@ def solve_path(X, y, weights, loss, units, alphas, *, fit_intercept, tol, max_it
     return result
 
 
+SOLVERS = ("working_set", "fista")
+DEFAULT_MAX_ITER = {"working_set": 100, "fista": 20_000}
+
+
+def solve_path_batched(X, y, weights, units, alphas, *, fit_intercept, tol, max_iter, compiler=None):
+    """Every ``alpha`` at once (:mod:`jaxreg.solvers.batched_fista`; squared loss): the
+    same inputs and output as :func:`solve_path` for one problem."""
+    from jaxreg.solvers.batched_fista import fista_batch
+
+    compiler = compiler or ws.Compiler()
+    design = ws.Design.put(X, compiler)
+    dtype = design.XT.dtype
+    A = len(alphas)
+    a = jnp.asarray(np.asarray(alphas, dtype))
+    l1 = a[:, None] * jnp.asarray(units[0], dtype)[None, :]
+    l2 = a * jnp.asarray(units[1], dtype)
+    Y, Wt = (jnp.broadcast_to(v, (A, v.shape[-1])) for v in (y, weights))
+    W, b, k, status, crit = compiler(
+        fista_batch,
+        design.XT,
+        Y,
+        Wt,
+        l1,
+        l2,
+        jnp.asarray(tol, dtype),
+        fit_intercept=fit_intercept,
+        max_iter=max_iter,
+    )
+    use_gap = bool(np.all(np.asarray(units[0]) > 0))
+    return {
+        "coefs": np.asarray(W),
+        "intercepts": np.asarray(b),
+        "n_iter": np.full(A, int(k)),
+        "converged": np.asarray(crit) <= tol,
+        "stop_crit": np.asarray(crit),
+        "kind": np.full(A, 0 if use_gap else 1),
+        "compile_time": compiler.compile_time,
+    }
+
+
 def _problem(X, y, loss, penalty, sample_weight):
     """Validated numpy inputs (the checks ``fit`` does)."""
     from jaxreg.fit import _check_penalty
@@ -181,13 +221,15 @@ def path(
     eps=1e-3,
     fit_intercept=True,
     tol=1e-6,
-    max_iter=100,
+    max_iter=None,
     *,
     sample_weight=None,
     coef_init=None,
     device=None,
+    solver="working_set",
 ) -> PathResult:
-    """Fit a path of ``alpha`` values with warm starts (working-set solver).
+    """Fit a path of ``alpha`` values: one after the other with warm starts (working-set
+    solver, the default), or all at once (``solver="fista"``).
 
     Parameters
     ----------
@@ -207,12 +249,17 @@ def path(
     tol : float
         Stopping tolerance per ``alpha`` (relative duality gap for the squared loss with
         positive weights, largest subdifferential distance otherwise).
-    max_iter : int
-        Outer (working-set) iterations per ``alpha``.
+    max_iter : int, optional
+        Outer (working-set) iterations per ``alpha`` (default 100), or FISTA iterations in
+        all (default 20000).
     sample_weight : array-like of shape (n_samples,), optional
     coef_init : array-like of shape (n_features,), optional
-        Warm start for the first ``alpha``.
+        Warm start for the first ``alpha`` (working set only).
     device : "cpu", "gpu" or a jax device, optional
+    solver : "working_set" or "fista"
+        "fista" (squared loss) solves every ``alpha`` together, each iteration two matrix
+        products ``(n_alphas x p) x (p x n)``: made for a GPU and large dense problems
+        (:mod:`jaxreg.solvers.batched_fista`); on a CPU the working set is faster.
 
     Returns
     -------
@@ -231,8 +278,16 @@ def path(
     if not isinstance(fit_intercept, (bool, np.bool_)):
         raise ValueError(f"fit_intercept={fit_intercept!r} is not allowed; it must be True or False")
     V.check_positive(tol, "tol", strict=False, allow_none=False)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver={solver!r} is not allowed; allowed: {list(SOLVERS)}")
+    max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else max_iter
     V.check_positive(max_iter, "max_iter", integer=True, allow_none=False)
     X, y, sw, loss, penalty, classes = _problem(X, y, loss, penalty, sample_weight)
+    if solver == "fista" and (loss.is_classifier or coef_init is not None):
+        raise ValueError(
+            f"solver='fista' solves the squared loss from zero (loss={loss.name!r}, coef_init given: "
+            f"{coef_init is not None}); use solver='working_set'"
+        )
     if alphas is None:
         from jaxreg.fit import alpha_max
 
@@ -248,18 +303,12 @@ def path(
         raise ValueError(f"coef_init has shape {np.shape(coef_init)}; it must have shape ({p},)")
     with compute_context(X.dtype, device):
         t0 = time.perf_counter()
-        res = solve_path(
-            X,
-            jnp.asarray(y),
-            jnp.asarray(sw),
-            loss,
-            ws.l1_l2(penalty.with_alpha(1.0), p, X.dtype),
-            grid,
-            fit_intercept=bool(fit_intercept),
-            tol=float(tol),
-            max_iter=int(max_iter),
-            w0=coef_init,
-        )
+        units = ws.l1_l2(penalty.with_alpha(1.0), p, X.dtype)
+        kw = dict(fit_intercept=bool(fit_intercept), tol=float(tol), max_iter=int(max_iter))
+        if solver == "fista":
+            res = solve_path_batched(X, jnp.asarray(y), jnp.asarray(sw), units, grid, **kw)
+        else:
+            res = solve_path(X, jnp.asarray(y), jnp.asarray(sw), loss, units, grid, w0=coef_init, **kw)
         elapsed = time.perf_counter() - t0
     return PathResult(
         alphas=grid,

@@ -145,3 +145,17 @@ def test_string_labels_are_fine_for_logistic():
     labels = np.where(y > 0, "spam", "ham")
     res = jaxreg.fit(X, labels, loss="logistic", penalty=L2(0.1))
     np.testing.assert_array_equal(res.classes, ["ham", "spam"])
+
+
+def test_huge_finite_values_are_not_called_non_finite():
+    # the finiteness check sums first (one pass); a sum that overflows must fall back to the
+    # elementwise test rather than report finite data as non-finite
+    from jaxreg import _validation as V
+
+    big = np.full((4, 3), 1e308)
+    V._check_finite(big, "X")  # no error: every entry is finite
+    with pytest.raises(ValueError, match=r"X contains 1 non-finite value\(s\) \(NaN at index \(1, 2\)\)"):
+        V._check_finite(with_nan(big, (1, 2)), "X")
+    mixed = np.array([[np.inf, -np.inf]])  # inf - inf = nan in the sum: still reported as infinite
+    with pytest.raises(ValueError, match=r"X contains 2 non-finite value\(s\) \(infinite at index \(0, 0\)\)"):
+        V._check_finite(mixed, "X")

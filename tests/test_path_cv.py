@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.linear_model import ElasticNet as SkElasticNet
 from sklearn.linear_model import ElasticNetCV as SkElasticNetCV
 from sklearn.linear_model import LassoCV as SkLassoCV
 from sklearn.linear_model import enet_path, lasso_path
@@ -50,6 +51,33 @@ def test_path_elasticnet_matches_enet_path(data):
         enet_path, X - X.mean(0), y - y.mean(), l1_ratio=0.7, alphas=res.alphas, tol=1e-14, max_iter=10**6
     )
     np.testing.assert_allclose(res.coefs, coefs, atol=1e-8)
+
+
+@pytest.mark.parametrize("l1_ratio, weighted", [(1.0, False), (0.6, True)])
+def test_batched_fista_path_matches_sklearn(data, l1_ratio, weighted):
+    # every alpha at once (the GPU-shaped path): scikit-learn's coordinate descent at a
+    # tight tol is the reference, and the duality gap it reports is recomputed here
+    X, y = data
+    sw = np.random.default_rng(5).uniform(0.5, 2.0, len(y)) if weighted else None
+    pen = ElasticNet(l1_ratio=l1_ratio)
+    res = jaxreg.path(X, y, penalty=pen, n_alphas=8, eps=0.05, tol=1e-11, solver="fista", sample_weight=sw)
+    assert res.converged.all() and res.criterion == "duality_gap" and np.all(res.stop_crit <= 1e-11)
+    for k, a in enumerate(res.alphas):
+        sk = quiet(SkElasticNet(alpha=a, l1_ratio=l1_ratio, tol=1e-14, max_iter=10**6).fit, X, y, sample_weight=sw)
+        np.testing.assert_allclose(res.coefs[:, k], sk.coef_, atol=1e-7)
+        assert res.intercepts[k] == pytest.approx(sk.intercept_, abs=1e-7)
+    ws_path = jaxreg.path(X, y, penalty=pen, alphas=res.alphas, tol=1e-12, sample_weight=sw)
+    np.testing.assert_allclose(res.coefs, ws_path.coefs, atol=1e-7)
+
+
+def test_batched_fista_path_refuses_what_it_cannot_do(data, clf_data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"solver='fista' solves the squared loss from zero \(loss='logistic'"):
+        jaxreg.path(*clf_data, loss="logistic", solver="fista")
+    with pytest.raises(ValueError, match=r"coef_init given: True"):
+        jaxreg.path(X, y, solver="fista", coef_init=np.zeros(X.shape[1]))
+    with pytest.raises(ValueError, match=r"solver='cd' is not allowed; allowed: \['working_set', 'fista'\]"):
+        jaxreg.path(X, y, solver="cd")
 
 
 def test_path_logistic_meets_kkt_at_every_alpha(clf_data):

@@ -152,6 +152,34 @@ def test_degenerate_columns_duplicate_and_constant():
     assert relative_gap(X, y, res.coef, res.intercept, 0.02) <= 1e-12
 
 
+def test_newton_step_drops_wrong_features_and_lands_on_the_solution():
+    # Start the Newton piece from the lasso solution's support (values perturbed) plus three
+    # features that are zero at the solution: with the signs fixed, the quadratic's minimiser
+    # flips those three, so the step must drop them one by one (re-solving each time) and
+    # end on scikit-learn's solution, all in one call.
+    import jax
+    import jax.numpy as jnp
+
+    n, p, rho = SHAPES["n>p"]
+    X, y, _ = make_regression(n, p, rho=rho, n_informative=8, seed=33)
+    alpha = 0.05 * jaxreg.alpha_max(X, y)
+    sk = sk_enet(X, y, alpha)
+    on = np.flatnonzero(sk.coef_)
+    extra = np.flatnonzero(sk.coef_ == 0)[:3]
+    assert len(on) >= 3 and len(extra) == 3
+    w0 = sk.coef_ * (1 + 0.05 * np.random.default_rng(0).standard_normal(p))
+    w0[extra] = [0.01, -0.02, 0.015]
+    with jax.enable_x64(True):
+        XT = jnp.asarray(X.T)
+        prep, r = ws.start(XT, jnp.asarray(y), jnp.ones(n), jnp.asarray(w0), fit_intercept=True)
+        l1, l2 = ws.l1_l2(L1(alpha), p, np.float64)
+        size = ws.bucket(len(on) + 3, p)
+        w, _, ok = ws.NEWTON(XT, prep, jnp.asarray(w0), r, l1, l2, size=size)
+    assert bool(ok)
+    np.testing.assert_allclose(np.asarray(w), sk.coef_, atol=1e-10)
+    assert np.all(np.asarray(w)[extra] == 0)
+
+
 def test_constant_target():
     n, p, rho = SHAPES["n>p"]
     X, _, _ = make_regression(n, p, rho=rho, seed=29)
