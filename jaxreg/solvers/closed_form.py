@@ -33,14 +33,39 @@ def _svd_solve(Xs, ys, alpha):
     return Vt.T @ (filt * (U.T @ ys))
 
 
+GRAM_BLOCK = 500  # smallest block of the symmetric product
+GRAM_MAX_BLOCKS = 4  # (256 and 8 blocks, or 1000 and 2, were slower on 20000 x 2000)
+
+
+def gram(A):
+    """``A^T A``, computing only the blocks on and above the diagonal (the rest mirrored):
+    ``k (k + 1) / 2`` products of ``A_i^T A_j`` instead of ``k^2``, with ``k`` blocks of at
+    least ``GRAM_BLOCK`` columns (up to ``GRAM_MAX_BLOCKS``). XLA has no symmetric rank-k
+    update; this gets much of one (closed_form on 20000 x 2000 float64, CPU: 3.48 s -> 2.45 s;
+    scikit-learn's Ridge, with OpenBLAS's syrk, takes 1.0 s)."""
+    m = A.shape[1]
+    k = max(1, min(GRAM_MAX_BLOCKS, m // GRAM_BLOCK))
+    if k == 1:
+        return A.T @ A
+    edges = [round(i * m / k) for i in range(k + 1)]
+    parts = [[None] * k for _ in range(k)]
+    for i in range(k):
+        for j in range(i, k):
+            blk = A[:, edges[i] : edges[i + 1]].T @ A[:, edges[j] : edges[j + 1]]
+            parts[i][j] = blk
+            if j > i:
+                parts[j][i] = blk.T
+    return jnp.block(parts)
+
+
 def _cholesky_solve(Xs, ys, alpha):
     """Primal or dual normal equations; also returns whether Cholesky was trustworthy."""
     n, p = Xs.shape
     if p <= n:
-        A = Xs.T @ Xs + alpha * jnp.eye(p, dtype=Xs.dtype)
+        A = gram(Xs) + alpha * jnp.eye(p, dtype=Xs.dtype)
         rhs = Xs.T @ ys
     else:
-        A = Xs @ Xs.T + alpha * jnp.eye(n, dtype=Xs.dtype)
+        A = gram(Xs.T) + alpha * jnp.eye(n, dtype=Xs.dtype)
         rhs = ys
     C = jnp.linalg.cholesky(A)
     sol = jax.scipy.linalg.cho_solve((C, True), rhs)
