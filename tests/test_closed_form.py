@@ -73,18 +73,23 @@ def test_lp2_is_ridge_and_float32_is_close():
     np.testing.assert_allclose(r32.coef, r64.coef, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("shape", [(1200, 1000), (300, 2100)], ids=["primal", "dual"])
-def test_blocked_gram_is_the_product(shape):
-    # the Gram matrix from its upper blocks (mirrored) against numpy's full product, and the
-    # ridge fit through it against scikit-learn (shapes large enough for 2 and 4 blocks)
+@pytest.mark.parametrize("m", [40, 70, 130])
+def test_blocked_gram_is_the_product(monkeypatch, m):
+    # the Gram matrix from its upper blocks (mirrored), with blocks made small so that 2, 4
+    # and 4 uneven blocks are used, against numpy's full product
     import jax
 
-    from jaxreg.solvers.closed_form import gram
+    from jaxreg.solvers import closed_form as cf
 
-    X, y, _ = make_regression(*shape, rho=0.5, seed=11)
-    A = X if shape[0] >= shape[1] else X.T
+    monkeypatch.setattr(cf, "GRAM_BLOCK", 16)
+    A = np.random.default_rng(m).standard_normal((90, m))
     with jax.enable_x64(True):
-        np.testing.assert_allclose(np.asarray(gram(jax.numpy.asarray(A))), A.T @ A, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(np.asarray(cf.gram(jax.numpy.asarray(A))), A.T @ A, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(1200, 1000), (1000, 1100)], ids=["primal", "dual"])
+def test_ridge_with_a_blocked_gram_matches_sklearn(shape):
+    X, y, _ = make_regression(*shape, rho=0.5, seed=11)
     res = jaxreg.fit(X, y, penalty=L2(0.3), solver="closed_form")
     sk = Ridge(alpha=shape[0] * 0.3, solver="svd").fit(X, y)
     np.testing.assert_allclose(res.coef, sk.coef_, rtol=1e-8, atol=1e-10)
