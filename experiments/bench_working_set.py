@@ -85,7 +85,7 @@ def lasso_solvers(alpha):
     }
 
 
-def bench_lasso(reps, designs):
+def bench_lasso(reps, designs, alone=False):
     lines = [
         "| n x p, rho | alpha | jaxreg s | skglm s | celer s | sklearn s | jaxreg/skglm | jaxreg/celer "
         "| jaxreg/sklearn | jaxreg first fit s (compile s) | rel. gap reached (jaxreg, skglm, celer, sklearn) |",
@@ -105,11 +105,14 @@ def bench_lasso(reps, designs):
                 if name == "jaxreg":
                     first = (time.perf_counter() - t0, compile_time)
                 gaps[name] = relative_gap(X, y, coef, alpha)
-            for _ in range(reps):  # interleaved repetitions
-                for name, run in solvers.items():
-                    t0 = time.perf_counter()
-                    run(X, y)
-                    times[name].append(time.perf_counter() - t0)
+            # interleaved repetitions, or (alone) each solver's repetitions back to back
+            order = [(name, run) for name, run in solvers.items() for _ in range(reps)]
+            if not alone:
+                order = [(name, run) for _ in range(reps) for name, run in solvers.items()]
+            for name, run in order:
+                t0 = time.perf_counter()
+                run(X, y)
+                times[name].append(time.perf_counter() - t0)
             med = {k: float(np.median(v)) for k, v in times.items()}
             lines.append(
                 f"| {n} x {p}, {rho} | amax/{frac} | {med['jaxreg']:.4f} | {med['skglm']:.4f} | {med['celer']:.4f} "
@@ -237,6 +240,9 @@ def main(argv=None):
     ap.add_argument("--only", choices=["lasso", "cv", "logistic", "cache"], action="append")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="lasso on the first design only")
+    ap.add_argument(
+        "--alone", action="store_true", help="lasso: each solver's repetitions back to back, not interleaved"
+    )
     ap.add_argument("--cv-shape", type=int, nargs=2, default=(2000, 20000), metavar=("N", "P"), help="LassoCV size")
     ap.add_argument("--out", help="also write the tables to this file")
     args = ap.parse_args(argv)
@@ -250,7 +256,8 @@ def main(argv=None):
     )
     print(header, flush=True)
     if "lasso" in parts:
-        sections += ["### Lasso, warm fits, medians", *bench_lasso(args.reps, DESIGNS[:1] if args.quick else DESIGNS)]
+        designs = DESIGNS[:1] if args.quick else DESIGNS
+        sections += ["### Lasso, warm fits, medians", *bench_lasso(args.reps, designs, args.alone)]
     if "cv" in parts:
         sections += ["", "### LassoCV", *bench_cv(*args.cv_shape)]
     if "logistic" in parts:
