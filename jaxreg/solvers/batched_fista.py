@@ -37,27 +37,17 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxreg.solvers._common import CONVERGED, MAX_ITER
-from jaxreg.solvers.working_set import HIGHEST, Prep, criterion
+from jaxreg.solvers.working_set import Prep, _dot, correlate, criterion, predict
 
 POWER_ITERATIONS = 100
 POWER_RTOL = 1e-6
 STEP_MARGIN = 1.05  # L from power iteration is a lower bound: step 1 / (1.05 L)
 
 
-def _mm(A, B, contract):
-    """``A`` contracted with ``B`` over ``contract = (axis of A, axis of B)`` at full precision."""
-    return lax.dot_general(A, B, ((contract[:1], contract[1:]), ((), ())), precision=HIGHEST)
-
-
-def predict_c(XT, xbar, W):
-    """``Xc W`` per problem: ``W @ XT - W . xbar`` (B, n)."""
-    return _mm(W, XT, (1, 0)) - jnp.sum(W * xbar, axis=1, keepdims=True)
-
-
-def correlate_c(XT, xbar, d, R):
-    """``Xc^T D r`` per problem: ``(d R) @ XT^T - xbar sum(d R)`` (B, p)."""
-    DR = d * R
-    return _mm(DR, XT, (1, 1)) - xbar * jnp.sum(DR, axis=1, keepdims=True)
+# the working set's one-problem passes, over a leading axis of problems: vmap turns the
+# matrix-vector products into the two matrix products per iteration
+predict_c = jax.vmap(predict, in_axes=(None, 0, 0))  # Xc W (B, n)
+correlate_c = jax.vmap(correlate, in_axes=(None, 0, 0, 0))  # Xc^T D R (B, p)
 
 
 def lipschitz(XT, xbar, d):
@@ -99,7 +89,7 @@ def fista_batch(XT, y, weights, l1, l2, tol, *, fit_intercept: bool, max_iter: i
     dtype = XT.dtype
     d = weights / jnp.sum(weights, axis=1, keepdims=True)
     if fit_intercept:
-        xbar = _mm(d, XT, (1, 1))  # (B, p)
+        xbar = jax.vmap(lambda di: _dot(XT, di))(d)  # (B, p)
         ybar = jnp.sum(d * y, axis=1)
     else:
         xbar = jnp.zeros((y.shape[0], XT.shape[0]), dtype)

@@ -300,18 +300,27 @@ def evaluate(XT, corr, prep: Prep, w, r, l1, l2) -> Check:
     return Check(crit, kind, scores, jnp.sum(w != 0), primal(prep.d, r, w, l1, l2), corr)
 
 
+def correlate(XT, xbar, d, r):
+    """``Xc^T D r = XT @ (d r) - xbar sum(d r)``: one pass over the design."""
+    dr = d * r
+    return _dot(XT, dr) - xbar * jnp.sum(dr)
+
+
+def predict(XT, xbar, w):
+    """``Xc w = w @ XT - xbar . w``: one pass over the design."""
+    return _dot(w, XT) - jnp.vdot(xbar, w)
+
+
 def check(XT, prep: Prep, w, r, l1, l2) -> Check:
-    """One pass over the design: ``corr = Xc^T D r = XT @ (d r) - xbar sum(d r)``, then
+    """One pass over the design: ``corr = Xc^T D r`` (:func:`correlate`), then
     :func:`evaluate`."""
-    dr = prep.d * r
-    corr = _dot(XT, dr) - prep.xbar * jnp.sum(dr)
-    return evaluate(XT, corr, prep, w, r, l1, l2)
+    return evaluate(XT, correlate(XT, prep.xbar, prep.d, r), prep, w, r, l1, l2)
 
 
 def start(XT, y, weights, w, *, fit_intercept: bool):
     """Constants and the centred residual ``r = yc - (X - xbar) w``."""
     prep = make_prep(XT, y, weights / jnp.sum(weights), fit_intercept)
-    return prep, prep.yc - (_dot(w, XT) - jnp.vdot(prep.xbar, w))
+    return prep, prep.yc - predict(XT, prep.xbar, w)
 
 
 def start_cold(XT, y, weights, l1, l2, *, fit_intercept: bool):
@@ -552,11 +561,11 @@ class Design:
         self.XT = XT
 
     @classmethod
-    def put(cls, X, compiler=None):
+    def put(cls, X, compiler):
         if isinstance(X, Design):
             return X
         if isinstance(X, jax.Array):
-            return cls(compiler(TRANSPOSE, X) if compiler is not None else TRANSPOSE(X))
+            return cls(compiler(TRANSPOSE, X))
         # one transposing copy, the one a transfer costs anyway (none on the CPU when X is
         # Fortran-ordered with 64-byte aligned data: XLA's CPU client then uses it in place)
         return cls(jax.device_put(np.asarray(X).T))
