@@ -14,7 +14,6 @@ the in-memory fit, computed in passes over the files instead of on arrays in mem
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import jax
@@ -30,6 +29,7 @@ from jaxreg.fit import (
     _compiled,
     _result,
     _static_kwargs,
+    compute_context,
     resolve_device,
 )
 from jaxreg.losses import get_loss
@@ -122,8 +122,7 @@ def fit_streamed(
     eval_bs = min(ds.block_rows, n) if full_batch else bs
     device = resolve_device(options.get("device"))
     runner = S.Runner(ds, encode, _compiled)
-    x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
-    with x64, jax.default_device(device):
+    with compute_context(dtype, device):
         loss_c, penalty_c = _canonical(loss, dtype), _canonical(penalty, dtype)
         if intercept_init is not None:
             b0 = np.broadcast_to(np.asarray(intercept_init, dtype), coef_shape[1:]).copy()
@@ -173,7 +172,7 @@ def fit_streamed(
         acc = runner.eval_pass((jnp.asarray(coef), jnp.asarray(intercept)), loss_c, eval_bs)
         return float(acc[0] / acc[1]) + float(penalty.value(jnp.asarray(coef)))
 
-    with x64, jax.default_device(device):
+    with compute_context(dtype, device):
         return _result(
             out,
             spec,

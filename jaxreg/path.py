@@ -12,7 +12,6 @@ batch of problems on one design at once (the folds, with held-out rows given wei
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
+from jaxreg.fit import compute_context
 from jaxreg.losses import Logistic, Loss, get_loss
 from jaxreg.penalties import L1, Penalty, get_penalty
 from jaxreg.solvers import working_set as ws
@@ -198,17 +198,6 @@ def _problem(X, y, loss, penalty, sample_weight):
     sw = V.check_sample_weight(sample_weight, X.shape[0], X.dtype)
     _check_penalty(penalty, X.shape[1])
     return X, y, sw, loss, penalty, classes
-
-
-def compute_context(dtype, device=None):
-    """x64 for float64 work (as a context, never global) and the chosen device."""
-    from jaxreg.fit import resolve_device
-
-    stack = contextlib.ExitStack()
-    if dtype == np.float64:
-        stack.enter_context(jax.enable_x64(True))
-    stack.enter_context(jax.default_device(resolve_device(device)))
-    return stack
 
 
 def path(
