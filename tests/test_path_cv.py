@@ -1,7 +1,10 @@
 """Regularization paths and cross-validated estimators against scikit-learn."""
 
 import warnings
+from types import SimpleNamespace
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -13,6 +16,8 @@ from sklearn.model_selection import KFold
 
 import jaxreg
 from jaxreg.cv import ElasticNetCV, LassoCV
+from jaxreg.fit import compute_context
+from jaxreg.path import auto_path_solver
 from jaxreg.penalties import ElasticNet
 
 from conftest import make_regression
@@ -76,8 +81,29 @@ def test_batched_fista_path_refuses_what_it_cannot_do(data, clf_data):
         jaxreg.path(*clf_data, loss="logistic", solver="fista")
     with pytest.raises(ValueError, match=r"coef_init given: True"):
         jaxreg.path(X, y, solver="fista", coef_init=np.zeros(X.shape[1]))
-    with pytest.raises(ValueError, match=r"solver='cd' is not allowed; allowed: \['working_set', 'fista'\]"):
+    with pytest.raises(ValueError, match=r"solver='cd' is not allowed; allowed: \['auto', 'working_set', 'fista'\]"):
         jaxreg.path(X, y, solver="cd")
+
+
+def test_path_auto_solver_is_batched_fista_only_for_the_squared_loss_from_zero_on_a_gpu():
+    gpu, cpu = SimpleNamespace(platform="gpu"), SimpleNamespace(platform="cpu")
+    squared, logistic = jaxreg.losses.get_loss("squared"), jaxreg.losses.get_loss("logistic")
+    assert auto_path_solver(squared, gpu, warm_start=False) == "fista"
+    assert auto_path_solver(squared, gpu, warm_start=True) == "working_set"
+    assert auto_path_solver(logistic, gpu, warm_start=False) == "working_set"
+    assert auto_path_solver(squared, cpu, warm_start=False) == "working_set"
+
+
+def test_fits_run_with_full_precision_matmuls_and_x64_only_for_float64():
+    # JAX's default float32 product on an NVIDIA GPU rounds to TF32; every fit, path and CV
+    # runs inside compute_context, which must ask for "highest" and leave the global state alone.
+    before = (jax.config.jax_default_matmul_precision, jax.config.jax_enable_x64)
+    for dtype, x64 in [(np.float64, True), (np.float32, False)]:
+        with compute_context(dtype, "cpu"):
+            assert jax.config.jax_default_matmul_precision == "highest"
+            assert jax.config.jax_enable_x64 == x64
+            assert jnp.ones(2, dtype).dtype == dtype
+    assert (jax.config.jax_default_matmul_precision, jax.config.jax_enable_x64) == before
 
 
 def test_path_logistic_meets_kkt_at_every_alpha(clf_data):
