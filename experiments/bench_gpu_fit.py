@@ -15,7 +15,6 @@ float32 products) so the two are compared at the accuracy they reached.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -25,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from bench_gpu_path import problem, relative_gaps  # noqa: E402
+from bench_gpu_path import problem, record, relative_gaps  # noqa: E402
 
 
 def main(argv=None):
@@ -80,11 +79,7 @@ def main(argv=None):
                     rel_gap=gap,
                     tol=args.tol,
                 )
-                print(json.dumps(row), flush=True)
-                rows.append(row)
-                if args.out:
-                    with open(args.out, "w") as fh:
-                        json.dump(rows, fh, indent=1)
+                record(rows, row, args.out)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,16 @@ def run_skglm(X, y, alphas, tol):
     }
 
 
+def record(rows, row, out=None):
+    """Print ``row``, add it to ``rows`` and rewrite ``out`` (JSON) with all of them: a
+    stage cut off by a lease's time limit keeps what it had."""
+    print(json.dumps(row), flush=True)
+    rows.append(row)
+    if out:
+        with open(out, "w") as fh:
+            json.dump(rows, fh, indent=1)
+
+
 def combine(paths):
     rows = []
     for path in paths:
@@ -189,11 +199,7 @@ def main(argv=None):
         else:
             row = run_jaxreg(X, y, alphas, args.tol, args.device, solver)
         row.update(n=args.n, p=args.p, n_alphas=args.n_alphas, eps=args.eps, tol=args.tol, rho=args.rho)
-        print(json.dumps(row, indent=1), flush=True)
-        rows.append(row)
-        if args.out:
-            with open(args.out, "w") as fh:
-                json.dump(rows, fh, indent=1)
+        record(rows, row, args.out)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from sklearn.linear_model import Lasso as SkLasso
 from sklearn.linear_model import LogisticRegression
 
 import jaxreg
+from jaxreg.datasets import make_correlated_regression
 from jaxreg.penalties import L1, ElasticNet, Lp, WeightedL1
 from jaxreg.solvers import working_set as ws
 
@@ -194,6 +195,19 @@ def test_float32_close_to_float64():
     r32 = jaxreg.fit(X.astype(np.float32), y.astype(np.float32), penalty=L1(0.05), tol=1e-6)
     assert r32.coef.dtype == np.float32 and r32.converged
     np.testing.assert_allclose(r32.coef, r64.coef, atol=2e-5)
+
+
+@pytest.mark.parametrize("rho,n_informative,seed,ratio", [(0.9, 50, 0, 0.1), (0.9, 50, 2, 0.01), (0.5, 100, 0, 0.01)])
+def test_float32_reported_convergence_is_true(rho, n_informative, seed, ratio):
+    # In float32 the residual updated in place drifts; a solver that trusts it reports a gap
+    # below tol while the true gap (here in float64 from its coefficients) is 10-50x larger.
+    X, y, _ = make_correlated_regression(300, 1000, rho=rho, n_informative=n_informative, seed=seed, dtype=np.float32)
+    alpha = ratio * jaxreg.alpha_max(X, y)
+    res = jaxreg.fit(X, y, penalty=L1(alpha), tol=1e-6)
+    assert res.converged and res.coef.dtype == np.float32
+    X64, y64 = X.astype(np.float64), y.astype(np.float64)
+    # 2x tol: the coefficients themselves are rounded to float32
+    assert relative_gap(X64, y64, res.coef.astype(np.float64), res.intercept, alpha) <= 2e-6
 
 
 def test_batched_solve_equals_separate_solves():
