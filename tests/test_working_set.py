@@ -210,6 +210,26 @@ def test_float32_reported_convergence_is_true(rho, n_informative, seed, ratio):
     assert relative_gap(X64, y64, res.coef.astype(np.float64), res.intercept, alpha) <= 2e-6
 
 
+def test_host_transposed_is_aligned_and_copies_only_when_it_must():
+    rng = np.random.default_rng(0)
+    for X in [rng.standard_normal((7, 13)), np.asfortranarray(rng.standard_normal((7, 13)))[:, 1:], rng.random((5, 3))]:
+        XT = ws.host_transposed(X)
+        assert XT.flags.c_contiguous and XT.ctypes.data % ws.ALIGN == 0
+        np.testing.assert_array_equal(XT, X.T)
+    # an aligned Fortran-ordered X is used as it is (its transpose is a view)
+    F = ws.host_transposed(np.ascontiguousarray(rng.standard_normal((13, 7)))).T
+    assert F.flags.f_contiguous and np.shares_memory(ws.host_transposed(F), F)
+    # and the fit on it is the fit on a C-ordered copy
+    X, y, _ = make_regression(60, 13, seed=3)
+    XF = ws.host_transposed(X).T
+    a, b = (
+        jaxreg.fit(XF, y, penalty=L1(0.01), tol=1e-12),
+        jaxreg.fit(np.ascontiguousarray(X), y, penalty=L1(0.01), tol=1e-12),
+    )
+    np.testing.assert_array_equal(a.coef, b.coef)
+    np.testing.assert_array_equal(XF, X)
+
+
 def test_batched_solve_equals_separate_solves():
     # the batched pieces (vmap over problems sharing X) against one solve per problem
     import jax
