@@ -228,6 +228,9 @@ def test_host_transposed_is_aligned_and_copies_only_when_it_must():
     )
     np.testing.assert_array_equal(a.coef, b.coef)
     np.testing.assert_array_equal(XF, X)
+    # the CPU backend takes the host copy for Fortran-ordered X and small C-ordered X only
+    assert ws.transpose_on_host(XF) and ws.transpose_on_host(np.ones((500, 5000)))
+    assert not ws.transpose_on_host(np.ones((2000, 5000))) and not ws.transpose_on_host(np.ones((5000, 1000)))
 
 
 def test_batched_solve_equals_separate_solves():

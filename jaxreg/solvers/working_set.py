@@ -74,6 +74,8 @@ NEWTON_BYTES = 1 << 29  # and the most memory its support's rows may take (512 M
 NEWTON_ROUNDS = 8  # coordinates the Newton step may drop (each one a re-solve) before it stops
 FAR = 10.0  # criterion / tol above which a stable support goes to the Newton step at once
 ALIGN = 64  # bytes: the alignment XLA's CPU client needs to use host memory in place
+HOST_TRANSPOSE_ROWS = 1024  # see transpose_on_host
+HOST_TRANSPOSE_BYTES = 64 * 2**20
 SMALL_CAP = 256  # working sets up to this size compile with this capacity; larger ones with p
 INNER_FRACTION = 0.3  # inner tolerance as a fraction of the outer criterion
 MAX_EPOCHS = 2000  # per working set
@@ -569,10 +571,8 @@ def _default_device():
 
 
 def host_transposed(X):
-    """``X.T`` as a C-contiguous numpy array whose data is 64-byte aligned: XLA's CPU client
-    then uses it in place. A misaligned array is copied by ``device_put`` at about 1.5 GB/s
-    (a 1000 x 5000 float64 took 23-38 ms, transposed or not); the transposing copy into an
-    aligned buffer here takes 11-16 ms and the transfer none. ``X.T`` itself when it already
+    """``X.T`` as a C-contiguous numpy array whose data is 64-byte aligned, which XLA's CPU
+    client uses in place (it copies a misaligned one). ``X.T`` itself when it already
     qualifies (a Fortran-ordered, aligned ``X``): no copy at all."""
     XT = X.T
     if XT.flags.c_contiguous and XT.ctypes.data % ALIGN == 0:
@@ -584,11 +584,23 @@ def host_transposed(X):
     return out
 
 
+def transpose_on_host(X) -> bool:
+    """Whether the CPU backend gets ``X.T`` faster from :func:`host_transposed` than from
+    ``device_put(X.T)``. XLA's transposing copy is fast on large C-ordered arrays but its
+    plain copy (of an ``X.T`` that is already contiguous) runs at ~1.5 GB/s. Measured on
+    this project's 2-core machine, float64, median ms (XLA / here): 500 x 5000 9.7 / 3.8,
+    1000 x 5000 18 / 13, 5000 x 1000 21 / 34, 2000 x 5000 25 / 59, 2000 x 20000 94 / 230;
+    a Fortran-ordered 1000 x 5000 28-38 / 11 (or 0 when aligned). numpy's strided copy
+    wins while the rows it gathers are short (n) and the whole is small."""
+    return X.T.flags.c_contiguous or (X.shape[0] <= HOST_TRANSPOSE_ROWS and X.nbytes <= HOST_TRANSPOSE_BYTES)
+
+
 class Design:
     """The design as ``XT`` (p, n): features are contiguous rows.
 
     ``Design.put(X)`` makes it from ``X`` (n, p): a numpy array is transposed by the
-    transfer to the device; a jax array is transposed on its device.
+    transfer to the device, or on the host into memory the CPU backend uses in place
+    (:func:`transpose_on_host`); a jax array is transposed on its device.
     """
 
     def __init__(self, XT):
@@ -601,7 +613,7 @@ class Design:
         if isinstance(X, jax.Array):
             return cls(compiler(TRANSPOSE, X))
         X = np.asarray(X)
-        if _default_device().platform == "cpu":
+        if _default_device().platform == "cpu" and transpose_on_host(X):
             return cls(jax.device_put(host_transposed(X)))
         return cls(jax.device_put(X.T))  # the transfer makes the one (transposing) copy
 
