@@ -501,7 +501,8 @@ def newton(XT, prep: Prep, w, r, l1, l2, *, size: int):
         v, Z, dropped, nd, _ = carry
         used = slots < nd
         M = jnp.where(used[:, None] & used[None, :], Z[dropped], jnp.eye(K, dtype=dtype))
-        lam = jnp.linalg.solve(M, jnp.where(used, x0[dropped], 0.0))
+        # M is a principal submatrix of G^-1 (identity on unused slots): positive definite
+        lam = cho_solve(M, jnp.where(used, x0[dropped], 0.0))  # compiles faster than an LU solve
         on = valid & (v != 0)
         v_new = step_to_minimizer(v, x0 - _dot(Z, jnp.where(used, lam, 0.0)), on)
         # a coordinate that reached zero wanted to flip its sign: hold it at zero and solve again
