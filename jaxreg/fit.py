@@ -216,7 +216,7 @@ def _compiled(spec, args, static):
         spec.name,
         tuple(sorted(static.items(), key=lambda kv: kv[0])),
         treedef,
-        tuple((x.shape, str(x.dtype)) for x in leaves),
+        tuple((x.shape, x.dtype) for x in leaves),
         tuple(str(getattr(x, "sharding", "")) for x in leaves[:1]),
         bool(jax.config.jax_enable_x64),
     )

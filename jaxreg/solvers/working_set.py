@@ -131,7 +131,7 @@ class Compiler:
 
     def __call__(self, fn, *args, **static):
         leaves, treedef = jax.tree.flatten(args)
-        key = (fn, tuple(sorted(static.items())), treedef, tuple((x.shape, str(x.dtype)) for x in leaves))
+        key = (fn, tuple(sorted(static.items())), treedef, tuple((x.shape, x.dtype) for x in leaves))
         exe = self.cache.get(key)
         if exe is None:
             t0 = time.perf_counter()
