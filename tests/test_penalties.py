@@ -221,3 +221,20 @@ def test_new_alpha_does_not_recompile():
         f(L1(a), v)
         f(Lp(a, 1.5), v)
     assert f._cache_size() == 2  # one per penalty type, none per alpha
+
+
+def test_penalty_classes_are_distinct_tree_structures():
+    # jax caches compiled programs by tree structure: two penalty classes with the same
+    # fields (L1 and L2, LInf: one leaf, alpha) must not compare equal, or a program traced
+    # for one can run on the other (it did, rarely, with jax.tree_util.register_dataclass).
+    same_fields = [L1(0.1), L2(0.1), LInf(0.1)]
+    for i, a in enumerate(same_fields):
+        for b in same_fields[i + 1 :]:
+            assert jax.tree.structure(a) != jax.tree.structure(b)
+        assert jax.tree.structure(a) == jax.tree.structure(type(a)(0.5))
+        assert jax.tree.unflatten(jax.tree.structure(a), [0.5]) == type(a)(0.5)
+    # and one jitted function, called with each in turn, computes each one's value
+    value = jax.jit(lambda pen, w: pen.value(w))
+    w = jnp.array([1.0, -2.0, 0.5])
+    for pen in same_fields:
+        assert float(value(pen, w)) == pytest.approx(float(pen.value(w)))
