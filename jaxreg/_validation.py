@@ -13,6 +13,7 @@ __all__ = [
     "check_X",
     "check_sparse",
     "check_X_y",
+    "check_finite",
     "encode_labels",
     "check_sample_weight",
     "check_positive",
@@ -32,7 +33,8 @@ def compute_dtype(X) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def _check_finite(a, name):
+def check_finite(a, name):
+    """Raise the error for a non-finite entry of ``a`` (named ``name``), if it has one."""
     # a finite sum means every entry is finite (NaN and inf propagate): one pass and no
     # temporary array; the elementwise test runs only to report (or for an overflowed sum)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -68,9 +70,11 @@ def check_sparse(X, name="X", dtype=None):
     return X
 
 
-def check_X(X, name="X", dtype=None, accept_sparse=False) -> np.ndarray:
+def check_X(X, name="X", dtype=None, accept_sparse=False, finite=True) -> np.ndarray:
     """A 2-D, finite, non-empty numeric array (or, with ``accept_sparse``, a scipy.sparse
-    matrix as CSR)."""
+    matrix as CSR). ``finite=False`` leaves out the pass over a dense ``X`` that tests
+    finiteness, for a caller whose own first pass detects non-finite values and then calls
+    :func:`check_finite` for the error."""
     if X is None:
         raise ValueError(f"{name}=None is not allowed; {name} must be a 2-D array (n_samples, n_features)")
     if hasattr(X, "toarray") and hasattr(X, "nnz"):
@@ -92,12 +96,13 @@ def check_X(X, name="X", dtype=None, accept_sparse=False) -> np.ndarray:
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} has shape {arr.shape}; {name} needs at least 1 sample and 1 feature")
     arr = arr.astype(dtype or compute_dtype(arr), copy=False)
-    _check_finite(arr, name)
+    if finite:
+        check_finite(arr, name)
     return arr
 
 
-def check_X_y(X, y, dtype=None, regression=True, accept_sparse=False):
-    X = check_X(X, dtype=dtype, accept_sparse=accept_sparse)
+def check_X_y(X, y, dtype=None, regression=True, accept_sparse=False, finite_X=True):
+    X = check_X(X, dtype=dtype, accept_sparse=accept_sparse, finite=finite_X)
     if y is None:
         raise ValueError("y=None is not allowed; y must be a 1-D array with one target per row of X")
     y = np.asarray(y)
@@ -113,10 +118,10 @@ def check_X_y(X, y, dtype=None, regression=True, accept_sparse=False):
         if y.dtype.kind not in "biuf":
             raise ValueError(f"y has dtype {y.dtype}; a regression target must be numeric")
         y = y.astype(X.dtype, copy=False)
-        _check_finite(y, "y")
+        check_finite(y, "y")
     else:
         if y.dtype.kind == "f":
-            _check_finite(y, "y")
+            check_finite(y, "y")
         if y.dtype.kind == "O" and any(v is None for v in y):
             raise ValueError("y contains None; class labels must all be given")
     return X, y

@@ -153,9 +153,48 @@ def test_huge_finite_values_are_not_called_non_finite():
     from jaxreg import _validation as V
 
     big = np.full((4, 3), 1e308)
-    V._check_finite(big, "X")  # no error: every entry is finite
+    V.check_finite(big, "X")  # no error: every entry is finite
     with pytest.raises(ValueError, match=r"X contains 1 non-finite value\(s\) \(NaN at index \(1, 2\)\)"):
-        V._check_finite(with_nan(big, (1, 2)), "X")
+        V.check_finite(with_nan(big, (1, 2)), "X")
     mixed = np.array([[np.inf, -np.inf]])  # inf - inf = nan in the sum: still reported as infinite
     with pytest.raises(ValueError, match=r"X contains 2 non-finite value\(s\) \(infinite at index \(0, 0\)\)"):
-        V._check_finite(mixed, "X")
+        V.check_finite(mixed, "X")
+
+
+NONFINITE_X = [
+    ("nan", (3, 1), np.nan, r"X contains 1 non-finite value\(s\) \(NaN at index \(3, 1\)\)"),
+    ("inf", (17, 0), -np.inf, r"X contains 1 non-finite value\(s\) \(infinite at index \(17, 0\)\)"),
+]
+WS_ROUTES = {
+    "lasso": dict(penalty=L1(0.05)),
+    "no intercept": dict(penalty=L1(0.05), fit_intercept=False),
+    "zero weight on the bad row": dict(penalty=L1(0.05), sample_weight=np.r_[np.zeros(18), 1.0, 1.0]),
+    "warm start": dict(penalty=L1(0.05), coef_init=np.ones(3)),
+    "elastic net": dict(penalty=ElasticNet(0.05, 0.5)),
+    "logistic": dict(penalty=L1(0.01), loss="logistic"),
+}
+
+
+@pytest.mark.parametrize("route", list(WS_ROUTES), ids=list(WS_ROUTES))
+@pytest.mark.parametrize("kind, idx, value, msg", NONFINITE_X, ids=[c[0] for c in NONFINITE_X])
+def test_working_set_reports_non_finite_X(route, kind, idx, value, msg):
+    # fit leaves the pass over X to the working set's first pass, which must still catch
+    # every NaN/inf (0 * inf is NaN too, so zero weights and zero coefficients hide nothing)
+    # and raise the same error as the host check
+    kw = dict(WS_ROUTES[route])
+    Z = X.copy()
+    Z[idx] = value
+    target = yc if kw.get("loss") == "logistic" else y
+    with pytest.raises(ValueError, match=msg):
+        jaxreg.fit(Z, target, solver="working_set", **kw)
+    with pytest.raises(ValueError, match=msg):  # the default solver of an L1 fit
+        jaxreg.fit(Z, target, **kw)
+
+
+def test_working_set_reports_an_overflowing_X():
+    # finite entries whose products overflow (1e300 * 1e10): no entry to name, but no
+    # silent NaN either
+    Z = X.copy()
+    Z[:, 1] = 1e300
+    with pytest.raises(ValueError, match=r"first pass over X gave non-finite values.*rescale X"):
+        jaxreg.fit(Z, y, penalty=L1(0.05), coef_init=np.full(3, 1e10))

@@ -91,6 +91,7 @@ def lcheck(XT, m: Model, y, d, z, w, l1, l2):
     and the penalty scaled for the model (``l1 / H``, ``l2 / H``). ``XT`` is unused."""
     dist = _l1_distance(w, m.grad + l2 * w, l1)
     crit = jnp.maximum(jnp.max(dist), jnp.abs(m.grad_b))
+    crit = jnp.where(jnp.all(jnp.isfinite(m.grad)), crit, jnp.nan)  # see ws.evaluate
     obj = _loss(y, d, z) + _penalty(w, l1, l2)
     return LCheck(crit, jnp.where(w != 0, jnp.inf, dist), jnp.sum(w != 0), obj), l1 / m.H, l2 / m.H
 
@@ -146,6 +147,8 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
         crit, nnz = np.asarray(chk.crit), np.asarray(chk.nnz)
         if n_iter:
             history.append(np.asarray(chk.obj))
+        elif state is None:
+            ws.first_check_finite(crit)
         done = crit <= tol
         if np.all(done) or n_iter >= max_iter:
             break
