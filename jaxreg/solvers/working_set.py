@@ -17,7 +17,7 @@ iterations it takes:
     constants, the residual and a ``check`` at the initial point;
 ``cd`` (static capacity: 256 features, or all of them)
     the working set: the support and the features with the largest subdifferential
-    distance, ``max(16, 2 * support)`` in all (geometric growth), chosen by a threshold
+    distance, ``max(16, 3 * support)`` in all (:func:`ws_size`), chosen by a threshold
     found by bisection (XLA's sort is slow on CPU). Cyclic coordinate descent on it with
     Anderson extrapolation every ``K + 1`` epochs, kept only when it lowers the objective,
     until the subproblem's criterion is below ``0.3 x`` the outer one or its support has
@@ -69,6 +69,7 @@ CRITERIA = ("duality_gap", "subdiff_distance")
 
 ANDERSON_K = 5  # extrapolate from the last K + 1 epochs (skglm's default)
 WS_MIN = 16  # smallest working set
+WS_GROWTH = 3  # the working set holds this many times the support (see ws_size)
 NEWTON_MAX = 2048  # largest support the Newton step factorizes
 NEWTON_BYTES = 1 << 29  # and the most memory its support's rows may take (512 MiB)
 NEWTON_ROUNDS = 8  # coordinates the Newton step may drop (each one a re-solve) before it stops
@@ -164,6 +165,12 @@ def capacity(p: int) -> int:
     """The largest working-set capacity: every feature, rounded up to a multiple of
     ``CD_BLOCK`` (the working set is read in place, so capacity costs only index arrays)."""
     return int(-(-p // CD_BLOCK) * CD_BLOCK)
+
+
+def ws_size(nnz) -> int:
+    """The working-set size for a support of ``nnz`` features: ``max(WS_MIN, WS_GROWTH *
+    nnz)`` (geometric growth while the support grows)."""
+    return int(max(WS_MIN, WS_GROWTH * int(nnz)))
 
 
 def bucket(size: int, p: int) -> int:
@@ -434,7 +441,7 @@ class _CD(NamedTuple):
     stable: jax.Array
 
 
-def cd(XT, prep: Prep, w, r, scores, l1, l2, tol_in, *, cap: int):
+def cd(XT, prep: Prep, w, r, scores, l1, l2, tol_in, size, *, cap: int):
     """Coordinate descent on a working set of at most ``cap`` features, read in place as
     rows of ``XT`` (nothing is gathered, so ``cap`` can be every feature and one compiled
     shape serves every working-set size; a small ``cap`` keeps the small arrays small).
@@ -445,7 +452,7 @@ def cd(XT, prep: Prep, w, r, scores, l1, l2, tol_in, *, cap: int):
     support and signs are those the call started from, and the epochs run.
     """
     support = w != 0
-    ws, count = select(scores, support, jnp.maximum(WS_MIN, 2 * jnp.sum(support)), cap)
+    ws, count = select(scores, support, size, cap)
     d = prep.d
     xw = prep.xbar.at[ws].get(mode="fill", fill_value=0.0)
     lips = ws_apply(XT, ws, count, lambda R, xb: _dot((R - xb[:, None]) ** 2, d), xw, r)
@@ -689,8 +696,9 @@ def inner_solve(compiler, design, prep, w, r, scores, l1, l2, tol_in, nnz, far):
     as it went in and coordinate descent is slow to finish: it needed more than one
     Anderson block, or ``far`` (the criterion is orders of magnitude above the tolerance).
     Returns ``(w, r)``."""
-    XT, cap = design.XT, design.cap(max(WS_MIN, 2 * int(nnz)))
-    w, r, same, epochs = compiler(CD, XT, prep, w, r, scores, l1, l2, jnp.asarray(tol_in), cap=cap)
+    XT, size = design.XT, ws_size(nnz)
+    tol_in, n_ws = np.asarray(tol_in), np.asarray(size, np.int32)
+    w, r, same, epochs = compiler(CD, XT, prep, w, r, scores, l1, l2, tol_in, n_ws, cap=design.cap(size))
     if bool(same) and (int(epochs) > ANDERSON_K + 1 or far):
         s = int(np.sum(np.asarray(w) != 0))
         size = bucket(s, design.p)
