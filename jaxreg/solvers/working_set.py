@@ -618,35 +618,8 @@ def host_transposed(X):
     raw = np.empty(XT.nbytes + ALIGN, np.uint8)
     start = -raw.ctypes.data % ALIGN
     out = raw[start : start + XT.nbytes].view(XT.dtype).reshape(XT.shape)
-    parallel_copy(out, XT)
+    np.copyto(out, XT)
     return out
-
-
-COPY_THREADS = 4  # at most; a strided copy is latency-bound, and a few threads fill the memory bus
-COPY_MIN_BYTES = 4 * 2**20  # smaller copies are not worth a thread hand-off
-_POOL = None
-
-
-def parallel_copy(out, src):
-    """``np.copyto(out, src)`` in row blocks on a few threads (numpy releases the GIL while
-    it copies). A transposing copy reads with a stride and runs at a fraction of the memory
-    bandwidth on one core; measured on this project's 2-core machine, cache cold, float64,
-    ms (one thread / two): 1000 x 5000 12.5 / 7.9, 2000 x 20000 223 / 112."""
-    global _POOL
-    import os
-
-    k = min(COPY_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    if k < 2 or out.nbytes < COPY_MIN_BYTES:
-        np.copyto(out, src)
-        return
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="jaxreg-copy")
-    step = -(-out.shape[0] // k)
-    blocks = [slice(i, i + step) for i in range(0, out.shape[0], step)]
-    for f in [_POOL.submit(np.copyto, out[b], src[b]) for b in blocks]:
-        f.result()
 
 
 def transpose_on_host(X) -> bool:
