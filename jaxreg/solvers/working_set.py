@@ -17,8 +17,8 @@ iterations it takes:
     constants, the residual and a ``check`` at the initial point;
 ``cd`` (static capacity: 256 features, or all of them)
     the working set: the support and the features with the largest subdifferential
-    distance, ``max(16, 3 * support)`` in all (:func:`ws_size`), chosen by a threshold
-    found by bisection (XLA's sort is slow on CPU). Cyclic coordinate descent on it with
+    distance, ``max(16, 3 * support)`` in all (2x from a warm start: :func:`ws_size`),
+    chosen by a threshold found by bisection (XLA's sort is slow on CPU). Cyclic coordinate descent on it with
     Anderson extrapolation every ``K + 1`` epochs, kept only when it lowers the objective,
     until the subproblem's criterion is below ``0.3 x`` the outer one or its support has
     stopped changing; then a ``check``: one ``XT @ v`` product gives the criterion and the
@@ -69,7 +69,8 @@ CRITERIA = ("duality_gap", "subdiff_distance")
 
 ANDERSON_K = 5  # extrapolate from the last K + 1 epochs (skglm's default)
 WS_MIN = 16  # smallest working set
-WS_GROWTH = 3  # the working set holds this many times the support (see ws_size)
+WS_GROWTH = 3  # the working set holds this many times the support (see ws_size),
+WS_GROWTH_WARM = 2  # or this many from a warm start (most of the support is already there)
 NEWTON_MAX = 2048  # largest support the Newton step factorizes
 NEWTON_BYTES = 1 << 29  # and the most memory its support's rows may take (512 MiB)
 NEWTON_ROUNDS = 8  # coordinates the Newton step may drop (each one a re-solve) before it stops
@@ -167,10 +168,13 @@ def capacity(p: int) -> int:
     return int(-(-p // CD_BLOCK) * CD_BLOCK)
 
 
-def ws_size(nnz) -> int:
-    """The working-set size for a support of ``nnz`` features: ``max(WS_MIN, WS_GROWTH *
-    nnz)`` (geometric growth while the support grows)."""
-    return int(max(WS_MIN, WS_GROWTH * int(nnz)))
+def ws_size(nnz, warm: bool):
+    """The working-set sizes for supports of ``nnz`` features: ``max(WS_MIN, g * nnz)``
+    (geometric growth while the support grows), ``g = WS_GROWTH`` from ``w = 0`` and
+    ``WS_GROWTH_WARM`` from a warm start. Measured (interleaved A/B, 7 reps): 3 instead of
+    2 took 15-20% off the amax/100 fits from zero (fewer outer iterations, 16 -> 13 on
+    1000 x 5000), but added ~10% to LassoCV on 2000 x 20000, whose alphas start warm."""
+    return np.maximum(WS_MIN, (WS_GROWTH_WARM if warm else WS_GROWTH) * np.asarray(nnz)).astype(np.int64)
 
 
 def bucket(size: int, p: int) -> int:
@@ -664,12 +668,12 @@ class Design:
         return min(SMALL_CAP, capacity(self.p)) if size <= SMALL_CAP else capacity(self.p)
 
 
-def inner_solve(compiler, design, prep, w, r, scores, l1, l2, tol_in, nnz, far):
+def inner_solve(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far):
     """One working set: coordinate descent, then the Newton step when the support came out
     as it went in and coordinate descent is slow to finish: it needed more than one
     Anderson block, or ``far`` (the criterion is orders of magnitude above the tolerance).
     Returns ``(w, r)``."""
-    XT, size = design.XT, ws_size(nnz)
+    XT, size = design.XT, int(size)
     tol_in, n_ws = np.asarray(tol_in), np.asarray(size, np.int32)
     w, r, same, epochs = compiler(CD, XT, prep, w, r, scores, l1, l2, tol_in, n_ws, cap=design.cap(size))
     if bool(same) and (int(epochs) > ANDERSON_K + 1 or far):
@@ -693,7 +697,7 @@ def put(tree, b, values):
 TAKE, PUT = jax.jit(take), jax.jit(put)
 
 
-def inner_solve_batch(compiler, design, prep, w, r, scores, l1, l2, tol_in, nnz, far):
+def inner_solve_batch(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far):
     """:func:`inner_solve` for each problem of a batch whose ``tol_in`` is finite (the
     others are done). One problem at a time, not ``vmap``-ed: the problems of a batch (the
     folds of a cross-validation) need different numbers of epochs and working sets of
@@ -702,7 +706,7 @@ def inner_solve_batch(compiler, design, prep, w, r, scores, l1, l2, tol_in, nnz,
     for b in np.flatnonzero(np.isfinite(tol_in)):
         i = jnp.asarray(b, jnp.int32)
         args = compiler(TAKE, (prep, w, r, scores, l1, l2), i)
-        wb, rb = inner_solve(compiler, design, *args, tol_in[b], nnz[b], far[b])
+        wb, rb = inner_solve(compiler, design, *args, tol_in[b], size[b], far[b])
         w, r = compiler(PUT, (w, r), i, (wb, rb))
     return w, r
 
@@ -725,7 +729,8 @@ def solve_squared(
     P = {name: fns[int(batched)] for name, fns in SQUARED.items()}
     design = Design.put(X, compiler)
     XT = design.XT
-    if state is None and not np.any(np.asarray(w0)):
+    warm = state is not None or bool(np.any(np.asarray(w0)))
+    if not warm:
         prep, r, chk = compiler(P["start_cold"], XT, y, weights, l1, l2, fit_intercept=fit_intercept)
         w = jnp.zeros_like(chk.corr)
     elif state is None:
@@ -749,7 +754,8 @@ def solve_squared(
         # the subproblem needs 0.3x the current criterion, but never much below tol itself
         tol_in = np.where(done, np.inf, np.maximum(INNER_FRACTION * crit, 0.9 * tol)).astype(crit.dtype)
         far = crit > FAR * tol
-        w, r = solve_inner(compiler, design, prep, w, r, chk.scores, l1, l2, tol_in, nnz, far, batched=batched)
+        size = ws_size(nnz, warm)
+        w, r = solve_inner(compiler, design, prep, w, r, chk.scores, l1, l2, tol_in, size, far, batched=batched)
         if XT.dtype.itemsize < 8:  # float32: the residual updated in place drifts (see residual)
             r = compiler(P["residual"], XT, prep, w)
         chk = compiler(P["check"], XT, prep, w, r, l1, l2)

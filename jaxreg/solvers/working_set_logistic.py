@@ -135,6 +135,7 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
     design = ws.Design.put(X, compiler)
     XT = design.XT
     d = weights / jnp.sum(weights, axis=-1, keepdims=True)
+    warm = state is not None or bool(np.any(np.asarray(w0)))
     if state is None:
         w, b = w0, b0
         z = compiler(L["predictions"], XT, w, b)
@@ -155,7 +156,9 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
         n_iter += 1
         tol_in = np.where(done, np.inf, np.clip(crit**2, 1e-14, 1e-4)).astype(crit.dtype)
         far = crit > ws.FAR * tol
-        v, _ = ws.solve_inner(compiler, design, m.prep, w, m.r, chk.scores, l1s, l2s, tol_in, nnz, far, batched=batched)
+        size = ws.ws_size(nnz, warm)
+        args = (m.prep, w, m.r, chk.scores, l1s, l2s, tol_in, size, far)
+        v, _ = ws.solve_inner(compiler, design, *args, batched=batched)
         c = compiler(Q["intercept"], XT, m.prep, v) if fit_intercept else b
         w, b, z, _ = compiler(L["line_search"], XT, y, d, z, w, b, v, c, m.grad, m.grad_b, l1, l2)
         m = compiler(L["model"], XT, y, d, z, b, fit_intercept=fit_intercept)
