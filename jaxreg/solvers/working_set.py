@@ -18,11 +18,11 @@ iterations it takes:
 ``cd`` (static capacity: 256 features, or all of them)
     the working set: the support and the features with the largest subdifferential
     distance, ``max(16, 3 * support)`` in all (2x from a warm start: :func:`ws_size`),
-    chosen by a threshold found by bisection (XLA's sort is slow on CPU). Cyclic coordinate descent on it with
-    Anderson extrapolation every ``K + 1`` epochs, kept only when it lowers the objective,
-    until the subproblem's criterion is below ``0.3 x`` the outer one or its support has
-    stopped changing; then a ``check``: one ``XT @ v`` product gives the criterion and the
-    next scores;
+    chosen by a threshold found by bisection (XLA's sort is slow on CPU). Cyclic
+    coordinate descent on it with Anderson extrapolation every ``K + 1`` epochs, kept only
+    when it lowers the objective, until the subproblem's criterion is below ``0.3 x`` the
+    outer one or its support has stopped changing; then a ``check``: one ``XT @ v``
+    product gives the criterion, the next scores and the intercept;
 ``newton`` (static size: the support rounded up by :func:`bucket`; run when the support
     was stable)
     on the support ``S`` with signs ``s`` the objective is the quadratic
