@@ -678,9 +678,9 @@ def inner_solve(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far)
     w, r, same, epochs = compiler(CD, XT, prep, w, r, scores, l1, l2, tol_in, n_ws, cap=design.cap(size))
     if bool(same) and (int(epochs) > ANDERSON_K + 1 or far):
         s = int(np.sum(np.asarray(w) != 0))
-        size = bucket(s, design.p)
-        if 0 < s <= NEWTON_MAX and size * XT.shape[1] * XT.dtype.itemsize <= NEWTON_BYTES:
-            w, r, _ = compiler(NEWTON, XT, prep, w, r, l1, l2, size=size)
+        n_newton = bucket(s, design.p)
+        if 0 < s <= NEWTON_MAX and n_newton * XT.shape[1] * XT.dtype.itemsize <= NEWTON_BYTES:
+            w, r, _ = compiler(NEWTON, XT, prep, w, r, l1, l2, size=n_newton)
     return w, r
 
 
