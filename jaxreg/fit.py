@@ -21,12 +21,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxreg import _sharding, _sparse
+from jaxreg import _buckets, _compile, _sharding, _sparse
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
 from jaxreg.losses import Loss, get_loss
 from jaxreg.penalties import Penalty, WeightedL1, get_penalty
 from jaxreg.solvers import SOLVERS, STATUS_NAMES, Data, Hyper, auto_solver, get_solver
+from jaxreg.solvers.gram import MAX_FEATURES as GRAM_MAX_FEATURES
 
 __all__ = ["fit", "FitResult", "alpha_max", "resolve_device"]
 
@@ -142,12 +143,17 @@ def compute_context(dtype, device=None):
 
 def _auto_solver(loss, penalty, X, options):
     """``auto_solver``, except that the working set (dense, one device, no step options)
-    gives way to fista for sparse X, ``devices=`` or fista's own options."""
+    gives way to fista for sparse X, ``devices=`` or fista's own options, and to
+    coordinate descent on the Gram matrix for the squared loss on at most
+    ``gram.MAX_FEATURES`` features (its program does not depend on the row count)."""
     name = auto_solver(loss, penalty)
     if SOLVERS[name].host_driven and (
         _sparse.is_sparse(X) or any(options.get(k) is not None for k in ("devices", "step", "check_every"))
     ):
         return "fista"
+    if name == "working_set" and SOLVERS["gram_cd"].unsupported_reason(loss, penalty) is None:
+        if np.shape(X)[1] <= GRAM_MAX_FEATURES:
+            return "gram_cd"
     return name
 
 
@@ -202,30 +208,17 @@ def _check_penalty(penalty: Penalty, n_features: int):
 def _canonical(tree, dtype):
     """Every floating leaf as an array of ``dtype`` (so compiled shapes never vary by
     Python-float weak types)."""
-    # converted on the host: an eager convert_element_type would compile in every new process
-    return jax.tree.map(lambda x: jnp.asarray(np.asarray(x, dtype)), tree)
+    # converted on the host and put by one transfer: an eager convert_element_type (or
+    # jnp.asarray) would compile a program of its own in every new process
+    return jax.device_put(jax.tree.map(lambda x: np.asarray(x, dtype), tree))
 
 
-_COMPILED: dict = {}
+_COMPILED = _compile.CACHE  # the package's one cache (jaxreg._compile)
 
 
 def _compiled(spec, args, static):
     """The AOT-compiled solver for these argument structures (and its compile time)."""
-    leaves, treedef = jax.tree.flatten(args)
-    key = (
-        spec.name,
-        tuple(sorted(static.items(), key=lambda kv: kv[0])),
-        treedef,
-        tuple((x.shape, x.dtype) for x in leaves),
-        tuple(str(getattr(x, "sharding", "")) for x in leaves[:1]),
-        bool(jax.config.jax_enable_x64),
-    )
-    if key in _COMPILED:
-        return _COMPILED[key], 0.0
-    t0 = time.perf_counter()
-    exe = spec.run.lower(*args, **static).compile()
-    _COMPILED[key] = exe
-    return exe, time.perf_counter() - t0
+    return _compile.compiled(spec.run, args, static)
 
 
 def _static_kwargs(spec, options, max_iter, fit_intercept):
@@ -237,9 +230,25 @@ def _static_kwargs(spec, options, max_iter, fit_intercept):
     return static
 
 
-_lipschitz_jit = jax.jit(
-    lambda X, d, loss, fit_intercept: loss.lipschitz(X, d, fit_intercept), static_argnames=("fit_intercept",)
-)
+@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+def _lipschitz(X, d, loss, *, fit_intercept):
+    return loss.lipschitz(X, d, fit_intercept)
+
+
+@jax.jit
+def _init_intercept(loss, y, sw):
+    return loss.init_intercept(y, sw)
+
+
+@jax.jit
+def _penalty_alpha_max(penalty, g):
+    return penalty.alpha_max(g)
+
+
+def _call(fn, *args, **static):
+    """``fn(*args, **static)`` through the package's compile cache (:mod:`jaxreg._compile`):
+    stored on disk, so a new process neither compiles nor traces it again."""
+    return _compile.compiled(fn, args, static)[0](*args)
 
 
 def _default_learning_rate(spec, static, L, X, loss, fit_intercept, n):
@@ -385,18 +394,16 @@ def fit(
             data = _sharding.shard_data(X, y, sw, devices)
             if "n_samples" in inspect.signature(spec.run).parameters:
                 static["n_samples"] = n  # batches from the real rows only, not the padding
-        elif spec.host_driven:  # it puts X on the device itself, in the layout it reads
-            data = Data(X, *(jax.device_put(a, device) for a in (y, sw)))
         elif _sparse.is_sparse(X):
             rows = static.get("batch_size") is not None  # mini-batches gather whole rows
             data = Data(_sparse.to_jax(X, device, rows), *(jax.device_put(a, device) for a in (y, sw)))
         else:
-            data = Data(*(jax.device_put(a, device) for a in (X, y, sw)))
+            data = _dense_data(spec, static, X, y, sw, device)
         loss_c, penalty_c = _canonical(loss, dtype), _canonical(penalty, dtype)
         if intercept_init is not None:
             b0 = np.broadcast_to(np.asarray(intercept_init, dtype), coef_shape[1:]).copy()
-        elif fit_intercept:
-            b0 = np.asarray(_init_intercept(loss_c, data.y, data.weights), dtype)
+        elif fit_intercept and spec.needs_intercept_init:
+            b0 = np.asarray(_call(_init_intercept, loss_c, data.y, data.weights), dtype)
         else:
             b0 = np.zeros(coef_shape[1:], dtype)
         lr = options.get("learning_rate")
@@ -404,7 +411,7 @@ def fit(
         L = 1.0
         if spec.needs_lipschitz or (uses_step and lr is None):
             # power iteration: ~2 products with X per step, so only when it is used
-            L = float(_lipschitz_jit(data.X, data.weights, loss_c, fit_intercept=bool(fit_intercept)))
+            L = float(_call(_lipschitz, data.X, data.weights, loss_c, fit_intercept=bool(fit_intercept)))
             L += float(penalty.grad_lipschitz() or 0.0)
             L = max(L, float(np.finfo(dtype).tiny))
         if lr is None:
@@ -444,6 +451,23 @@ def fit(
         compile_time=compile_time,
         score=lambda coef, intercept: _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype),
     )
+
+
+def _dense_data(spec, static, X, y, sw, device) -> Data:
+    """The data on ``device``, rows padded to their bucket (:mod:`jaxreg._buckets`) with
+    zero-weight rows, so fits on nearby row counts (cross-validation folds, learning
+    curves) share one compiled solver. Not padded: mini-batch solvers (their batches
+    depend on the row count) and designs above ``MAX_ENTRIES`` entries. A host-driven
+    solver gets ``X`` on the host, in the layout it puts on the device itself."""
+    n = X.shape[0]
+    n_rows = _buckets.bucket(n)
+    if spec.row_buckets and n_rows > n and static.get("batch_size") is None and X.size <= _buckets.MAX_ENTRIES:
+        X = spec.pad_design(X, n_rows)
+        y = _buckets.pad_rows(y, n_rows, fill=y[0])  # a valid label; its weight is zero
+        sw = _buckets.pad_rows(sw, n_rows)
+    if spec.host_driven:
+        return Data(X, *(jax.device_put(a, device) for a in (y, sw)))
+    return Data(*(jax.device_put(a, device) for a in (X, y, sw)))
 
 
 def _result(out, spec, loss, penalty, *, classes, dtype, device, fit_time, compile_time, score) -> FitResult:
@@ -527,9 +551,9 @@ def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_wei
     sw = V.check_sample_weight(sample_weight, X.shape[0], dtype)
     x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
     with x64:
-        gz = np.asarray(_gradient_at_zero(_canonical(loss, dtype), y, sw, fit_intercept=bool(fit_intercept)))
+        gz = np.asarray(_call(_gradient_at_zero, _canonical(loss, dtype), y, sw, fit_intercept=bool(fit_intercept)))
         g = np.asarray(X.T @ gz, dtype)  # numpy (dense or sparse): no copy of X to the device
-        return float(_penalty_alpha_max(_canonical(penalty, dtype), g))
+        return float(_call(_penalty_alpha_max, _canonical(penalty, dtype), g))
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept",))
@@ -540,6 +564,3 @@ def _gradient_at_zero(loss, y, sw, *, fit_intercept):
     b = loss.init_intercept(y, sw) if fit_intercept else jnp.zeros(y.shape[1:], y.dtype)
     return loss.grad_z(y, jnp.broadcast_to(b, y.shape).astype(y.dtype), sw)
 
-
-_penalty_alpha_max = jax.jit(lambda penalty, g: penalty.alpha_max(g))
-_init_intercept = jax.jit(lambda loss, y, sw: loss.init_intercept(y, sw))

@@ -197,4 +197,12 @@ def test_working_set_reports_an_overflowing_X():
     Z = X.copy()
     Z[:, 1] = 1e300
     with pytest.raises(ValueError, match=r"first pass over X gave non-finite values.*rescale X"):
-        jaxreg.fit(Z, y, penalty=L1(0.05), coef_init=np.full(3, 1e10))
+        jaxreg.fit(Z, y, penalty=L1(0.05), coef_init=np.full(3, 1e10), solver="working_set")
+
+
+def test_gram_solver_reports_an_overflowing_X():
+    # the Gram matrix of a column of size 1e300 overflows: an error, never NaN coefficients
+    Z = X.copy()
+    Z[:, 1] *= 1e300
+    with pytest.raises(ValueError, match=r"first pass over X gave non-finite values.*rescale X"):
+        jaxreg.fit(Z, y, penalty=L1(0.05), solver="gram_cd")

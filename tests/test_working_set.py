@@ -1,6 +1,7 @@
 """The working-set solver against scikit-learn, FISTA, closed-form optimality conditions and
 an independent duality-gap computation; the number of compiled shapes it needs."""
 
+import functools
 import warnings
 
 import numpy as np
@@ -15,6 +16,10 @@ from jaxreg.penalties import L1, ElasticNet, Lp, WeightedL1
 from jaxreg.solvers import working_set as ws
 
 from conftest import make_regression
+
+# the working set by name: auto picks the Gram-matrix solver for the squared loss on few
+# features, and these tests are about the working set
+fit_ws = functools.partial(jaxreg.fit, solver="working_set")
 
 # Two shapes for most tests (every new shape compiles the pieces again).
 SHAPES = {"n>p": (50, 40, 0.5), "p>n": (30, 40, 0.8)}
@@ -57,7 +62,7 @@ def test_lasso_matches_sklearn_and_fista(shape, fit_intercept, frac):
     n, p, rho = SHAPES[shape]
     X, y, _ = make_regression(n, p, rho=rho, n_informative=8, seed=21)
     alpha = frac * jaxreg.alpha_max(X, y, fit_intercept=fit_intercept)
-    res = jaxreg.fit(X, y, penalty=L1(alpha), fit_intercept=fit_intercept, tol=1e-12)
+    res = fit_ws(X, y, penalty=L1(alpha), fit_intercept=fit_intercept, tol=1e-12)
     assert res.solver == "working_set" and res.converged and res.criterion == "duality_gap"
     sk = sk_enet(X, y, alpha, fit_intercept=fit_intercept)
     np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-8)
@@ -76,7 +81,7 @@ def test_elasticnet_matches_sklearn(shape):
     n, p, rho = SHAPES[shape]
     X, y, _ = make_regression(n, p, rho=rho, n_informative=8, seed=22)
     alpha = 0.05 * jaxreg.alpha_max(X, y, penalty=ElasticNet(1.0, 0.6))
-    res = jaxreg.fit(X, y, penalty=ElasticNet(alpha, 0.6), tol=1e-12)
+    res = fit_ws(X, y, penalty=ElasticNet(alpha, 0.6), tol=1e-12)
     sk = sk_enet(X, y, alpha, l1_ratio=0.6)
     np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-8)
     np.testing.assert_array_equal(res.coef != 0, np.abs(sk.coef_) > 1e-12)
@@ -89,7 +94,7 @@ def test_sample_weight_matches_sklearn():
     sw = np.random.default_rng(0).uniform(0.2, 3.0, n)
     sw[:5] = 0.0  # zero weights drop rows
     alpha = 0.05 * jaxreg.alpha_max(X, y, sample_weight=sw)
-    res = jaxreg.fit(X, y, penalty=L1(alpha), sample_weight=sw, tol=1e-12)
+    res = fit_ws(X, y, penalty=L1(alpha), sample_weight=sw, tol=1e-12)
     sk = sk_enet(X, y, alpha, sample_weight=sw)
     np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-8)
     assert res.intercept == pytest.approx(sk.intercept_, abs=1e-8)
@@ -104,7 +109,7 @@ def test_weighted_l1_with_unpenalized_feature_meets_kkt():
     wt = np.linspace(0.5, 2.0, p)
     wt[3] = 0.0
     alpha = 0.05
-    res = jaxreg.fit(X, y, penalty=WeightedL1(alpha, wt), tol=1e-11)
+    res = fit_ws(X, y, penalty=WeightedL1(alpha, wt), tol=1e-11)
     assert res.converged and res.criterion == "subdiff_distance"
     r = y - X @ res.coef - res.intercept
     g = X.T @ r / n
@@ -117,15 +122,16 @@ def test_weighted_l1_with_unpenalized_feature_meets_kkt():
 def test_lp1_is_lasso():
     n, p, rho = SHAPES["n>p"]
     X, y, _ = make_regression(n, p, rho=rho, seed=25)
-    a = jaxreg.fit(X, y, penalty=Lp(0.05, 1.0), tol=1e-12)
-    assert a.solver == "working_set"
+    a = fit_ws(X, y, penalty=Lp(0.05, 1.0), tol=1e-12)
+    # auto sends Lp(p=1) to the coordinate solvers too (the Gram one on these few features)
+    assert jaxreg.fit(X, y, penalty=Lp(0.05, 1.0)).solver == "gram_cd"
     np.testing.assert_allclose(a.coef, sk_enet(X, y, 0.05).coef_, atol=1e-8)
 
 
 def test_alpha_above_alpha_max_gives_zeros_at_once():
     n, p, rho = SHAPES["n>p"]
     X, y, _ = make_regression(n, p, rho=rho, seed=26)
-    res = jaxreg.fit(X, y, penalty=L1(1.001 * jaxreg.alpha_max(X, y)), tol=1e-12)
+    res = fit_ws(X, y, penalty=L1(1.001 * jaxreg.alpha_max(X, y)), tol=1e-12)
     assert res.converged and res.nonzeros == 0 and res.n_iter == 0
     assert res.intercept == pytest.approx(y.mean(), abs=1e-12)
 
@@ -133,8 +139,8 @@ def test_alpha_above_alpha_max_gives_zeros_at_once():
 def test_warm_start_at_the_solution_takes_no_iteration():
     n, p, rho = SHAPES["n>p"]
     X, y, _ = make_regression(n, p, rho=rho, seed=27)
-    first = jaxreg.fit(X, y, penalty=L1(0.05), tol=1e-10)
-    again = jaxreg.fit(X, y, penalty=L1(0.05), tol=1e-10, coef_init=first.coef)
+    first = fit_ws(X, y, penalty=L1(0.05), tol=1e-10)
+    again = fit_ws(X, y, penalty=L1(0.05), tol=1e-10, coef_init=first.coef)
     assert first.n_iter > 0 and again.n_iter == 0 and again.converged
 
 
@@ -146,7 +152,7 @@ def test_degenerate_columns_duplicate_and_constant():
     X = X.copy()
     X[:, 7] = X[:, 6]
     X[:, 9] = 3.0
-    res = jaxreg.fit(X, y, penalty=L1(0.02), tol=1e-12)
+    res = fit_ws(X, y, penalty=L1(0.02), tol=1e-12)
     sk = sk_enet(X, y, 0.02)
     assert res.converged and res.coef[9] == 0
     assert res.objective <= objective(X, y, sk.coef_, sk.intercept_, 0.02) + 1e-12
@@ -184,15 +190,15 @@ def test_newton_step_drops_wrong_features_and_lands_on_the_solution():
 def test_constant_target():
     n, p, rho = SHAPES["n>p"]
     X, _, _ = make_regression(n, p, rho=rho, seed=29)
-    res = jaxreg.fit(X, np.full(n, 2.5), penalty=L1(0.1))
+    res = fit_ws(X, np.full(n, 2.5), penalty=L1(0.1))
     assert res.converged and res.nonzeros == 0 and res.intercept == pytest.approx(2.5)
 
 
 def test_float32_close_to_float64():
     n, p, rho = SHAPES["n>p"]
     X, y, _ = make_regression(n, p, rho=rho, seed=30)
-    r64 = jaxreg.fit(X, y, penalty=L1(0.05), tol=1e-12)
-    r32 = jaxreg.fit(X.astype(np.float32), y.astype(np.float32), penalty=L1(0.05), tol=1e-6)
+    r64 = fit_ws(X, y, penalty=L1(0.05), tol=1e-12)
+    r32 = fit_ws(X.astype(np.float32), y.astype(np.float32), penalty=L1(0.05), tol=1e-6)
     assert r32.coef.dtype == np.float32 and r32.converged
     np.testing.assert_allclose(r32.coef, r64.coef, atol=2e-5)
 
@@ -203,7 +209,7 @@ def test_float32_reported_convergence_is_true(rho, n_informative, seed, ratio):
     # below tol while the true gap (here in float64 from its coefficients) is 10-50x larger.
     X, y, _ = make_correlated_regression(300, 1000, rho=rho, n_informative=n_informative, seed=seed, dtype=np.float32)
     alpha = ratio * jaxreg.alpha_max(X, y)
-    res = jaxreg.fit(X, y, penalty=L1(alpha), tol=1e-6)
+    res = fit_ws(X, y, penalty=L1(alpha), tol=1e-6)
     assert res.converged and res.coef.dtype == np.float32
     X64, y64 = X.astype(np.float64), y.astype(np.float64)
     # 2x tol: the coefficients themselves are rounded to float32
@@ -223,8 +229,8 @@ def test_host_transposed_is_aligned_and_copies_only_when_it_must():
     X, y, _ = make_regression(60, 13, seed=3)
     XF = ws.host_transposed(X).T
     a, b = (
-        jaxreg.fit(XF, y, penalty=L1(0.01), tol=1e-12),
-        jaxreg.fit(np.ascontiguousarray(X), y, penalty=L1(0.01), tol=1e-12),
+        fit_ws(XF, y, penalty=L1(0.01), tol=1e-12),
+        fit_ws(np.ascontiguousarray(X), y, penalty=L1(0.01), tol=1e-12),
     )
     np.testing.assert_array_equal(a.coef, b.coef)
     np.testing.assert_array_equal(XF, X)
@@ -262,13 +268,13 @@ def test_compiles_a_few_shapes_and_none_for_a_new_alpha():
     # a shape no other test uses, so the count is this fit's own
     X, y, _ = make_regression(41, 37, rho=0.5, seed=32)
     before = len(ws.Compiler.cache)
-    first = jaxreg.fit(X, y, penalty=L1(0.01), tol=1e-12)
+    first = fit_ws(X, y, penalty=L1(0.01), tol=1e-12)
     compiled = len(ws.Compiler.cache) - before
     # start, check, cd (one working-set capacity), newton (one or two support sizes), intercept
     assert 1 <= compiled <= 7, compiled
     assert first.compile_time > 0
     mid = len(ws.Compiler.cache)
-    again = jaxreg.fit(X, y, penalty=L1(0.02), tol=1e-12)
+    again = fit_ws(X, y, penalty=L1(0.02), tol=1e-12)
     assert len(ws.Compiler.cache) - mid <= 1  # at most a new Newton support size
     assert again.compile_time == 0 or len(ws.Compiler.cache) > mid
 
@@ -276,7 +282,7 @@ def test_compiles_a_few_shapes_and_none_for_a_new_alpha():
 def test_logistic_l1_matches_sklearn_and_kkt(clf_data):
     X, y = clf_data
     alpha = 0.02
-    res = jaxreg.fit(X, y, loss="logistic", penalty=L1(alpha), tol=1e-10)
+    res = fit_ws(X, y, loss="logistic", penalty=L1(alpha), tol=1e-10)
     assert res.solver == "working_set" and res.converged and res.criterion == "subdiff_distance"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -296,7 +302,7 @@ def test_logistic_l1_matches_sklearn_and_kkt(clf_data):
 def test_logistic_elasticnet_matches_fista(clf_data):
     X, y = clf_data
     pen = ElasticNet(0.03, 0.5)
-    res = jaxreg.fit(X, y, loss="logistic", penalty=pen, tol=1e-10)
+    res = fit_ws(X, y, loss="logistic", penalty=pen, tol=1e-10)
     ref = jaxreg.fit(X, y, loss="logistic", penalty=pen, solver="fista", tol=1e-10, max_iter=100_000)
     assert res.solver == "working_set" and res.converged
     np.testing.assert_allclose(res.coef, ref.coef, atol=1e-7)

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from jaxreg import _buckets
 from jaxreg.losses import Loss, Squared
 from jaxreg.penalties import ElasticNet, Penalty
 from jaxreg.solvers import closed_form as _cf
+from jaxreg.solvers import gram as _gram
 from jaxreg.solvers import proximal as _prox
 from jaxreg.solvers import quasi_newton as _qn
 from jaxreg.solvers import stochastic as _sto
@@ -68,6 +70,15 @@ class SolverSpec:
     # The solver's first pass over a dense X detects NaN/inf (and raises fit's error for
     # it), so fit leaves out its own pass over X (one read of X: ~10% of a small lasso fit).
     checks_finite: bool = False
+    # ``pad_design(X, n_rows)``: ``X`` with zero rows appended (shape buckets), in the
+    # layout the solver reads
+    pad_design: Callable = _buckets.pad_rows
+    # whether fit pads the rows to a bucket (a solver whose compiled shapes do not depend
+    # on the row count does not need it)
+    row_buckets: bool = True
+    # whether the solver starts from fit's intercept (the optimal one at w = 0: a small
+    # compiled program of its own) when it is given none
+    needs_intercept_init: bool = True
 
     def unsupported_reason(self, loss, penalty):
         return self.check(loss, penalty)
@@ -137,6 +148,18 @@ SOLVERS: dict[str, SolverSpec] = {
         default_tol=1e-6,
         host_driven=True,
         checks_finite=True,
+        pad_design=_ws.pad_design,
+    ),
+    "gram_cd": SolverSpec(
+        "gram_cd",
+        _gram.gram,
+        _gram.CRITERIA,
+        _ws.handles_squared,
+        default_max_iter=1000,
+        default_tol=1e-6,
+        host_driven=True,
+        row_buckets=False,
+        needs_intercept_init=False,
     ),
 }
 

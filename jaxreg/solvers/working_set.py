@@ -52,7 +52,6 @@ and the Newton step run one problem at a time (:func:`inner_solve_batch`).
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from typing import NamedTuple
 
@@ -61,6 +60,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxreg._buckets import ALIGN, aligned_empty, pad_rows
+from jaxreg._compile import Compiler
 from jaxreg.losses import Logistic, Loss, Squared
 from jaxreg.penalties import L1, ElasticNet, Lp, Penalty, WeightedL1, _l1_distance
 from jaxreg.solvers._common import CONVERGED, MAX_ITER, SolverOutput
@@ -75,7 +76,6 @@ NEWTON_MAX = 2048  # largest support the Newton step factorizes
 NEWTON_BYTES = 1 << 29  # and the most memory its support's rows may take (512 MiB)
 NEWTON_ROUNDS = 8  # coordinates the Newton step may drop (each one a re-solve) before it stops
 FAR = 10.0  # criterion / tol above which a stable support goes to the Newton step at once
-ALIGN = 64  # bytes: the alignment XLA's CPU client needs to use host memory in place
 HOST_TRANSPOSE_ROWS = 1024  # see transpose_on_host
 HOST_TRANSPOSE_BYTES = 64 * 2**20
 SMALL_CAP = 256  # working sets up to this size compile with this capacity; larger ones with p
@@ -103,9 +103,20 @@ def handles(loss: Loss, penalty: Penalty) -> str | None:
     )
 
 
+def handles_squared(loss: Loss, penalty: Penalty) -> str | None:
+    """:func:`handles` for the squared loss alone (the Gram-matrix solver)."""
+    if not isinstance(loss, Squared):
+        return f"gram_cd handles the squared loss, not {loss.name!r}; use working_set or fista"
+    return handles(loss, penalty)
+
+
 def l1_l2(penalty: Penalty, n_features: int, dtype):
-    """The penalty as ``sum_j l1_j |w_j| + l2 / 2 ||w||^2``: ``(l1 (p,), l2 scalar)``, made
-    in numpy and put on the device in one transfer (eager jax ops cost ~50 us each)."""
+    """:func:`l1_l2_host` put on the device in one transfer (eager jax ops cost ~50 us each)."""
+    return jax.device_put(l1_l2_host(penalty, n_features, dtype))
+
+
+def l1_l2_host(penalty: Penalty, n_features: int, dtype):
+    """The penalty as ``sum_j l1_j |w_j| + l2 / 2 ||w||^2``: ``(l1 (p,), l2 scalar)`` in numpy."""
     alpha = np.asarray(penalty.alpha, dtype)
     if isinstance(penalty, ElasticNet):
         r = np.asarray(penalty.l1_ratio, dtype)
@@ -114,36 +125,10 @@ def l1_l2(penalty: Penalty, n_features: int, dtype):
         l1, l2 = alpha * np.asarray(penalty.weights, dtype), np.zeros((), dtype)
     else:  # L1, Lp(p=1)
         l1, l2 = np.full(n_features, alpha, dtype), np.zeros((), dtype)
-    return jax.device_put((l1, np.asarray(l2, dtype)))
+    return l1, np.asarray(l2, dtype)
 
 
 # ----------------------------------------------------------------------------- compilation
-
-
-class Compiler:
-    """Ahead-of-time compiled pieces keyed on (piece, static settings, argument shapes).
-
-    ``compile_time`` adds up this instance's compiling; ``compiled`` counts the shapes it
-    compiled; ``Compiler.cache`` holds every executable of the process.
-    """
-
-    cache: dict = {}
-
-    def __init__(self):
-        self.compile_time = 0.0
-        self.compiled = 0
-
-    def __call__(self, fn, *args, **static):
-        leaves, treedef = jax.tree.flatten(args)
-        key = (fn, tuple(sorted(static.items())), treedef, tuple((x.shape, x.dtype) for x in leaves))
-        exe = self.cache.get(key)
-        if exe is None:
-            t0 = time.perf_counter()
-            exe = fn.lower(*args, **static).compile()
-            self.compile_time += time.perf_counter() - t0
-            self.compiled += 1
-            self.cache[key] = exe
-        return exe(*args)
 
 
 def pieces(*fns_and_statics):
@@ -156,6 +141,10 @@ def pieces(*fns_and_statics):
 
         def batched_fn(*a, **s):
             return jax.vmap(partial(fn, **s), in_axes=axes)(*a)
+
+        # a module-level name of its own: the disk cache of _compile keys on it
+        batched_fn.__qualname__ = batched_fn.__name__ = f"{fn.__qualname__}_batched"
+        batched_fn.__module__ = fn.__module__
 
         return single, jax.jit(batched_fn, static_argnames=static)
 
@@ -619,11 +608,17 @@ def host_transposed(X):
     XT = X.T
     if XT.flags.c_contiguous and XT.ctypes.data % ALIGN == 0:
         return XT
-    raw = np.empty(XT.nbytes + ALIGN, np.uint8)
-    start = -raw.ctypes.data % ALIGN
-    out = raw[start : start + XT.nbytes].view(XT.dtype).reshape(XT.shape)
+    out = aligned_empty(XT.shape, XT.dtype)
     np.copyto(out, XT)
     return out
+
+
+def pad_design(X, n_rows):
+    """``X`` with zero rows appended up to ``n_rows`` (shape buckets), made in the layout
+    :meth:`Design.put` then uses with no further copy: Fortran-ordered and aligned where
+    the transpose is made on the host (:func:`transpose_on_host`), C-ordered (for XLA's
+    transposing transfer) otherwise."""
+    return pad_rows(X, n_rows, fortran=transpose_on_host(X))
 
 
 def transpose_on_host(X) -> bool:
