@@ -527,9 +527,15 @@ def _placement(X, options):
 def _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype):
     x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
     with x64:
-        z = X @ coef + intercept
-        value = loss.value(jnp.asarray(y), jnp.asarray(z), jnp.asarray(sw)) + penalty.value(jnp.asarray(coef))
-        return float(value)
+        z = np.asarray(X @ coef + intercept, dtype)
+        args = (_canonical(loss, dtype), _canonical(penalty, dtype), y, z, sw, np.asarray(coef, dtype))
+        return float(_call(_objective, *args))
+
+
+@jax.jit
+def _objective(loss, penalty, y, z, sw, coef):
+    """One compiled program (eager jax operations would compile one program each)."""
+    return loss.value(y, z, sw) + penalty.value(coef)
 
 
 def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_weight=None) -> float:

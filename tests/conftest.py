@@ -34,3 +34,42 @@ def clf_data():
     w = np.array([2.0, -1.0, 0, 0, 1.5, 0, 0, 0])
     y = (X @ w + 0.3 + rng.logistic(size=120) > 0).astype(int)
     return X, y
+
+
+class CompileCounter:
+    """Counts the programs built or loaded while it is active: XLA compilations (JAX's
+    monitoring event, which also fires for loads from JAX's persistent cache) and loads
+    from jaxreg's own executable store. A fit that reuses what this process already has
+    counts zero."""
+
+    events: list = []
+    _listening = False
+
+    def __init__(self):
+        import jax
+
+        from jaxreg import _compile
+
+        if not CompileCounter._listening:
+            jax.monitoring.register_event_duration_secs_listener(self._listen)
+            CompileCounter._listening = True
+        self._stats = _compile.stats
+
+    @staticmethod
+    def _listen(event, duration, **_):
+        if event == "/jax/core/compile/backend_compile_duration":
+            CompileCounter.events.append(duration)
+
+    def __enter__(self):
+        self._start = (len(self.events), self._stats["disk_loads"])
+        self.count = None
+        return self
+
+    def __exit__(self, *exc):
+        self.count = len(self.events) - self._start[0] + self._stats["disk_loads"] - self._start[1]
+
+
+@pytest.fixture
+def compiles():
+    """``with compiles() as c: ...`` then ``c.count``: programs built or loaded inside."""
+    return CompileCounter

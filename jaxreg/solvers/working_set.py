@@ -65,6 +65,7 @@ from jaxreg._compile import Compiler
 from jaxreg.losses import Logistic, Loss, Squared
 from jaxreg.penalties import L1, ElasticNet, Lp, Penalty, WeightedL1, _l1_distance
 from jaxreg.solvers._common import CONVERGED, MAX_ITER, SolverOutput
+from jaxreg.solvers.support_newton import newton_step
 
 CRITERIA = ("duality_gap", "subdiff_distance")
 
@@ -78,7 +79,9 @@ NEWTON_ROUNDS = 8  # coordinates the Newton step may drop (each one a re-solve) 
 FAR = 10.0  # criterion / tol above which a stable support goes to the Newton step at once
 HOST_TRANSPOSE_ROWS = 1024  # see transpose_on_host
 HOST_TRANSPOSE_BYTES = 64 * 2**20
-SMALL_CAP = 256  # working sets up to this size compile with this capacity; larger ones with p
+SMALL_CAP = 256  # working sets up to this size compile with this capacity; larger ones with p,
+ONE_CAP = 1024  # except up to this many features, where every working set takes capacity p: one
+# coordinate-descent program per design, so a growing support never compiles during a fit
 INNER_FRACTION = 0.3  # inner tolerance as a fraction of the outer criterion
 MAX_EPOCHS = 2000  # per working set
 BISECTION_STEPS = 50
@@ -640,8 +643,9 @@ class Design:
     (:func:`transpose_on_host`); a jax array is transposed on its device.
     """
 
-    def __init__(self, XT):
+    def __init__(self, XT, host=None):
         self.XT = XT
+        self._host = host
 
     @classmethod
     def put(cls, X, compiler):
@@ -651,16 +655,29 @@ class Design:
             return cls(compiler(TRANSPOSE, X))
         X = np.asarray(X)
         if _default_device().platform == "cpu" and transpose_on_host(X):
-            return cls(jax.device_put(host_transposed(X)))
+            XT = host_transposed(X)
+            return cls(jax.device_put(XT), XT)
         return cls(jax.device_put(X.T))  # the transfer makes the one (transposing) copy
+
+    @property
+    def host(self):
+        """``XT`` as a numpy array where the design lives in host memory (the CPU backend:
+        no copy when the host made it), else None."""
+        if self._host is None and next(iter(self.XT.devices())).platform == "cpu":
+            self._host = np.asarray(self.XT)
+        return self._host
 
     @property
     def p(self):
         return self.XT.shape[0]
 
     def cap(self, size):
-        """The static capacity for a working set of ``size`` features."""
-        return min(SMALL_CAP, capacity(self.p)) if size <= SMALL_CAP else capacity(self.p)
+        """The static capacity for a working set of ``size`` features: ``SMALL_CAP`` or all
+        the features, and always all of them up to ``ONE_CAP`` features (the per-block cost
+        of a large capacity, O(capacity), matters only on wide designs)."""
+        if size <= SMALL_CAP and self.p > ONE_CAP:
+            return SMALL_CAP
+        return capacity(self.p)
 
 
 def inner_solve(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far):
@@ -675,7 +692,12 @@ def inner_solve(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far)
         s = int(np.sum(np.asarray(w) != 0))
         n_newton = bucket(s, design.p)
         if 0 < s <= NEWTON_MAX and n_newton * XT.shape[1] * XT.dtype.itemsize <= NEWTON_BYTES:
-            w, r, _ = compiler(NEWTON, XT, prep, w, r, l1, l2, size=n_newton)
+            if design.host is not None:  # CPU: numpy and LAPACK, no program per support size
+                host = (np.asarray(a) for a in (prep.d, prep.xbar, prep.yc, w, r, l1))
+                w, r, _ = newton_step(design.host, *host, float(l2), NEWTON_ROUNDS)
+                w, r = jax.device_put((w, r))
+            else:
+                w, r, _ = compiler(NEWTON, XT, prep, w, r, l1, l2, size=n_newton)
     return w, r
 
 
@@ -699,7 +721,7 @@ def inner_solve_batch(compiler, design, prep, w, r, scores, l1, l2, tol_in, size
     different sizes, and a batched loop would run every problem as long and as wide as the
     slowest. The passes over all of ``X`` (the checks) stay batched."""
     for b in np.flatnonzero(np.isfinite(tol_in)):
-        i = jnp.asarray(b, jnp.int32)
+        i = np.asarray(b, np.int32)
         args = compiler(TAKE, (prep, w, r, scores, l1, l2), i)
         wb, rb = inner_solve(compiler, design, *args, tol_in[b], size[b], far[b])
         w, r = compiler(PUT, (w, r), i, (wb, rb))
@@ -727,7 +749,7 @@ def solve_squared(
     warm = state is not None or bool(np.any(np.asarray(w0)))
     if not warm:
         prep, r, chk = compiler(P["start_cold"], XT, y, weights, l1, l2, fit_intercept=fit_intercept)
-        w = jnp.zeros_like(chk.corr)
+        w = jax.device_put(np.zeros(chk.corr.shape, chk.corr.dtype))  # no eager program
     elif state is None:
         prep, r = compiler(P["start"], XT, y, weights, w0, fit_intercept=fit_intercept)
         w = w0
