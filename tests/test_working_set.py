@@ -159,13 +159,17 @@ def test_degenerate_columns_duplicate_and_constant():
     assert relative_gap(X, y, res.coef, res.intercept, 0.02) <= 1e-12
 
 
-def test_newton_step_drops_wrong_features_and_lands_on_the_solution():
+@pytest.mark.parametrize("where", ["compiled", "host"])
+def test_newton_step_drops_wrong_features_and_lands_on_the_solution(where):
     # Start the Newton piece from the lasso solution's support (values perturbed) plus three
     # features that are zero at the solution: with the signs fixed, the quadratic's minimiser
     # flips those three, so the step must drop them one by one (re-solving each time) and
-    # end on scikit-learn's solution, all in one call.
+    # end on scikit-learn's solution, all in one call. The compiled step (GPU) and the host
+    # step (CPU: support_newton) both.
     import jax
     import jax.numpy as jnp
+
+    from jaxreg.solvers.support_newton import newton_step
 
     n, p, rho = SHAPES["n>p"]
     X, y, _ = make_regression(n, p, rho=rho, n_informative=8, seed=33)
@@ -181,7 +185,13 @@ def test_newton_step_drops_wrong_features_and_lands_on_the_solution():
         prep, r = ws.start(XT, jnp.asarray(y), jnp.ones(n), jnp.asarray(w0), fit_intercept=True)
         l1, l2 = ws.l1_l2(L1(alpha), p, np.float64)
         size = ws.bucket(len(on) + 3, p)
-        w, _, ok = ws.NEWTON(XT, prep, jnp.asarray(w0), r, l1, l2, size=size)
+        if where == "compiled":
+            w, _, ok = ws.NEWTON(XT, prep, jnp.asarray(w0), r, l1, l2, size=size)
+        else:
+            host = [np.asarray(a) for a in (prep.d, prep.xbar, prep.yc, w0, r, l1)]
+            w, r_new, ok = newton_step(X.T.copy(), *host, float(l2), ws.NEWTON_ROUNDS)
+            Xc = X - X.mean(0)
+            np.testing.assert_allclose(r_new, y - y.mean() - Xc @ w, atol=1e-10)
     assert bool(ok)
     np.testing.assert_allclose(np.asarray(w), sk.coef_, atol=1e-10)
     assert np.all(np.asarray(w)[extra] == 0)
