@@ -26,10 +26,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
+from jaxreg._compile import Compiler
 from jaxreg.fit import alpha_max, fit
 from jaxreg.losses import Logistic, Squared
 from jaxreg.path import alpha_grid, compute_context, solve_path
 from jaxreg.penalties import L1, ElasticNet
+from jaxreg.solvers import gram
 
 __all__ = ["LassoCV", "ElasticNetCV", "LogisticRegressionCV"]
 
@@ -116,17 +118,22 @@ class _PathCV(RegressorMixin, BaseEstimator):
         units_l2 = 1.0 - np.repeat(l1_ratios, F)
         alphas = np.repeat(grids, F, axis=0).T  # (n_alphas, B)
         with compute_context(X.dtype):
-            res = solve_path(
-                X,
-                jnp.asarray(np.broadcast_to(y, (B, n))),
-                jnp.asarray(np.tile(Wf, (len(l1_ratios), 1))),
-                Squared(),
-                (units_l1, units_l2),
-                alphas,
-                fit_intercept=bool(self.fit_intercept),
-                tol=float(self.tol),
-                max_iter=int(self.max_iter),
-            )
+            if p <= gram.MAX_FEATURES:  # few features: the path on each fold's Gram matrix
+                Y, Wb = np.broadcast_to(y, (B, n)), np.tile(Wf, (len(l1_ratios), 1))
+                kw = dict(fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter))
+                res = gram.solve_path(X, Y, Wb, (units_l1, units_l2), alphas, compiler=Compiler(), **kw)
+            else:
+                res = solve_path(
+                    X,
+                    jnp.asarray(np.broadcast_to(y, (B, n))),
+                    jnp.asarray(np.tile(Wf, (len(l1_ratios), 1))),
+                    Squared(),
+                    (units_l1, units_l2),
+                    alphas,
+                    fit_intercept=bool(self.fit_intercept),
+                    tol=float(self.tol),
+                    max_iter=int(self.max_iter),
+                )
         mse = np.empty((len(l1_ratios), F, grids.shape[1]))
         for i in range(len(l1_ratios)):
             for f, (_, test) in enumerate(folds):
@@ -148,7 +155,6 @@ class _PathCV(RegressorMixin, BaseEstimator):
             X,
             y,
             penalty=pen,
-            solver="working_set",
             fit_intercept=bool(self.fit_intercept),
             tol=float(self.tol),
             max_iter=int(self.max_iter),

@@ -31,6 +31,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg._buckets import bucket
+from jaxreg._compile import compiled
 from jaxreg.penalties import _l1_distance
 from jaxreg.solvers import working_set as ws
 from jaxreg.solvers._common import CONVERGED, MAX_ITER, SolverOutput
@@ -135,6 +136,12 @@ def moments(X, y, d, fit_intercept: bool):
     return Xs.T @ Xs, Xs.T @ ys, ys @ ys, xbar, ybar
 
 
+def history_size(max_iter) -> int:
+    """The history's length: ``max_iter`` rounded up to a power of two (a new ``max_iter``
+    rarely compiles)."""
+    return 1 << max(int(max_iter) - 1, 1).bit_length()
+
+
 def solve(X, y, weights, l1, l2, w0, *, tol, max_iter, fit_intercept, compiler):
     """Numpy in, numpy out: ``(w, b, n_iter, status, crit, kind, history)``."""
     dtype = X.dtype
@@ -149,7 +156,7 @@ def solve(X, y, weights, l1, l2, w0, *, tol, max_iter, fit_intercept, compiler):
     Gp[:p, :p] = G
     qp, l1p, wp = np.zeros(pb, dtype), np.ones(pb, dtype), np.zeros(pb, dtype)
     qp[:p], l1p[:p], wp[:p] = q, l1, w0
-    hsize = 1 << max(int(max_iter) - 1, 1).bit_length()  # buckets of max_iter: powers of two
+    hsize = history_size(max_iter)
     args = (Gp, qp, np.asarray(yy, dtype), l1p, np.asarray(l2, dtype), wp, np.asarray(tol, dtype))
     s = compiler(GRAM_CD, *jax.device_put(args), np.asarray(max_iter, np.int32), history_size=hsize)
     w = np.asarray(s.w)[:p]
@@ -173,3 +180,55 @@ def gram(data, loss, penalty, w0, b0, hyper, *, max_iter=1000, fit_intercept=Tru
     )  # fmt: skip
     out = SolverOutput(w, b, np.asarray(k), np.asarray(status), crit, hist, kind)
     return out, compiler.compile_time
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def solve_path(X, Y, W, units, alphas, *, fit_intercept, tol, max_iter, compiler):
+    """The path of :func:`jaxreg.path.solve_path` for the squared loss, batched, from the
+    Gram matrices: ``Y``, ``W`` (B, n) the targets and weights of each problem (the folds of
+    a cross-validation: held-out rows weigh zero), ``units = (l1 (B, p), l2 (B,))`` the
+    penalty at alpha = 1, ``alphas`` (n_alphas, B). Numpy in, a dict of numpy arrays out
+    (``coefs`` (n_alphas, B, p), ``intercepts``, ``n_iter``, ``converged``, ``stop_crit``,
+    ``kind``)."""
+    dtype = X.dtype
+    B, p = len(Y), X.shape[1]
+    pb = max(bucket(p), MIN_FEATURES)
+    G = np.zeros((B, pb, pb), dtype)
+    q, yy = np.zeros((B, pb), dtype), np.zeros(B, dtype)
+    xbar, ybar = np.zeros((B, p), dtype), np.zeros(B, dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for b in range(B):
+            G[b, :p, :p], q[b, :p], yy[b], xbar[b], ybar[b] = moments(X, Y[b], W[b] / W[b].sum(), fit_intercept)
+    ws.first_check_finite(np.sum(G) + np.sum(q) + np.sum(yy))
+    l1u = np.ones((B, pb), dtype)  # padding: l1 > 0 keeps the duality gap (G_jj = 0 keeps w_j = 0)
+    l1u[:, :p] = units[0]
+    l2u = np.broadcast_to(np.asarray(units[1], dtype), (B,))
+    alphas = np.asarray(alphas, dtype)
+    # the program of a single fit (shared with Lasso/ElasticNet on these features), called
+    # once per problem and alpha from the host: no program of its own to compile
+    tol_, max_iter_ = np.asarray(tol, dtype), np.asarray(max_iter, np.int32)
+    G, q, yy = jax.device_put((G, q, yy))
+    w = [jax.device_put(np.zeros(pb, dtype)) for _ in range(B)]
+    first = (G[0], q[0], yy[0], l1u[0], l2u[0], w[0], tol_, max_iter_)
+    exe = compiled(GRAM_CD, first, {"history_size": history_size(max_iter)})[0]
+    G, q, yy = ([x[b] for b in range(B)] for x in (G, q, yy))
+    states = []
+    for a in alphas:  # dispatched asynchronously; read back once at the end
+        for b in range(B):
+            states.append(exe(G[b], q[b], yy[b], a[b] * l1u[b], a[b] * l2u[b], w[b], tol_, max_iter_))
+            w[b] = states[-1].w
+    states = jax.device_get([(s.w, s.k, s.crit, s.kind) for s in states])
+    shape = (len(alphas), B)
+    coefs = np.stack([s[0] for s in states]).reshape(shape + (pb,))[..., :p]
+    k, crit, kind = (np.array([s[j] for s in states]).reshape(shape) for j in (1, 2, 3))
+    return {
+        "coefs": coefs,
+        "intercepts": ybar - np.einsum("abp,bp->ab", coefs, xbar),
+        "n_iter": k.astype(np.int64),
+        "converged": crit <= tol,
+        "stop_crit": crit,
+        "kind": kind.astype(np.int64),
+        "compile_time": compiler.compile_time,
+    }
