@@ -383,6 +383,11 @@ def fit(
     max_iter = spec.default_max_iter if max_iter is None else int(max_iter)
     devices = _placement(X, options)
     device = resolve_device(options.get("device")) if devices is None else _sharding.local_device(devices)
+    if spec.host_run is not None and devices is None and not _sparse.is_sparse(X) and device.platform == "cpu":
+        # numpy data on the CPU: the solver's numpy implementation, nothing to compile
+        spec = dataclasses.replace(
+            spec, run=spec.host_run, host_driven=True, row_buckets=False, needs_intercept_init=False
+        )
     coef_shape = (p,) if y.ndim == 1 else (p, y.shape[1])
     w0 = np.zeros(coef_shape, dtype) if coef_init is None else np.asarray(coef_init, dtype)
     if w0.shape != coef_shape:

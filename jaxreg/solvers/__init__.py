@@ -15,6 +15,7 @@ from jaxreg import _buckets
 from jaxreg.losses import Loss, Squared
 from jaxreg.penalties import ElasticNet, Penalty
 from jaxreg.solvers import closed_form as _cf
+from jaxreg.solvers import closed_form_host as _cfh
 from jaxreg.solvers import gram as _gram
 from jaxreg.solvers import proximal as _prox
 from jaxreg.solvers import quasi_newton as _qn
@@ -79,6 +80,9 @@ class SolverSpec:
     # whether the solver starts from fit's intercept (the optimal one at w = 0: a small
     # compiled program of its own) when it is given none
     needs_intercept_init: bool = True
+    # a numpy implementation (the host-driven signature) that fit runs instead of ``run``
+    # when X is a dense numpy array fitted on one CPU device: nothing to compile
+    host_run: Callable | None = None
 
     def unsupported_reason(self, loss, penalty):
         return self.check(loss, penalty)
@@ -89,7 +93,13 @@ _STOCHASTIC_STATIC = {"optimizer": None, "schedule": "constant", "n_iter_no_chan
 
 SOLVERS: dict[str, SolverSpec] = {
     "closed_form": SolverSpec(
-        "closed_form", _cf.closed_form, _cf.CRITERIA, _needs_quadratic, default_max_iter=1, iterative=False
+        "closed_form",
+        _cf.closed_form,
+        _cf.CRITERIA,
+        _needs_quadratic,
+        default_max_iter=1,
+        iterative=False,
+        host_run=_cfh.closed_form,
     ),
     "ista": SolverSpec(
         "ista",
