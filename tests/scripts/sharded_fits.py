@@ -60,7 +60,10 @@ def main():
         [int(s.index[0].start or 0), int(s.index[0].stop or data.X.shape[0])] for s in data.X.addressable_shards
     )
     out["local_weight"] = float(sum(np.asarray(s.data).sum() for s in data.weights.addressable_shards))
-    exe = next(iter(fit_module._COMPILED.values()))
+    # the first solver's executable (the cache also holds small helpers such as the
+    # initial intercept's program)
+    runs = {spec.run for spec in jaxreg.solvers.SOLVERS.values()}
+    exe = next(v for k, v in fit_module._COMPILED.items() if k[0] in runs)
     out["compiled_X_spec"] = str(exe.input_shardings[0][0].X.spec)
     out["all_reduce"] = "all-reduce" in exe.as_text()
     print("RESULT " + json.dumps(out), flush=True)
