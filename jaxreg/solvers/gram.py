@@ -66,7 +66,7 @@ def gap(G, q, yy, l1, l2, w, Gw):
     use_gap = jnp.all(l1 > 0)
     scale = jnp.maximum(yy, jnp.finfo(w.dtype).tiny)
     crit = jnp.where(use_gap, jnp.maximum(value, 0.0) / scale, jnp.max(dist, initial=0.0))
-    return crit, jnp.where(use_gap, 0, 1), 0.5 * rr + pen1 + 0.5 * l2 * ww
+    return crit, jnp.where(use_gap, 0, 1).astype(jnp.int32), 0.5 * rr + pen1 + 0.5 * l2 * ww
 
 
 def _epoch(G, q, l1, l2, w, Gw):
@@ -92,32 +92,40 @@ def newton(G, q, yy, l1, l2, w, Gw):
     wN = ws.cho_solve(A, jnp.where(S, q - l1 * jnp.sign(w), 0.0))
     w_new = ws.step_to_minimizer(w, wN, S)
     Gw_new = G @ w_new
-    ok = jnp.all(jnp.isfinite(w_new)) & (gap(G, q, yy, l1, l2, w_new, Gw_new)[2] <= gap(G, q, yy, l1, l2, w, Gw)[2])
+    ok = jnp.all(jnp.isfinite(w_new)) & (objective(q, yy, l1, l2, w_new, Gw_new) <= objective(q, yy, l1, l2, w, Gw))
     return jnp.where(ok, w_new, w), jnp.where(ok, Gw_new, Gw)
+
+
+def objective(q, yy, l1, l2, w, Gw):
+    """``1/2 ||ys - Xs w||^2 + sum l1 |w| + l2/2 ||w||^2`` from ``G w``."""
+    rr = jnp.maximum(yy - 2.0 * jnp.vdot(q, w) + jnp.vdot(w, Gw), 0.0)
+    return 0.5 * rr + jnp.vdot(l1, jnp.abs(w)) + 0.5 * l2 * jnp.vdot(w, w)
 
 
 def gram_cd(G, q, yy, l1, l2, w0, tol, max_iter, *, history_size: int):
     """Epochs until the criterion is at most ``tol`` or ``max_iter`` epochs (both traced);
     the objective after each epoch goes to a history of ``history_size`` slots."""
-    Gw0 = G @ w0
-    crit0, kind0, _ = gap(G, q, yy, l1, l2, w0, Gw0)
 
     def more(s: _State):
         return (s.crit > tol) & (s.k < max_iter)
 
     def step(s: _State):
-        w, Gw = _epoch(G, q, l1, l2, s.w, s.Gw)
+        # the first pass (k = -1) only checks the starting point: one copy of the check in
+        # the program, not two (compile time)
+        w, Gw = lax.cond(s.k >= 0, lambda a: _epoch(G, q, l1, l2, *a), lambda a: a, (s.w, s.Gw))
         Gw = G @ w  # once per epoch: the updates above accumulate rounding
         # signs unchanged by a whole epoch: the support is likely found, and the Newton step
         # lands on the solution (tried once per sign pattern; a cheap p-space solve)
-        stable = jnp.all(jnp.sign(w) == jnp.sign(s.w)) & jnp.any(w != 0)
+        stable = (s.k >= 0) & jnp.all(jnp.sign(w) == jnp.sign(s.w)) & jnp.any(w != 0)
         go = stable & ~s.tried
         w, Gw = lax.cond(go, lambda a: newton(G, q, yy, l1, l2, *a), lambda a: a, (w, Gw))
         crit, kind, obj = gap(G, q, yy, l1, l2, w, Gw)
-        hist = s.history.at[jnp.minimum(s.k, history_size - 1)].set(obj)
+        hist = s.history.at[jnp.clip(s.k, 0, history_size - 1)].set(jnp.where(s.k >= 0, obj, 0.0))
         return _State(w, Gw, s.k + 1, crit, kind, hist, stable)
 
-    s0 = _State(w0, Gw0, jnp.zeros((), jnp.int32), crit0, kind0, jnp.zeros(history_size, w0.dtype), jnp.asarray(False))
+    inf = jnp.asarray(jnp.inf, w0.dtype)
+    s0 = _State(w0, w0, jnp.asarray(-1, jnp.int32), inf, jnp.zeros((), jnp.int32), jnp.zeros(history_size, w0.dtype),
+                jnp.asarray(False))  # fmt: skip
     return lax.while_loop(more, step, s0)
 
 
