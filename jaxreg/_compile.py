@@ -172,6 +172,24 @@ def _count_jax_cache_hits(event, **_):
 jax.monitoring.register_event_listener(_count_jax_cache_hits)
 
 
+def _compile_fresh(lowered):
+    """``lowered.compile()`` bypassing JAX's persistent cache (whose executables cannot be
+    stored again, see :func:`compiled`): this program goes to jaxreg's store instead."""
+    try:
+        from jax._src import compilation_cache as cc
+
+        if not cc._cache_checked:  # let JAX decide once, as it would on its first compile
+            cc.is_cache_used(jax.devices()[0].client)
+        saved = cc._cache_used
+    except (ImportError, AttributeError):  # another jax: its cache may serve this one
+        return lowered.compile()
+    cc._cache_used = False
+    try:
+        return lowered.compile()
+    finally:
+        cc._cache_used = saved
+
+
 def compiled(fn, args, static: dict):
     """``(executable, compile seconds)`` for ``fn(*args, **static)``: from memory, from
     disk, or compiled now (and stored in both)."""
@@ -192,8 +210,9 @@ def compiled(fn, args, static: dict):
     path = _disk_path(fn, leaves, treedef, static_items)
     exe = _load(path) if path is not None else None
     if exe is None:
+        lowered = fn.lower(*args, **static)
         hits = len(_jax_cache_hits)
-        exe = fn.lower(*args, **static).compile()
+        exe = _compile_fresh(lowered) if path is not None else lowered.compile()
         stats["compiled"] += 1
         # An executable JAX loaded from its own persistent cache serializes without its
         # CPU kernels ("Function ... not found" when the copy is run): store fresh ones only.
