@@ -71,7 +71,8 @@ def _gd_learning_rates(fits):
 
 
 def _normal_equation_vs_gd(fits):
-    assert fits["normal_equation"]["compile_time"] > 0 and fits["normal_equation"]["fit_time"] > 0
+    # on a CPU the normal equations are numpy/LAPACK: nothing to compile
+    assert fits["normal_equation"]["compile_time"] == 0 and fits["normal_equation"]["fit_time"] > 0
     assert fits["lbfgs"]["coef_max_abs_diff"] < 1e-6
 
 

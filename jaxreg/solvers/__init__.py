@@ -17,6 +17,7 @@ from jaxreg.penalties import ElasticNet, Penalty
 from jaxreg.solvers import closed_form as _cf
 from jaxreg.solvers import closed_form_host as _cfh
 from jaxreg.solvers import gram as _gram
+from jaxreg.solvers import newton as _newton
 from jaxreg.solvers import proximal as _prox
 from jaxreg.solvers import quasi_newton as _qn
 from jaxreg.solvers import stochastic as _sto
@@ -149,6 +150,7 @@ SOLVERS: dict[str, SolverSpec] = {
         default_tol=1e-4,
     ),
     "lbfgs": SolverSpec("lbfgs", _qn.lbfgs, _qn.CRITERIA, _needs_smooth, {"memory_size": 10}, default_max_iter=1000),
+    "newton": SolverSpec("newton", _newton.newton, _newton.CRITERIA, _newton.handles, default_max_iter=100),
     "working_set": SolverSpec(
         "working_set",
         _ws.working_set,
@@ -180,13 +182,18 @@ def get_solver(name: str) -> SolverSpec:
     return SOLVERS[name]
 
 
-def auto_solver(loss: Loss, penalty: Penalty) -> str:
+def auto_solver(loss: Loss, penalty: Penalty, n_features=None, n_samples=None, n_outputs=1) -> str:
     """closed_form for squared + L2/none, working_set for L1-type penalties (with squared or
-    logistic loss), lbfgs for other smooth problems, fista otherwise."""
+    logistic loss), newton for other twice-differentiable problems whose dense Hessian is
+    small (given the design's shape; see :func:`jaxreg.solvers.newton.small_enough`), lbfgs
+    for other smooth problems, fista otherwise."""
     if _needs_quadratic(loss, penalty) is None:
         return "closed_form"
     if _ws.handles(loss, penalty) is None and not (isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0):
         return "working_set"
+    if not isinstance(loss, Squared) and _newton.handles(loss, penalty) is None:
+        if _newton.small_enough(n_features, n_samples, n_outputs):
+            return "newton"
     if penalty.smooth and not isinstance(loss, Squared):
         return "lbfgs"
     return "fista"
