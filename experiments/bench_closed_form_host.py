@@ -5,6 +5,7 @@ solvers alternate, so load from other processes on a shared machine hits both al
 Usage: python3 experiments/bench_closed_form_host.py [--small-only]
 """
 
+import functools
 import os
 import statistics
 import sys
@@ -22,7 +23,7 @@ def _median_times(fs, reps=3, inner=1):
         f()  # warm-up
     times = [[] for _ in fs]
     for _ in range(reps):
-        for f, ts in zip(fs, times):
+        for f, ts in zip(fs, times, strict=True):
             t = time.perf_counter()
             for _ in range(inner):
                 f()
@@ -42,13 +43,13 @@ def main():
     a = 1.0
     for name, X, y, inner in problems:
         ones = np.ones(len(y))
-        t_host, t_sk = _median_times(
-            [lambda: solve(X, y, ones, a / len(y), True), lambda: Ridge(alpha=a, solver="cholesky").fit(X, y)],
-            inner=inner,
-        )
+        host = functools.partial(solve, X, y, ones, a / len(y), True)
+        peer = functools.partial(Ridge(alpha=a, solver="cholesky").fit, X, y)
+        t_host, t_sk = _median_times([host, peer], inner=inner)
         coef, _ = solve(X, y, ones, a / len(y), True)
         diff = np.abs(coef - Ridge(alpha=a, solver="cholesky").fit(X, y).coef_).max()
-        print(f"{name:22s} host {t_host * 1e3:9.2f} ms   sklearn cholesky {t_sk * 1e3:9.2f} ms   max|coef diff| {diff:.1e}")
+        print(f"{name:22s} host {t_host * 1e3:9.2f} ms   sklearn cholesky {t_sk * 1e3:9.2f} ms", end="")
+        print(f"   max|coef diff| {diff:.1e}")
 
 
 if __name__ == "__main__":

@@ -141,18 +141,23 @@ def compute_context(dtype, device=None):
     return stack
 
 
-def _auto_solver(loss, penalty, X, options):
+def _auto_solver(loss, penalty, X, y, options):
     """``auto_solver``, except that the working set (dense, one device, no step options)
     gives way to fista for sparse X, ``devices=`` or fista's own options, and to
     coordinate descent on the Gram matrix for the squared loss on at most
     ``gram.MAX_FEATURES`` features (its program does not depend on the row count)."""
-    name = auto_solver(loss, penalty)
+    shape = np.shape(X)  # not validated yet: a bad X gets its error from check_X_y
+    n, p = shape if len(shape) == 2 else (None, None)
+    k = len(np.unique(np.asarray(y))) if loss.name == "multinomial" and y is not None else 1
+    name = auto_solver(loss, penalty, n_features=p, n_samples=n, n_outputs=k)
+    if name == "newton" and options.get("memory_size") is not None:
+        return "lbfgs"  # the user tuned L-BFGS
     if SOLVERS[name].host_driven and (
         _sparse.is_sparse(X) or any(options.get(k) is not None for k in ("devices", "step", "check_every"))
     ):
         return "fista"
     if name == "working_set" and SOLVERS["gram_cd"].unsupported_reason(loss, penalty) is None:
-        if np.shape(X)[1] <= GRAM_MAX_FEATURES:
+        if p is not None and p <= GRAM_MAX_FEATURES:
             return "gram_cd"
     return name
 
@@ -363,7 +368,7 @@ def fit(
         raise ValueError(f"fit_intercept={fit_intercept!r} is not allowed; it must be True or False")
     if solver != "auto" and not isinstance(solver, str):
         raise ValueError(f"solver={solver!r} is not allowed; allowed: {['auto', *SOLVERS]}")
-    name = _auto_solver(loss, penalty, X, options) if solver == "auto" else solver
+    name = _auto_solver(loss, penalty, X, y, options) if solver == "auto" else solver
     spec = get_solver(name)
     if spec.host_driven and (_sparse.is_sparse(X) or options.get("devices") is not None):
         raise ValueError(

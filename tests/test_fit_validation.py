@@ -76,8 +76,8 @@ CASES = [
     ),
     (
         "unknown solver",
-        dict(X=X, y=y, solver="newton"),
-        r"solver='newton' is not a known solver; allowed: \['auto', 'closed_form'",
+        dict(X=X, y=y, solver="bfgs"),
+        r"solver='bfgs' is not a known solver; allowed: \['auto', 'closed_form'",
     ),
     (
         "closed_form with L1",

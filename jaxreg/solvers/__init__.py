@@ -150,7 +150,14 @@ SOLVERS: dict[str, SolverSpec] = {
         default_tol=1e-4,
     ),
     "lbfgs": SolverSpec("lbfgs", _qn.lbfgs, _qn.CRITERIA, _needs_smooth, {"memory_size": 10}, default_max_iter=1000),
-    "newton": SolverSpec("newton", _newton.newton, _newton.CRITERIA, _newton.handles, default_max_iter=100),
+    "newton": SolverSpec(
+        "newton",
+        _newton.newton,
+        _newton.CRITERIA,
+        _newton.handles,
+        default_max_iter=100,
+        needs_intercept_init=False,  # its first step fits the intercept too
+    ),
     "working_set": SolverSpec(
         "working_set",
         _ws.working_set,
