@@ -217,11 +217,12 @@ def solve_path(X, Y, W, units, alphas, *, fit_intercept, tol, max_iter, compiler
     # the program of a single fit (shared with Lasso/ElasticNet on these features), called
     # once per problem and alpha from the host: no program of its own to compile
     tol_, max_iter_ = np.asarray(tol, dtype), np.asarray(max_iter, np.int32)
-    G, q, yy = jax.device_put((G, q, yy))
-    w = [jax.device_put(np.zeros(pb, dtype)) for _ in range(B)]
+    # each problem's arrays put apart from numpy (indexing a device array is a program)
+    G, q, yy, w = jax.device_put(
+        ([G[b] for b in range(B)], [q[b] for b in range(B)], list(yy), [np.zeros(pb, dtype)] * B)
+    )
     first = (G[0], q[0], yy[0], l1u[0], l2u[0], w[0], tol_, max_iter_)
     exe = compiled(GRAM_CD, first, {"history_size": history_size(max_iter)})[0]
-    G, q, yy = ([x[b] for b in range(B)] for x in (G, q, yy))
     states = []
     for a in alphas:  # dispatched asynchronously; read back once at the end
         for b in range(B):
