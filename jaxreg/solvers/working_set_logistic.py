@@ -134,7 +134,8 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
     Q = {name: fns[int(batched)] for name, fns in ws.SQUARED.items()}
     design = ws.Design.put(X, compiler)
     XT = design.XT
-    d = weights / jnp.sum(weights, axis=-1, keepdims=True)
+    weights = np.asarray(weights)  # normalized on the host: eager jax ops compile programs of their own
+    d = jax.device_put(weights / np.sum(weights, axis=-1, keepdims=True))
     warm = state is not None or bool(np.any(np.asarray(w0)))
     if state is None:
         w, b = w0, b0
