@@ -200,3 +200,18 @@ def test_bad_arguments_name_themselves(change, match):
     args = dict(X=np.ones((5, 2)), y=np.ones(5), sample_weight=np.ones(5), l2=0.1, fit_intercept=True) | change
     with pytest.raises(ValueError, match=match):
         solve(**args)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-160])
+def test_extreme_scales_give_the_scaled_solution(scale):
+    # X^T X overflows (1e400) or underflows (1e-320): the SVD path must still give
+    # scikit-learn's coefficients on the unscaled X, divided by the scale (never zeros,
+    # never "diverged")
+    from sklearn.linear_model import LinearRegression
+
+    X, y, _ = make_regression(60, 5, rho=0.3, seed=14)
+    res = jaxreg.fit(X * scale, y)
+    assert res.solver == "closed_form" and res.status == "converged"
+    ref = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(res.coef * scale, ref.coef_, rtol=1e-9)
+    assert res.intercept == pytest.approx(ref.intercept_, rel=1e-9)

@@ -194,7 +194,10 @@ def _svd_solve(Xs, ys, l2):
         U, s, Vt = svd(Xs, full_matrices=False, check_finite=False, lapack_driver="gesvd")
     cutoff = np.finfo(Xs.dtype).eps * max(Xs.shape) * s.max(initial=0.0)
     keep = s > cutoff
-    filt = np.where(keep, s / np.where(keep, s**2 + l2, 1), 0).astype(Xs.dtype)
+    # s / (s^2 + l2) written as 1 / (s + l2 / s): s^2 overflows for entries near 1e155 and
+    # underflows near 1e-160, where the solution itself is representable
+    with np.errstate(divide="ignore", over="ignore"):
+        filt = np.where(keep, 1.0 / np.where(keep, s + l2 / np.where(keep, s, 1), 1), 0).astype(Xs.dtype)
     return Vt.T @ (filt[:, None] * (U.T @ ys))
 
 
@@ -215,7 +218,7 @@ def closed_form(data, loss, penalty, w0, b0, hyper, *, fit_intercept=True):
     dr = d * r
     grad = l2 * w - X.T @ dr
     crit = max(float(np.max(np.abs(grad), initial=0.0)), abs(float(dr.sum())) if fit_intercept else 0.0)
-    objective = 0.5 * dr @ r + 0.5 * l2 * (w @ w)
+    objective = 0.5 * dr @ r + (0.5 * l2 * (w @ w) if l2 else 0.0)  # w @ w may overflow when l2 = 0
     status = CONVERGED if np.isfinite(objective) else DIVERGED
     out = SolverOutput(w, np.asarray(b), np.asarray(1), np.asarray(status), np.asarray(crit, X.dtype),
                        np.asarray([objective], X.dtype), np.asarray(0))  # fmt: skip
