@@ -18,7 +18,7 @@ device there).
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
+import scipy.linalg.lapack
 
 __all__ = ["newton_step"]
 
@@ -47,11 +47,15 @@ def newton_step(XT, d, xbar, yc, w, r, l1, l2, rounds: int):
     Xsd = Xs * np.sqrt(d)
     G = Xsd @ Xsd.T
     G[np.diag_indices_from(G)] += l2
-    try:
-        C = scipy.linalg.cho_factor(G, lower=True, check_finite=False)
-    except (np.linalg.LinAlgError, ValueError):  # singular: the support outgrew the rank
+    potrf, potrs = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potrs"), (G,))
+    C, info = potrf(G, lower=True, clean=False)  # LAPACK directly: scipy's wrappers cost more here
+    if info != 0:  # not positive definite: the support outgrew the rank
         return w, r, False
-    x0 = scipy.linalg.cho_solve(C, Xs @ (d * yc) - l1S * np.sign(wS), check_finite=False)
+
+    def solve(b):
+        return potrs(C, b, lower=True)[0]
+
+    x0 = solve(Xs @ (d * yc) - l1S * np.sign(wS))
     # the minimiser with the coordinates R held at zero is x0 - Z lam, Z = G^-1 E_R and
     # Z_R lam = x0_R (Z_R: a principal submatrix of G^-1, positive definite)
     v, dropped, Z = wS, [], np.empty((len(S), 0), G.dtype)
@@ -66,7 +70,7 @@ def newton_step(XT, d, xbar, yc, w, r, l1, l2, rounds: int):
         j = int(np.argmax(newly))
         e = np.zeros(len(S), G.dtype)
         e[j] = 1.0
-        Z = np.column_stack([Z, scipy.linalg.cho_solve(C, e, check_finite=False)])
+        Z = np.column_stack([Z, solve(e)])
         dropped.append(j)
     r_new = yc - v @ Xs
     ok = bool(np.all(np.isfinite(v))) and _primal(d, r_new, v, l1S, l2) <= _primal(d, r, wS, l1S, l2)

@@ -659,6 +659,15 @@ class Design:
             return cls(jax.device_put(XT), XT)
         return cls(jax.device_put(X.T))  # the transfer makes the one (transposing) copy
 
+    def host_constants(self, prep, l1):
+        """``(d, xbar, yc, l1)`` in numpy, read from the device once per fit (they do not
+        change while the outer loop runs; each read waits for the device)."""
+        src = getattr(self, "_constants_src", (None, None))
+        if src[0] is not prep or src[1] is not l1:  # held, so never a recycled id
+            self._constants = tuple(np.asarray(a) for a in (prep.d, prep.xbar, prep.yc, l1))
+            self._constants_src = (prep, l1)
+        return self._constants
+
     @property
     def host(self):
         """``XT`` as a numpy array where the design lives in host memory (the CPU backend:
@@ -693,8 +702,9 @@ def inner_solve(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far)
         n_newton = bucket(s, design.p)
         if 0 < s <= NEWTON_MAX and n_newton * XT.shape[1] * XT.dtype.itemsize <= NEWTON_BYTES:
             if design.host is not None:  # CPU: numpy and LAPACK, no program per support size
-                host = (np.asarray(a) for a in (prep.d, prep.xbar, prep.yc, w, r, l1))
-                w, r, _ = newton_step(design.host, *host, float(l2), NEWTON_ROUNDS)
+                consts = design.host_constants(prep, l1)
+                w, r, _ = newton_step(design.host, *consts[:3], np.asarray(w), np.asarray(r), consts[3],
+                                      float(l2), NEWTON_ROUNDS)  # fmt: skip
                 w, r = jax.device_put((w, r))
             else:
                 w, r, _ = compiler(NEWTON, XT, prep, w, r, l1, l2, size=n_newton)
