@@ -490,13 +490,15 @@ class LogisticRegression(_Classifier):
 
     Parameters
     ----------
-    penalty : {"l2", "l1", "elasticnet", "lp", "linf"} or None, default="l2"
+    penalty : {"auto", "l2", "l1", "elasticnet", "lp", "linf"} or None, default="auto"
         ``l2``: ``||w||^2 / 2``; ``l1``: ``||w||_1``; ``elasticnet``: ``l1_ratio ||w||_1 +
         (1 - l1_ratio)/2 ||w||^2``; ``lp``: ``||w||_p^p / p``; ``linf``: ``max|w_i|``; None: none.
+        ``auto`` (scikit-learn >= 1.8's rule, whose ``penalty`` is deprecated): ``l1_ratio``
+        decides: None or 0 is ``l2``, 1 is ``l1``, in between ``elasticnet``.
     C : float, default=1.0
         Inverse regularization strength (> 0).
     l1_ratio : float in [0, 1], optional
-        Required with ``penalty="elasticnet"``.
+        The elastic-net mixing with ``penalty="auto"`` or ``"elasticnet"`` (required there).
     p : float >= 1, optional
         Required with ``penalty="lp"``.
     fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
@@ -521,11 +523,11 @@ class LogisticRegression(_Classifier):
     (['no', 'yes'], (1, 2), (2, 2))
     """
 
-    _PENALTIES = ("l2", "l1", "elasticnet", "lp", "linf", None)
+    _PENALTIES = ("auto", "l2", "l1", "elasticnet", "lp", "linf", None)
 
     def __init__(
         self,
-        penalty="l2",
+        penalty="auto",
         *,
         C=1.0,
         l1_ratio=None,
@@ -546,6 +548,11 @@ class LogisticRegression(_Classifier):
         if kind not in self._PENALTIES:
             raise ValueError(f"penalty={kind!r} is not allowed; allowed: {list(self._PENALTIES)}")
         alpha = 1.0 / (_check_number(self.C, "C") * weight_sum)
+        if kind == "auto":  # scikit-learn >= 1.8: l1_ratio alone chooses the penalty
+            r = 0.0 if self.l1_ratio is None else _check_number(self.l1_ratio, "l1_ratio", strict=False)
+            if r > 1:
+                raise ValueError(f"l1_ratio={self.l1_ratio!r} is not allowed; l1_ratio must be in [0, 1]")
+            return L2(alpha) if r == 0 else _ElasticNetPenalty(alpha, r)
         for name, wanted in (("l1_ratio", "elasticnet"), ("p", "lp")):
             value = getattr(self, name)
             if kind == wanted and value is None:

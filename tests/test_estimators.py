@@ -4,6 +4,8 @@ Shapes are shared with the rest of the suite (reg_data 80x12, clf_data 120x8) so
 compiled solvers are reused.
 """
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -253,7 +255,7 @@ def test_not_converged_warns_and_diverged_raises(reg_data):
         (jaxreg.Ridge(alpha=-1.0), r"alpha=-1.0 is not allowed"),
         (jaxreg.Lasso(alpha="big"), r"alpha='big' is not allowed"),
         (jaxreg.ElasticNet(l1_ratio=2.0), r"l1_ratio=2.0 is not allowed"),
-        (jaxreg.LogisticRegression(penalty="l3"), r"penalty='l3' is not allowed; allowed: \['l2'"),
+        (jaxreg.LogisticRegression(penalty="l3"), r"penalty='l3' is not allowed; allowed: \['auto', 'l2'"),
         (jaxreg.LogisticRegression(C=0.0), r"C=0.0 is not allowed"),
         (jaxreg.LogisticRegression(penalty="elasticnet"), r"l1_ratio=None is not allowed with penalty='elasticnet'"),
         (jaxreg.LogisticRegression(penalty="lp"), r"p=None is not allowed with penalty='lp'"),
@@ -274,7 +276,21 @@ def test_bad_parameters_raise_naming_them(est, match, clf_data):
 def test_ignored_parameters_warn(clf_data):
     X, y = clf_data
     with pytest.warns(UserWarning, match="l1_ratio=0.5 is ignored"):
-        jaxreg.LogisticRegression(l1_ratio=0.5).fit(X, y)
+        jaxreg.LogisticRegression(penalty="l2", l1_ratio=0.5).fit(X, y)
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5, 1.0])
+def test_l1_ratio_alone_chooses_the_penalty_as_in_sklearn(l1_ratio, clf_data):
+    # scikit-learn >= 1.8 (penalty deprecated): l1_ratio=0.5 is the elastic net, 1 the lasso;
+    # before, ours fitted plain L2 for every l1_ratio (a silent wrong model)
+    X, y = clf_data
+    ours = jaxreg.LogisticRegression(C=0.1, l1_ratio=l1_ratio, tol=1e-10).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = sklm.LogisticRegression(C=0.1, l1_ratio=l1_ratio, solver="saga", tol=1e-12, max_iter=200_000)
+        ref.fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=2e-5)
+    np.testing.assert_array_equal(ours.coef_ == 0, np.abs(ref.coef_) < 1e-8)
 
 
 def test_feature_names_are_kept():
