@@ -144,7 +144,37 @@ def _load(path):
     except Exception:  # a truncated or foreign file: compile again and replace it
         return None
     stats["disk_loads"] += 1
+    try:
+        os.utime(path)  # recently used: the last to be pruned
+    except OSError:
+        pass
     return exe
+
+
+MAX_STORE_BYTES = 512 * 2**20  # the store is pruned to 3/4 of this, least recently used first
+_pruned: list = []
+
+
+def prune(folder, max_bytes=MAX_STORE_BYTES):
+    """Delete the least recently used files of the store while it holds more than
+    ``max_bytes`` (down to 3/4 of it). Every change of jaxreg's source or of jax makes new
+    keys, so old programs would otherwise pile up. Returns the number of files deleted."""
+    try:
+        entries = [(e.stat().st_mtime, e.stat().st_size, e.path) for e in os.scandir(folder) if e.name.endswith(".bin")]
+    except OSError:
+        return 0
+    total, deleted = sum(size for _, size, _ in entries), 0
+    if total <= max_bytes:
+        return 0
+    for _, size, path in sorted(entries):  # oldest first
+        if total <= max_bytes * 3 // 4:
+            break
+        try:
+            os.remove(path)
+            total, deleted = total - size, deleted + 1
+        except OSError:
+            pass
+    return deleted
 
 
 def _store(path, exe):
@@ -158,6 +188,8 @@ def _store(path, exe):
             fh.write(blob)
         os.replace(tmp, path)  # whole or not at all, whoever else writes the same key
         stats["disk_stores"] += 1
+        if not _pruned:  # once per process
+            _pruned.append(prune(path.parent))
     except Exception:  # an unwritable folder or an executable that cannot be serialized
         pass
 

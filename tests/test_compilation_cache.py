@@ -117,3 +117,18 @@ def test_programs_of_a_users_own_classes_are_not_stored(tmp_path, monkeypatch):
     leaves, treedef = jax.tree.flatten((Squared(), np.ones(3)))
     assert _compile._disk_path(fn, leaves, treedef, ()) is not None
     assert _compile._disk_path(fn, leaves, treedef, (("optimizer", object()),)) is None
+
+
+def test_the_store_is_pruned_least_recently_used_first(tmp_path):
+    import os
+
+    from jaxreg import _compile
+
+    for i in range(10):  # 10 files of 100 bytes, file i last used at time 1000 + i
+        path = tmp_path / f"{i}.bin"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1000 + i, 1000 + i))
+    (tmp_path / "other.txt").write_bytes(b"y" * 5000)  # not the store's: never touched
+    assert _compile.prune(tmp_path, max_bytes=2000) == 0  # 1000 bytes: under the limit
+    assert _compile.prune(tmp_path, max_bytes=800) == 4  # down to 3/4 of 800: the 4 oldest go
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["4.bin", "5.bin", "6.bin", "7.bin", "8.bin", "9.bin", "other.txt"]
