@@ -13,6 +13,16 @@ weighted means with ``sample_weight``; ``W`` below is ``sum(sample_weight)``, ``
 - ``LogisticRegression(C)`` minimises ``C * sum_i loss_i + penalty(w)``: divided by ``C W``
   that is our penalty with ``alpha = 1 / (C W)``.
 
+scikit-learn's other parameters are accepted with its meaning where jaxreg has one:
+``random_state`` seeds the stochastic solvers (when ``seed`` is None); ``warm_start`` starts
+from the previous fit's coefficients; ``class_weight`` (dict or "balanced") multiplies the
+sample weights; ``positive`` and ``dual`` only take False (an error names the value
+otherwise); ``selection`` ("cyclic" or "random": jaxreg's coordinate solvers run cyclically
+to the same optimum); ``copy_X``, ``precompute``, ``n_jobs``, ``verbose`` and
+``intercept_scaling`` change nothing (X is never modified; the Gram matrix is used when it
+pays, see ``gram_cd``). scikit-learn's solver names map to jaxreg's (``SKLEARN_SOLVERS``:
+"svd" and "cholesky" are ``closed_form``, the others ``auto``).
+
 No penalty is passed to ``fit`` as ``L2(0)`` and an L1 penalty as ``ElasticNet(alpha, 1)`` (as
 scikit-learn fits its Lasso). Both are the same objective, prox and optimality measure to the
 last bit, and they let estimators share compiled solvers: alpha is traced, so
@@ -28,6 +38,7 @@ import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -82,6 +93,9 @@ class _JaxregLinearModel(BaseEstimator):
 
     def _fit_options(self):
         options = {k: getattr(self, k) for k in _STOCHASTIC_OPTIONS}
+        random_state = getattr(self, "random_state", None)
+        if options["seed"] is None and isinstance(random_state, numbers.Integral):
+            options["seed"] = int(random_state)  # scikit-learn's name for the stochastic solvers' seed
         extra = {} if self.solver_options is None else self.solver_options
         if not isinstance(extra, dict):
             raise ValueError(f"solver_options={extra!r} is not allowed; it must be a dict of jaxreg.fit options")
@@ -92,17 +106,19 @@ class _JaxregLinearModel(BaseEstimator):
 
     def _run_fit(self, X, y, loss, sw):
         """``jaxreg.fit`` with this estimator's settings; warns or raises on a bad status."""
+        _check_sklearn_params(self)
         penalty = self._penalty(float(np.sum(sw, dtype=np.float64)))
         res = fit(
             X,
             y,
             loss=loss,
             penalty=penalty,
-            solver=self.solver,
+            solver=_solver_name(self.solver),
             fit_intercept=self.fit_intercept,
             tol=self.tol,
             max_iter=self.max_iter,
             sample_weight=sw,
+            **self._warm_start(),
             **self._fit_options(),
         )
         res.raise_for_status()
@@ -118,17 +134,58 @@ class _JaxregLinearModel(BaseEstimator):
         self.fit_result_ = res
         return res
 
+    def _warm_start(self):
+        """``coef_init``/``intercept_init`` from the previous fit with ``warm_start=True``."""
+        if not getattr(self, "warm_start", False) or not hasattr(self, "coef_"):
+            return {}
+        coef = np.asarray(self.coef_)
+        coef = coef[0] if coef.ndim == 2 and coef.shape[0] == 1 else coef.T if coef.ndim == 2 else coef
+        return {"coef_init": coef, "intercept_init": np.squeeze(np.asarray(self.intercept_))}
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True  # scipy.sparse X goes to fit() as it is, never densified here
         return tags
 
 
+# scikit-learn's solver names, mapped to jaxreg's (the names jaxreg shares keep their meaning)
+SKLEARN_SOLVERS = {
+    "svd": "closed_form",
+    "cholesky": "closed_form",
+    "lsqr": "auto",
+    "sparse_cg": "auto",
+    "sag": "auto",
+    "saga": "auto",
+    "liblinear": "auto",
+    "newton-cg": "auto",
+    "newton-cholesky": "auto",
+}
+
+
+def _solver_name(solver):
+    return SKLEARN_SOLVERS.get(solver, solver) if isinstance(solver, str) else solver
+
+
+def _check_sklearn_params(est):
+    """The scikit-learn parameters jaxreg accepts but cannot honour in every value."""
+    if getattr(est, "positive", False):
+        raise ValueError(
+            f"positive={est.positive!r} is not supported yet; use positive=False (bounds on the coefficients are "
+            "planned for every separable penalty)"
+        )
+    if getattr(est, "dual", False):
+        raise ValueError("dual=True is not allowed; it is liblinear's dual formulation, jaxreg solves the primal")
+    selection = getattr(est, "selection", "cyclic")
+    if selection not in ("cyclic", "random"):
+        raise ValueError(f"selection={selection!r} is not allowed; allowed: 'cyclic', 'random'")
+
+
 # ----------------------------------------------------------------------------- regressors
 
 
 class _AlphaParam:
-    """``__init__`` of the estimators whose one own parameter is ``alpha``."""
+    """``__init__`` of the estimators whose one own parameter is ``alpha`` (with scikit-learn's
+    other parameters of Ridge and Lasso, see the module docstring)."""
 
     def __init__(
         self,
@@ -142,6 +199,12 @@ class _AlphaParam:
         batch_size=None,
         seed=None,
         solver_options=None,
+        copy_X=True,
+        positive=False,
+        random_state=None,
+        precompute=False,
+        warm_start=False,
+        selection="cyclic",
     ):
         _store_params(self, locals())
 
@@ -169,7 +232,7 @@ class _PenaltyParam:
 
 
 class _Regressor(RegressorMixin, _JaxregLinearModel):
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, check_input=True):
         """Fit the model.
 
         Parameters
@@ -178,6 +241,8 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
             Frequency weights: a weight of 2 counts a sample twice.
+        check_input : bool, default=True
+            Accepted for scikit-learn's Lasso/ElasticNet; the input is always checked.
 
         Returns
         -------
@@ -226,6 +291,8 @@ class LinearRegression(_Regressor):
         Options of the stochastic solvers ("gd", "minibatch", "sgd").
     solver_options : dict, optional
         Further :func:`jaxreg.fit` options (``optimizer``, ``schedule``, ``device``, ...).
+    copy_X, n_jobs, positive
+        scikit-learn's; see the module docstring.
 
     Attributes
     ----------
@@ -262,6 +329,9 @@ class LinearRegression(_Regressor):
         batch_size=None,
         seed=None,
         solver_options=None,
+        copy_X=True,
+        n_jobs=None,
+        positive=False,
     ):
         _store_params(self, locals())
 
@@ -287,6 +357,8 @@ class Ridge(_AlphaParam, _Regressor):
         scikit-learn's ridge strength (>= 0).
     fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
         As in :class:`LinearRegression`.
+    copy_X, positive, random_state, precompute, warm_start, selection
+        scikit-learn's; see the module docstring.
 
     Attributes
     ----------
@@ -308,6 +380,8 @@ class Lasso(_AlphaParam, _Regressor):
     alpha : float, default=1.0
     fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
         As in :class:`LinearRegression`; ``solver="sgd"`` takes proximal stochastic steps.
+    copy_X, positive, random_state, precompute, warm_start, selection
+        scikit-learn's; see the module docstring.
 
     Attributes
     ----------
@@ -329,6 +403,8 @@ class ElasticNet(_Regressor):
     l1_ratio : float in [0, 1], default=0.5
     fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
         As in :class:`LinearRegression`.
+    copy_X, positive, random_state, precompute, warm_start, selection
+        scikit-learn's; see the module docstring.
 
     Attributes
     ----------
@@ -349,6 +425,12 @@ class ElasticNet(_Regressor):
         batch_size=None,
         seed=None,
         solver_options=None,
+        copy_X=True,
+        positive=False,
+        random_state=None,
+        precompute=False,
+        warm_start=False,
+        selection="cyclic",
     ):
         _store_params(self, locals())
 
@@ -411,6 +493,8 @@ class _Classifier(ClassifierMixin, _JaxregLinearModel):
         check_classification_targets(y)
         loss = "logistic" if np.unique(y).shape[0] <= 2 else "multinomial"
         sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
+        if getattr(self, "class_weight", None) is not None:  # scikit-learn's: weights per class
+            sw = sw * compute_sample_weight(self.class_weight, y)
         res = self._run_fit(X, y, loss, sw)
         self.classes_ = res.classes
         coef = np.asarray(res.coef)
@@ -504,6 +588,8 @@ class LogisticRegression(_Classifier):
     fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
         As in :class:`LinearRegression`; "auto" is L-BFGS for smooth penalties and FISTA
         otherwise (or whatever :func:`jaxreg.fit` picks).
+    class_weight, warm_start, random_state, dual, intercept_scaling, verbose, n_jobs
+        scikit-learn's; see the module docstring.
 
     Attributes
     ----------
@@ -540,6 +626,13 @@ class LogisticRegression(_Classifier):
         batch_size=None,
         seed=None,
         solver_options=None,
+        class_weight=None,
+        warm_start=False,
+        random_state=None,
+        dual=False,
+        intercept_scaling=1,
+        verbose=0,
+        n_jobs=None,
     ):
         _store_params(self, locals())
 

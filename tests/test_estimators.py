@@ -328,3 +328,48 @@ def test_grid_search_over_basis_scaler_estimator_matches_sklearn_ridge():
     np.testing.assert_allclose(ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"], rtol=1e-8)
     assert ours.best_params_["basis"].__class__ is not jaxreg.PolynomialBasis or ours.best_params_["basis"].degree > 1
     assert -ours.best_score_ < 0.1  # noise variance 0.04; a straight line scores ~0.2
+
+
+def test_sklearn_parameters_are_accepted_with_sklearns_meaning(reg_data, clf_data):
+    X, y, _ = reg_data
+    kw = dict(random_state=0, selection="random", precompute=True, copy_X=False, tol=1e-10)
+    ours = jaxreg.Lasso(alpha=0.1, **kw).fit(X, y, check_input=False)
+    ref = sklm.Lasso(alpha=0.1, tol=1e-12, max_iter=100_000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-7)
+    for solver in ("svd", "cholesky", "lsqr", "sag"):  # scikit-learn's names, mapped to ours
+        ridge = jaxreg.Ridge(alpha=3.0, solver=solver, random_state=0, positive=False).fit(X, y)
+        np.testing.assert_allclose(ridge.coef_, sklm.Ridge(alpha=3.0, solver="svd").fit(X, y).coef_, atol=1e-8)
+    Xc, yc = clf_data
+    ours = jaxreg.LogisticRegression(C=0.5, class_weight="balanced", solver="liblinear", tol=1e-10).fit(Xc, yc)
+    ref = sklm.LogisticRegression(C=0.5, class_weight="balanced", tol=1e-12, max_iter=10_000).fit(Xc, yc)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
+
+
+def test_warm_start_continues_from_the_previous_fit(reg_data):
+    X, y, _ = reg_data
+    est = jaxreg.ElasticNet(alpha=0.05, l1_ratio=0.7, warm_start=True, tol=1e-12).fit(X, y)
+    cold_iters = est.n_iter_
+    est.fit(X, y)  # already at the solution: at most one pass
+    assert est.n_iter_ <= 1 < cold_iters
+    ref = sklm.ElasticNet(alpha=0.05, l1_ratio=0.7, tol=1e-12, max_iter=100_000).fit(X, y)
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "est, match",
+    [
+        (jaxreg.Lasso(positive=True), r"positive=True is not supported yet"),
+        (jaxreg.LinearRegression(positive=True), r"positive=True is not supported yet"),
+        (jaxreg.ElasticNet(selection="shuffled"), r"selection='shuffled' is not allowed; allowed: 'cyclic', 'random'"),
+    ],
+)
+def test_sklearn_parameters_jaxreg_cannot_honour_raise(est, match, reg_data):
+    X, y, _ = reg_data
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+
+
+def test_dual_is_refused(clf_data):
+    X, y = clf_data
+    with pytest.raises(ValueError, match=r"dual=True is not allowed"):
+        jaxreg.LogisticRegression(dual=True).fit(X, y)
