@@ -345,6 +345,22 @@ class LinearRegression(_Regressor):
         self.noise_precision_ = 1.0 / mse if mse > 0 else np.inf
 
 
+def _dual_gap(X, y, sw, coef, intercept, l1, l2, fit_intercept):
+    """scikit-learn's ``dual_gap_`` of an elastic-net fit, in the objective's units
+    (``1/(2n)`` scaling, weights normalized): the gap at the rescaled residual, computed here
+    in numpy from the coefficients, whatever solver found them (sparse X too)."""
+    d = sw / sw.sum()
+    r = y - np.asarray(X @ coef) - intercept
+    dr = d * r
+    xbar = np.asarray(d @ X).ravel() if fit_intercept else 0.0
+    ybar = d @ y if fit_intercept else 0.0
+    xta = np.asarray(X.T @ dr).ravel() - xbar * dr.sum() - l2 * coef
+    top = np.max(np.abs(xta), initial=0.0)
+    c = l1 / top if top > l1 > 0 else 1.0
+    gap = 0.5 * (1 + c**2) * (dr @ r + l2 * coef @ coef) + l1 * np.abs(coef).sum() - c * dr @ (y - ybar)
+    return float(max(gap, 0.0))
+
+
 class Ridge(_AlphaParam, _Regressor):
     """Ridge regression: ``||y - Xw - b||^2 + alpha ||w||^2`` as in scikit-learn.
 
@@ -387,11 +403,16 @@ class Lasso(_AlphaParam, _Regressor):
     ----------
     coef_, intercept_, n_iter_, objective_history_, fit_result_, n_features_in_, feature_names_in_
         As in :class:`LinearRegression`.
+    dual_gap_ : float
+        scikit-learn's duality gap at ``coef_`` (objective units), whatever the solver.
     """
 
     def _penalty(self, weight_sum):
         # The elastic net with l1_ratio = 1, compiled as ElasticNet's (see the module docstring).
         return _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), 1.0)
+
+    def _fitted(self, X, y, sw):
+        self.dual_gap_ = _dual_gap(X, y, sw, self.coef_, self.intercept_, self.alpha, 0.0, self.fit_intercept)
 
 
 class ElasticNet(_Regressor):
@@ -436,6 +457,10 @@ class ElasticNet(_Regressor):
 
     def _penalty(self, weight_sum):
         return _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), self.l1_ratio)
+
+    def _fitted(self, X, y, sw):
+        l1, l2 = self.alpha * self.l1_ratio, self.alpha * (1 - self.l1_ratio)
+        self.dual_gap_ = _dual_gap(X, y, sw, self.coef_, self.intercept_, l1, l2, self.fit_intercept)
 
 
 class Regressor(_PenaltyParam, _Regressor):

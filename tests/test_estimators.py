@@ -373,3 +373,24 @@ def test_dual_is_refused(clf_data):
     X, y = clf_data
     with pytest.raises(ValueError, match=r"dual=True is not allowed"):
         jaxreg.LogisticRegression(dual=True).fit(X, y)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_dual_gap_is_sklearns(l1_ratio, weighted, reg_data):
+    # at scikit-learn's own (unconverged) iterates our formula gives its dual_gap_; our fits
+    # end with a gap below the tolerance
+    from jaxreg.estimators import _dual_gap
+
+    X, y, _ = reg_data
+    sw = np.random.default_rng(5).uniform(0.5, 2.0, len(y)) if weighted else np.ones(len(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for max_iter in (1, 3):
+            ref = sklm.ElasticNet(alpha=0.05, l1_ratio=l1_ratio, max_iter=max_iter, tol=1e-15)
+            ref.fit(X, y, sample_weight=sw)
+            gap = _dual_gap(X, y, sw, ref.coef_, ref.intercept_, 0.05 * l1_ratio, 0.05 * (1 - l1_ratio), True)
+            assert gap == pytest.approx(ref.dual_gap_, rel=1e-9)
+    est = jaxreg.ElasticNet(alpha=0.05, l1_ratio=l1_ratio, tol=1e-10).fit(X, y, sample_weight=sw)
+    d = sw / sw.sum()
+    assert 0 <= est.dual_gap_ <= 1e-10 * d @ (y - d @ y) ** 2
