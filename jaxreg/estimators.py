@@ -345,6 +345,17 @@ class LinearRegression(_Regressor):
         self.noise_precision_ = 1.0 / mse if mse > 0 else np.inf
 
 
+def _fitted_dual_gap(est, X, y, sw, l1, l2):
+    """``dual_gap_``: the solver's own when it stopped on the relative duality gap (gram_cd,
+    working_set: ``gap / sum d (y - ybar)^2`` at the returned point), else computed."""
+    res = est.fit_result_
+    if res.criterion == "duality_gap":
+        d = sw / sw.sum()
+        yc = y - d @ y if est.fit_intercept else y
+        return float(res.stop_crit * (d @ yc**2))
+    return _dual_gap(X, y, sw, est.coef_, est.intercept_, l1, l2, est.fit_intercept)
+
+
 def _dual_gap(X, y, sw, coef, intercept, l1, l2, fit_intercept):
     """scikit-learn's ``dual_gap_`` of an elastic-net fit, in the objective's units
     (``1/(2n)`` scaling, weights normalized): the gap at the rescaled residual, computed here
@@ -412,7 +423,7 @@ class Lasso(_AlphaParam, _Regressor):
         return _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), 1.0)
 
     def _fitted(self, X, y, sw):
-        self.dual_gap_ = _dual_gap(X, y, sw, self.coef_, self.intercept_, self.alpha, 0.0, self.fit_intercept)
+        self.dual_gap_ = _fitted_dual_gap(self, X, y, sw, self.alpha, 0.0)
 
 
 class ElasticNet(_Regressor):
@@ -460,7 +471,7 @@ class ElasticNet(_Regressor):
 
     def _fitted(self, X, y, sw):
         l1, l2 = self.alpha * self.l1_ratio, self.alpha * (1 - self.l1_ratio)
-        self.dual_gap_ = _dual_gap(X, y, sw, self.coef_, self.intercept_, l1, l2, self.fit_intercept)
+        self.dual_gap_ = _fitted_dual_gap(self, X, y, sw, l1, l2)
 
 
 class Regressor(_PenaltyParam, _Regressor):
