@@ -32,7 +32,7 @@ import jax
 
 from jaxreg import _cache
 
-__all__ = ["Compiler", "compiled", "CACHE", "stats"]
+__all__ = ["Compiler", "compiled", "CACHE", "stats", "default_device"]
 
 CACHE: dict = {}  # every executable of the process, keyed on (function, static, structure)
 stats = {"compiled": 0, "disk_loads": 0, "disk_stores": 0}
@@ -79,7 +79,16 @@ def _leaf_key(x):
     return None  # Python scalars and anything else: not stored
 
 
-def _disk_path(fn, leaves, treedef, static):
+def default_device():
+    """The device a computation without placed inputs runs on (``jax.default_device`` if
+    set, as a device or a platform name, else the first device)."""
+    device = jax.config.jax_default_device
+    if isinstance(device, str):
+        return jax.devices(device)[0]
+    return device if device is not None else jax.devices()[0]
+
+
+def _disk_path(fn, leaves, treedef, static, options):
     """The file for this program, or None when it may not be stored (module docstring)."""
     folder = _cache.compilation_cache_dir()
     name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', '')}"
@@ -88,10 +97,7 @@ def _disk_path(fn, leaves, treedef, static):
     leaf_keys = tuple(_leaf_key(x) for x in leaves)
     if any(k is None for k in leaf_keys) or not _own_types(treedef):
         return None
-    device = jax.config.jax_default_device
-    device = jax.devices()[0] if device is None else device
-    if isinstance(device, str):
-        device = jax.devices(device)[0]
+    device = default_device()
     key = repr(
         (
             name,
@@ -108,7 +114,7 @@ def _disk_path(fn, leaves, treedef, static):
             bool(jax.config.jax_enable_x64),
             str(jax.config.jax_default_matmul_precision),
             os.environ.get("XLA_FLAGS", ""),
-            sorted(compiler_options(leaves).items()),
+            sorted(options.items()),
         )
     )
     return Path(folder) / "executables" / (hashlib.sha256(key.encode()).hexdigest() + ".bin")
@@ -160,9 +166,10 @@ def prune(folder, max_bytes=MAX_STORE_BYTES):
     ``max_bytes`` (down to 3/4 of it). Every change of jaxreg's source or of jax makes new
     keys, so old programs would otherwise pile up. Returns the number of files deleted."""
     try:
-        entries = [(e.stat().st_mtime, e.stat().st_size, e.path) for e in os.scandir(folder) if e.name.endswith(".bin")]
+        stats_ = [(e.stat(), e.path) for e in os.scandir(folder) if e.name.endswith(".bin")]
     except OSError:
         return 0
+    entries = [(st.st_mtime, st.st_size, path) for st, path in stats_]
     total, deleted = sum(size for _, size, _ in entries), 0
     if total <= max_bytes:
         return 0
@@ -211,7 +218,7 @@ def compiler_options(leaves) -> dict:
     (``xla_cpu_use_fusion_emitters=False``), which build the same programs in about 30%
     less time; their code is slower on some loops, which matters only where the data is
     large (experiments/reports/latency.md)."""
-    if _platform() != "cpu":
+    if default_device().platform != "cpu":
         return {}
     entries = sum(int(getattr(x, "size", 1)) for x in leaves)
     return dict(FAST_COMPILE) if entries <= FAST_COMPILE_ENTRIES else {}
@@ -219,13 +226,6 @@ def compiler_options(leaves) -> dict:
 
 FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}
 FAST_COMPILE_ENTRIES = 1 << 20
-
-
-def _platform() -> str:
-    device = jax.config.jax_default_device
-    if isinstance(device, str):
-        return device
-    return (device or jax.devices()[0]).platform
 
 
 def _compile_fresh(lowered, options):
@@ -263,16 +263,17 @@ def compiled(fn, args, static: dict):
     if exe is not None:
         return exe, 0.0
     t0 = time.perf_counter()
-    path = _disk_path(fn, leaves, treedef, static_items)
+    options = compiler_options(leaves)
+    path = _disk_path(fn, leaves, treedef, static_items, options)
     exe = _load(path) if path is not None else None
     if exe is None:
         lowered = fn.lower(*args, **static)
         hits = len(_jax_cache_hits)
-        options = compiler_options(leaves)
         exe = _compile_fresh(lowered, options) if path is not None else lowered.compile(compiler_options=options)
         stats["compiled"] += 1
         # An executable JAX loaded from its own persistent cache serializes without its
-        # CPU kernels ("Function ... not found" when the copy is run): store fresh ones only.
+        # CPU kernels ("Function ... not found" when the copy is run): store fresh ones only
+        # (_compile_fresh bypasses that cache; this guards its fallback on another jax).
         if path is not None and len(_jax_cache_hits) == hits:
             _store(path, exe)
     CACHE[key] = exe

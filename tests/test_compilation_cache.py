@@ -113,10 +113,10 @@ def test_programs_of_a_users_own_classes_are_not_stored(tmp_path, monkeypatch):
     leaves, treedef = jax.tree.flatten((Mine(), np.ones(3)))
     fn = jax.jit(lambda loss, x: x)
     fn.__module__, fn.__qualname__ = "jaxreg.fit", "named"
-    assert _compile._disk_path(fn, leaves, treedef, ()) is None
+    assert _compile._disk_path(fn, leaves, treedef, (), {}) is None
     leaves, treedef = jax.tree.flatten((Squared(), np.ones(3)))
-    assert _compile._disk_path(fn, leaves, treedef, ()) is not None
-    assert _compile._disk_path(fn, leaves, treedef, (("optimizer", object()),)) is None
+    assert _compile._disk_path(fn, leaves, treedef, (), {}) is not None
+    assert _compile._disk_path(fn, leaves, treedef, (("optimizer", object()),), {}) is None
 
 
 def test_the_store_is_pruned_least_recently_used_first(tmp_path):

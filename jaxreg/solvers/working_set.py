@@ -61,7 +61,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg._buckets import ALIGN, aligned_empty, pad_rows
-from jaxreg._compile import Compiler
+from jaxreg._compile import Compiler, default_device
 from jaxreg.losses import Logistic, Loss, Squared
 from jaxreg.penalties import L1, ElasticNet, Lp, Penalty, WeightedL1, _l1_distance
 from jaxreg.solvers._common import CONVERGED, MAX_ITER, SolverOutput
@@ -597,13 +597,6 @@ class SquaredState(NamedTuple):
     corr: jax.Array
 
 
-def _default_device():
-    device = jax.config.jax_default_device
-    if isinstance(device, str):
-        return jax.devices(device)[0]
-    return device if device is not None else jax.devices()[0]
-
-
 def host_transposed(X):
     """``X.T`` as a C-contiguous numpy array whose data is 64-byte aligned, which XLA's CPU
     client uses in place (it copies a misaligned one). ``X.T`` itself when it already
@@ -646,6 +639,7 @@ class Design:
     def __init__(self, XT, host=None):
         self.XT = XT
         self._host = host
+        self._constants_src, self._constants = (None, None), None
 
     @classmethod
     def put(cls, X, compiler):
@@ -654,7 +648,7 @@ class Design:
         if isinstance(X, jax.Array):
             return cls(compiler(TRANSPOSE, X))
         X = np.asarray(X)
-        if _default_device().platform == "cpu" and transpose_on_host(X):
+        if default_device().platform == "cpu" and transpose_on_host(X):
             XT = host_transposed(X)
             return cls(jax.device_put(XT), XT)
         return cls(jax.device_put(X.T))  # the transfer makes the one (transposing) copy
@@ -662,7 +656,7 @@ class Design:
     def host_constants(self, prep, l1):
         """``(d, xbar, yc, l1)`` in numpy, read from the device once per fit (they do not
         change while the outer loop runs; each read waits for the device)."""
-        src = getattr(self, "_constants_src", (None, None))
+        src = self._constants_src
         if src[0] is not prep or src[1] is not l1:  # held, so never a recycled id
             self._constants = tuple(np.asarray(a) for a in (prep.d, prep.xbar, prep.yc, l1))
             self._constants_src = (prep, l1)
