@@ -27,7 +27,6 @@ from jaxreg._cache import ensure_compilation_cache
 from jaxreg.losses import Loss, get_loss
 from jaxreg.penalties import Penalty, WeightedL1, get_penalty
 from jaxreg.solvers import SOLVERS, STATUS_NAMES, Data, Hyper, auto_solver, get_solver
-from jaxreg.solvers.gram import MAX_FEATURES as GRAM_MAX_FEATURES
 
 __all__ = ["fit", "FitResult", "alpha_max", "resolve_device"]
 
@@ -142,10 +141,9 @@ def compute_context(dtype, device=None):
 
 
 def _auto_solver(loss, penalty, X, y, options):
-    """``auto_solver``, except that the working set (dense, one device, no step options)
-    gives way to fista for sparse X, ``devices=`` or fista's own options, and to
-    coordinate descent on the Gram matrix for the squared loss on at most
-    ``gram.MAX_FEATURES`` features (its program does not depend on the row count)."""
+    """``auto_solver`` for this design's shape, except that the host-driven coordinate
+    solvers (dense, one device, no step options) give way to fista for sparse X,
+    ``devices=`` or fista's own options."""
     shape = np.shape(X)  # not validated yet: a bad X gets its error from check_X_y
     n, p = shape if len(shape) == 2 else (None, None)
     k = len(np.unique(np.asarray(y))) if loss.name == "multinomial" and y is not None else 1
@@ -156,9 +154,6 @@ def _auto_solver(loss, penalty, X, y, options):
         _sparse.is_sparse(X) or any(options.get(k) is not None for k in ("devices", "step", "check_every"))
     ):
         return "fista"
-    if name == "working_set" and SOLVERS["gram_cd"].unsupported_reason(loss, penalty) is None:
-        if p is not None and p <= GRAM_MAX_FEATURES:
-            return "gram_cd"
     return name
 
 

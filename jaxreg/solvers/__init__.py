@@ -173,7 +173,7 @@ SOLVERS: dict[str, SolverSpec] = {
         "gram_cd",
         _gram.gram,
         _gram.CRITERIA,
-        _ws.handles_squared,
+        _gram.handles,
         default_max_iter=1000,
         default_tol=1e-6,
         host_driven=True,
@@ -190,14 +190,16 @@ def get_solver(name: str) -> SolverSpec:
 
 
 def auto_solver(loss: Loss, penalty: Penalty, n_features=None, n_samples=None, n_outputs=1) -> str:
-    """closed_form for squared + L2/none, working_set for L1-type penalties (with squared or
-    logistic loss), newton for other twice-differentiable problems whose dense Hessian is
+    """closed_form for squared + L2/none; for L1-type penalties (with squared or logistic
+    loss) gram_cd (squared loss on at most ``gram.MAX_FEATURES`` features: its program does
+    not depend on the row count) or working_set; newton for other twice-differentiable problems whose dense Hessian is
     small (given the design's shape; see :func:`jaxreg.solvers.newton.small_enough`), lbfgs
     for other smooth problems, fista otherwise."""
     if _needs_quadratic(loss, penalty) is None:
         return "closed_form"
     if _ws.handles(loss, penalty) is None and not (isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0):
-        return "working_set"
+        few = n_features is not None and n_features <= _gram.MAX_FEATURES
+        return "gram_cd" if few and _gram.handles(loss, penalty) is None else "working_set"
     if not isinstance(loss, Squared) and _newton.handles(loss, penalty) is None:
         if _newton.small_enough(n_features, n_samples, n_outputs):
             return "newton"

@@ -37,13 +37,22 @@ from jax import lax
 
 from jaxreg._buckets import bucket
 from jaxreg._compile import compiled
-from jaxreg.penalties import _l1_distance
+from jaxreg.losses import Loss, Squared
+from jaxreg.penalties import Penalty, _l1_distance
 from jaxreg.solvers import working_set as ws
 from jaxreg.solvers._common import CONVERGED, MAX_ITER, SolverOutput
 
 CRITERIA = ws.CRITERIA
 MAX_FEATURES = 256  # auto uses this solver up to this many features (an epoch costs p^2)
 MIN_FEATURES = 16  # smallest feature bucket
+
+
+def handles(loss: Loss, penalty: Penalty) -> str | None:
+    """None when this solver handles the pair (the squared loss with a penalty the working
+    set handles), else the reason it does not."""
+    if not isinstance(loss, Squared):
+        return f"gram_cd handles the squared loss, not {loss.name!r}; use working_set or fista"
+    return ws.handles(loss, penalty)
 
 
 class _State(NamedTuple):

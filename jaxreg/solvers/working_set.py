@@ -106,13 +106,6 @@ def handles(loss: Loss, penalty: Penalty) -> str | None:
     )
 
 
-def handles_squared(loss: Loss, penalty: Penalty) -> str | None:
-    """:func:`handles` for the squared loss alone (the Gram-matrix solver)."""
-    if not isinstance(loss, Squared):
-        return f"gram_cd handles the squared loss, not {loss.name!r}; use working_set or fista"
-    return handles(loss, penalty)
-
-
 def l1_l2(penalty: Penalty, n_features: int, dtype):
     """:func:`l1_l2_host` put on the device in one transfer (eager jax ops cost ~50 us each)."""
     return jax.device_put(l1_l2_host(penalty, n_features, dtype))
