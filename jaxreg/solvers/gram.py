@@ -158,6 +158,26 @@ def moments(X, y, d, fit_intercept: bool):
     return Xs.T @ Xs, Xs.T @ ys, ys @ ys, xbar, ybar
 
 
+def p_space(X, y, weights, fit_intercept: bool):
+    """One problem in p-space: ``(G, q, yy, xbar, ybar)`` (:func:`moments`) with ``G`` and
+    ``q`` padded with zeros to the feature bucket (``G_jj = 0`` keeps a padded ``w_j`` at
+    zero). Raises :class:`working_set.NonFiniteDesign` when a product overflowed."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        G, q, yy, xbar, ybar = moments(X, y, weights / weights.sum(), fit_intercept)
+    ws.first_check_finite(np.sum(G) + np.sum(q) + yy)  # products of huge entries overflow
+    return _padded(G, 0.0), _padded(q, 0.0), np.asarray(yy, X.dtype), xbar, ybar
+
+
+def _padded(a, fill):
+    """``a`` (p,) or (p, p) padded with ``fill`` to the feature bucket of ``p`` (penalty
+    weights with 1: an ``l1_j > 0`` keeps the duality gap defined)."""
+    p = a.shape[0]
+    pb = max(bucket(p), MIN_FEATURES)
+    out = np.full((pb,) * a.ndim, fill, a.dtype)
+    out[(slice(0, p),) * a.ndim] = a
+    return out
+
+
 def history_size(max_iter) -> int:
     """The history's length: ``max_iter`` rounded up to a power of two (a new ``max_iter``
     rarely compiles)."""
@@ -166,20 +186,10 @@ def history_size(max_iter) -> int:
 
 def solve(X, y, weights, l1, l2, w0, *, tol, max_iter, fit_intercept, compiler):
     """Numpy in, numpy out: ``(w, b, n_iter, status, crit, kind, history)``."""
-    dtype = X.dtype
-    d = weights / weights.sum()
-    with np.errstate(over="ignore", invalid="ignore"):
-        G, q, yy, xbar, ybar = moments(X, y, d, fit_intercept)
-    ws.first_check_finite(np.sum(G) + np.sum(q) + yy)  # products of huge entries overflow
-    p = X.shape[1]
-    pb = max(bucket(p), MIN_FEATURES)
-    # zero rows and columns: G_jj = 0 keeps w_j at zero; l1_j = 1 keeps the duality gap
-    Gp = np.zeros((pb, pb), dtype)
-    Gp[:p, :p] = G
-    qp, l1p, wp = np.zeros(pb, dtype), np.ones(pb, dtype), np.zeros(pb, dtype)
-    qp[:p], l1p[:p], wp[:p] = q, l1, w0
+    dtype, p = X.dtype, X.shape[1]
+    G, q, yy, xbar, ybar = p_space(X, y, weights, fit_intercept)
     hsize = history_size(max_iter)
-    args = (Gp, qp, np.asarray(yy, dtype), l1p, np.asarray(l2, dtype), wp, np.asarray(tol, dtype))
+    args = (G, q, yy, _padded(l1, 1.0), np.asarray(l2, dtype), _padded(w0, 0.0), np.asarray(tol, dtype))
     s = compiler(GRAM_CD, *jax.device_put(args), np.asarray(max_iter, np.int32), history_size=hsize)
     w = np.asarray(s.w)[:p]
     k = int(s.k)
@@ -216,25 +226,17 @@ def solve_path(X, Y, W, units, alphas, *, fit_intercept, tol, max_iter, compiler
     ``kind``)."""
     dtype = X.dtype
     B, p = len(Y), X.shape[1]
-    pb = max(bucket(p), MIN_FEATURES)
-    G = np.zeros((B, pb, pb), dtype)
-    q, yy = np.zeros((B, pb), dtype), np.zeros(B, dtype)
-    xbar, ybar = np.zeros((B, p), dtype), np.zeros(B, dtype)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for b in range(B):
-            G[b, :p, :p], q[b, :p], yy[b], xbar[b], ybar[b] = moments(X, Y[b], W[b] / W[b].sum(), fit_intercept)
-    ws.first_check_finite(np.sum(G) + np.sum(q) + np.sum(yy))
-    l1u = np.ones((B, pb), dtype)  # padding: l1 > 0 keeps the duality gap (G_jj = 0 keeps w_j = 0)
-    l1u[:, :p] = units[0]
+    problems = [p_space(X, Y[b], W[b], fit_intercept) for b in range(B)]
+    G, q, yy, xbar, ybar = (list(part) for part in zip(*problems, strict=True))
+    xbar, ybar = np.stack(xbar), np.stack(ybar)
+    l1u = [_padded(np.asarray(units[0][b], dtype), 1.0) for b in range(B)]
     l2u = np.broadcast_to(np.asarray(units[1], dtype), (B,))
     alphas = np.asarray(alphas, dtype)
     # the program of a single fit (shared with Lasso/ElasticNet on these features), called
     # once per problem and alpha from the host: no program of its own to compile
     tol_, max_iter_ = np.asarray(tol, dtype), np.asarray(max_iter, np.int32)
     # each problem's arrays put apart from numpy (indexing a device array is a program)
-    G, q, yy, w = jax.device_put(
-        ([G[b] for b in range(B)], [q[b] for b in range(B)], list(yy), [np.zeros(pb, dtype)] * B)
-    )
+    G, q, yy, w = jax.device_put((G, q, yy, [np.zeros_like(q[0])] * B))
     first = (G[0], q[0], yy[0], l1u[0], l2u[0], w[0], tol_, max_iter_)
     exe = compiled(GRAM_CD, first, {"history_size": history_size(max_iter)})[0]
     states = []
@@ -244,7 +246,7 @@ def solve_path(X, Y, W, units, alphas, *, fit_intercept, tol, max_iter, compiler
             w[b] = states[-1].w
     states = jax.device_get([(s.w, s.k, s.crit, s.kind) for s in states])
     shape = (len(alphas), B)
-    coefs = np.stack([s[0] for s in states]).reshape(shape + (pb,))[..., :p]
+    coefs = np.stack([s[0] for s in states]).reshape(shape + (-1,))[..., :p]
     k, crit, kind = (np.array([s[j] for s in states]).reshape(shape) for j in (1, 2, 3))
     return {
         "coefs": coefs,
