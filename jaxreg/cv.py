@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
 from jaxreg._compile import Compiler
-from jaxreg.fit import alpha_max, fit
+from jaxreg.fit import alpha_max, dual_gap, fit
 from jaxreg.losses import Logistic, Squared
 from jaxreg.path import alpha_grid, compute_context, solve_path
 from jaxreg.penalties import L1, ElasticNet
@@ -163,10 +163,7 @@ class _PathCV(RegressorMixin, BaseEstimator):
         self.coef_ = r.coef
         self.intercept_ = float(r.intercept) if self.fit_intercept else 0.0
         self.n_iter_ = r.n_iter
-        d = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-        d = d / d.sum()
-        ybar = d @ y if self.fit_intercept else 0.0
-        self.dual_gap_ = float(r.stop_crit * (d @ (y - ybar) ** 2))  # back to objective units
+        self.dual_gap_ = dual_gap(r, X, y, sample_weight, bool(self.fit_intercept))
         self.fit_result_ = r
 
     def predict(self, X):

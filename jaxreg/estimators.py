@@ -43,7 +43,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
-from jaxreg.fit import fit
+from jaxreg.fit import dual_gap, fit
 from jaxreg.penalties import L2, LInf, Lp, get_penalty
 from jaxreg.penalties import ElasticNet as _ElasticNetPenalty
 
@@ -345,33 +345,6 @@ class LinearRegression(_Regressor):
         self.noise_precision_ = 1.0 / mse if mse > 0 else np.inf
 
 
-def _fitted_dual_gap(est, X, y, sw, l1, l2):
-    """``dual_gap_``: the solver's own when it stopped on the relative duality gap (gram_cd,
-    working_set: ``gap / sum d (y - ybar)^2`` at the returned point), else computed."""
-    res = est.fit_result_
-    if res.criterion == "duality_gap":
-        d = sw / sw.sum()
-        yc = y - d @ y if est.fit_intercept else y
-        return float(res.stop_crit * (d @ yc**2))
-    return _dual_gap(X, y, sw, est.coef_, est.intercept_, l1, l2, est.fit_intercept)
-
-
-def _dual_gap(X, y, sw, coef, intercept, l1, l2, fit_intercept):
-    """scikit-learn's ``dual_gap_`` of an elastic-net fit, in the objective's units
-    (``1/(2n)`` scaling, weights normalized): the gap at the rescaled residual, computed here
-    in numpy from the coefficients, whatever solver found them (sparse X too)."""
-    d = sw / sw.sum()
-    r = y - np.asarray(X @ coef) - intercept
-    dr = d * r
-    xbar = np.asarray(d @ X).ravel() if fit_intercept else 0.0
-    ybar = d @ y if fit_intercept else 0.0
-    xta = np.asarray(X.T @ dr).ravel() - xbar * dr.sum() - l2 * coef
-    top = np.max(np.abs(xta), initial=0.0)
-    c = l1 / top if top > l1 > 0 else 1.0
-    gap = 0.5 * (1 + c**2) * (dr @ r + l2 * coef @ coef) + l1 * np.abs(coef).sum() - c * dr @ (y - ybar)
-    return float(max(gap, 0.0))
-
-
 class Ridge(_AlphaParam, _Regressor):
     """Ridge regression: ``||y - Xw - b||^2 + alpha ||w||^2`` as in scikit-learn.
 
@@ -423,7 +396,7 @@ class Lasso(_AlphaParam, _Regressor):
         return _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), 1.0)
 
     def _fitted(self, X, y, sw):
-        self.dual_gap_ = _fitted_dual_gap(self, X, y, sw, self.alpha, 0.0)
+        self.dual_gap_ = dual_gap(self.fit_result_, X, y, sw, self.fit_intercept)
 
 
 class ElasticNet(_Regressor):
@@ -470,8 +443,7 @@ class ElasticNet(_Regressor):
         return _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), self.l1_ratio)
 
     def _fitted(self, X, y, sw):
-        l1, l2 = self.alpha * self.l1_ratio, self.alpha * (1 - self.l1_ratio)
-        self.dual_gap_ = _fitted_dual_gap(self, X, y, sw, l1, l2)
+        self.dual_gap_ = dual_gap(self.fit_result_, X, y, sw, self.fit_intercept)
 
 
 class Regressor(_PenaltyParam, _Regressor):

@@ -27,8 +27,9 @@ from jaxreg._cache import ensure_compilation_cache
 from jaxreg.losses import Loss, get_loss
 from jaxreg.penalties import Penalty, WeightedL1, get_penalty
 from jaxreg.solvers import SOLVERS, STATUS_NAMES, Data, Hyper, auto_solver, get_solver
+from jaxreg.solvers.working_set import l1_l2_host
 
-__all__ = ["fit", "FitResult", "alpha_max", "resolve_device"]
+__all__ = ["fit", "FitResult", "alpha_max", "resolve_device", "dual_gap", "elastic_net_gap"]
 
 _OPTIONS = (
     "learning_rate",
@@ -548,6 +549,38 @@ def _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype):
 def _objective(loss, penalty, y, z, sw, coef):
     """One compiled program (eager jax operations would compile one program each)."""
     return loss.value(y, z, sw) + penalty.value(coef)
+
+
+def dual_gap(result: FitResult, X, y, sample_weight=None, fit_intercept=True) -> float:
+    """scikit-learn's ``dual_gap_`` of a squared-loss fit with an L1-type penalty, in the
+    objective's units (``1/(2n)`` scaling, weights normalized): the solver's own when it
+    stopped on the relative duality gap (gram_cd, working_set: relative to
+    ``sum d (y - ybar)^2``), else :func:`elastic_net_gap` at the result's coefficients."""
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+    d = sw / sw.sum()
+    if result.criterion == "duality_gap":
+        yc = y - d @ y if fit_intercept else y
+        return float(result.stop_crit * (d @ yc**2))
+    l1, l2 = l1_l2_host(result.penalty, np.shape(X)[1], np.float64)
+    return elastic_net_gap(X, y, sw, result.coef, result.intercept, l1, l2, fit_intercept)
+
+
+def elastic_net_gap(X, y, sample_weight, coef, intercept, l1, l2, fit_intercept) -> float:
+    """The duality gap of ``sum_i d_i (y_i - x_i w - b)^2 / 2 + sum_j l1_j |w_j| + l2/2 ||w||^2``
+    at ``(coef, intercept)`` (``d`` the normalized weights; ``l1`` a number or one per
+    feature), at scikit-learn's dual point (the residual rescaled to be feasible), computed
+    in numpy from the coefficients alone (dense or sparse X)."""
+    d = sample_weight / sample_weight.sum()
+    r = y - np.asarray(X @ coef) - intercept
+    dr = d * r
+    xbar = np.asarray(d @ X).ravel() if fit_intercept else 0.0
+    ybar = d @ y if fit_intercept else 0.0
+    xta = np.asarray(X.T @ dr).ravel() - xbar * dr.sum() - l2 * coef
+    l1 = np.broadcast_to(np.asarray(l1, float), xta.shape)
+    ratio = np.max(np.abs(xta[l1 > 0]) / l1[l1 > 0], initial=0.0)  # the dual norm of X^T D r
+    c = 1.0 / ratio if ratio > 1.0 else 1.0
+    gap = 0.5 * (1 + c**2) * (dr @ r + l2 * coef @ coef) + l1 @ np.abs(coef) - c * dr @ (y - ybar)
+    return float(max(gap, 0.0))
 
 
 def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_weight=None) -> float:

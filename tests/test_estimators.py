@@ -380,7 +380,7 @@ def test_dual_is_refused(clf_data):
 def test_dual_gap_is_sklearns(l1_ratio, weighted, reg_data):
     # at scikit-learn's own (unconverged) iterates our formula gives its dual_gap_; our fits
     # end with a gap below the tolerance
-    from jaxreg.estimators import _dual_gap
+    from jaxreg.fit import elastic_net_gap as _dual_gap
 
     X, y, _ = reg_data
     sw = np.random.default_rng(5).uniform(0.5, 2.0, len(y)) if weighted else np.ones(len(y))
