@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxreg._compile import FAST_COMPILE
 from jaxreg.penalties import ElasticNet, Lp
 from jaxreg.solvers._common import (
     CONVERGED,
@@ -61,8 +62,9 @@ MAX_HALVINGS = 40
 # XLA's CPU backend compiles every fusion to its own LLVM module; its older (non-MLIR)
 # fusion emitters build them in far less time (experiments/bench_newton_compile.py), and
 # the loops they emit are as fast here: a Newton iteration's work is in library calls
-# (GEMM, Cholesky). Only the CPU backend reads this option.
-COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+# (GEMM, Cholesky). So Newton uses _compile's fast-compile options at every size (other
+# programs only on small data). Only the CPU backend reads this option.
+COMPILER_OPTIONS = FAST_COMPILE
 
 
 # ``auto`` picks Newton when its Hessian has at most this many rows, ``(p + 1) K``, and
