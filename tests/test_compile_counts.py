@@ -99,7 +99,7 @@ def test_a_growing_working_set_does_not_compile(compiles):
 
 def test_the_counter_sees_a_new_shape(compiles):
     # the fixture itself: a shape no other test uses must count (built, or loaded from disk)
-    X, y, _ = make_regression(999, 7, seed=45)
+    X, y, _ = make_regression(999, 29, seed=45)
     with compiles() as c:
         jaxreg.fit(X, y, penalty=LInf(0.1), solver="fista", max_iter=10)
     assert c.count >= 1
