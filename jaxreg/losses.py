@@ -126,13 +126,13 @@ class Multinomial(Loss):
         return logf - jnp.mean(logf)
 
 
-_LOSSES = {"squared": Squared, "logistic": Logistic, "multinomial": Multinomial}
+LOSSES = {"squared": Squared, "logistic": Logistic, "multinomial": Multinomial}
 
 
 def get_loss(loss) -> Loss:
     """A loss instance from an instance or a name ("squared", "logistic", "multinomial")."""
     if isinstance(loss, Loss):
         return loss
-    if isinstance(loss, str) and loss.lower() in _LOSSES:
-        return _LOSSES[loss.lower()]()
-    raise ValueError(f"loss={loss!r} is not a known loss; allowed: {sorted(_LOSSES)} or a jaxreg.losses.Loss instance")
+    if isinstance(loss, str) and loss.lower() in LOSSES:
+        return LOSSES[loss.lower()]()
+    raise ValueError(f"loss={loss!r} is not a known loss; allowed: {sorted(LOSSES)} or a jaxreg.losses.Loss instance")

@@ -401,7 +401,7 @@ class LInf(Penalty):
         return jnp.sum(jnp.abs(grad0))
 
 
-_PENALTIES = {
+PENALTIES = {
     "none": NoPenalty,
     "l1": L1,
     "l2": L2,
@@ -418,9 +418,9 @@ def get_penalty(penalty, **params) -> Penalty:
         return NoPenalty()
     if isinstance(penalty, Penalty):
         return penalty
-    if isinstance(penalty, str) and penalty.lower() in _PENALTIES:
-        return _PENALTIES[penalty.lower()](**params)
+    if isinstance(penalty, str) and penalty.lower() in PENALTIES:
+        return PENALTIES[penalty.lower()](**params)
     raise ValueError(
-        f"penalty={penalty!r} is not a known penalty; allowed: None, {sorted(_PENALTIES)} "
+        f"penalty={penalty!r} is not a known penalty; allowed: None, {sorted(PENALTIES)} "
         "or a jaxreg.penalties.Penalty instance"
     )
