@@ -11,16 +11,16 @@ import argparse
 import importlib
 import sys
 
+from jaxreg.errors import UsageError  # re-exported: ``from jaxreg.cli import UsageError`` still works
+
+__all__ = ["SUBCOMMANDS", "UsageError", "build_parser", "main"]
+
 # (module, function) pairs: ``function(subparsers)`` adds a subcommand whose parser sets
 # ``func`` to a callable taking the parsed args and returning an exit code.
 SUBCOMMANDS: list[tuple[str, str]] = [
     ("jaxreg.experiment.run", "add_parser"),
     ("jaxreg.experiment.sweep", "add_parser"),
 ]
-
-
-class UsageError(ValueError):
-    """Bad input from the user: reported as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

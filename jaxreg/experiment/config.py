@@ -2,7 +2,7 @@
 validation, ``--set`` overrides and grid expansion.
 
 Every failure (a missing file, malformed YAML, a key that does not validate) becomes one
-:class:`jaxreg.cli.UsageError` line naming the key path, the value and what is allowed,
+:class:`jaxreg.errors.UsageError` line naming the key path, the value and what is allowed,
 with a did-you-mean for mistyped keys and choices; the CLI prints it with exit code 2.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from jaxreg.cli import UsageError
+from jaxreg.errors import UsageError
 
 __all__ = [
     "StrictModel",

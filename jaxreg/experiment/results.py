@@ -21,7 +21,7 @@ import math
 import os
 from pathlib import Path
 
-from jaxreg.cli import UsageError
+from jaxreg.errors import UsageError
 
 __all__ = ["COLUMNS", "SCORE_COLUMNS", "SUMMARY_COLUMNS", "RowLog", "score", "summarize", "write_csv", "markdown"]
 

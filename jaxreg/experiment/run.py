@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxreg.cli import UsageError
+from jaxreg.errors import UsageError
 from jaxreg.experiment.config import add_config_arguments
 from jaxreg.experiment.run_config import BayesModel, FeatureSpec, PlannedFit, RunConfig, load_run
 

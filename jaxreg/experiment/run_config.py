@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from jaxreg.cli import UsageError
+from jaxreg.errors import UsageError
 from jaxreg.experiment.config import (
     StrictModel,
     apply_overrides,

@@ -17,8 +17,8 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from jaxreg.cli import UsageError
 from jaxreg.datasets import BUILTIN
+from jaxreg.errors import UsageError
 from jaxreg.experiment.config import StrictModel, did_you_mean
 from jaxreg.experiment.data import ClassificationData, Dataset, LinearData, SinusoidalData, make_data
 from jaxreg.experiment.npy_data import NpyDataSpec

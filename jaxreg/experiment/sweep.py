@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from jaxreg.cli import UsageError
+from jaxreg.errors import UsageError
 from jaxreg.experiment.baselines import BaselineRun, resolve
 from jaxreg.experiment.config import (
     StrictModel,
