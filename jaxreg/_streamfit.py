@@ -21,16 +21,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxreg import _validation as V
-from jaxreg.fit import (
+from jaxreg._fitparts import (
     FitResult,
-    _canonical,
-    _check_options,
-    _check_penalty,
-    _compiled,
-    _result,
-    _static_kwargs,
+    canonical,
+    check_options,
+    check_penalty,
+    compiled_solver,
     compute_context,
+    make_result,
     resolve_device,
+    static_kwargs,
 )
 from jaxreg.losses import get_loss
 from jaxreg.penalties import get_penalty
@@ -100,13 +100,13 @@ def fit_streamed(
         raise ValueError(f"solver={name!r} cannot handle loss={loss.name!r} with penalty {penalty!r}: {reason}")
     if options.get("devices") is not None:
         raise ValueError("devices= is not supported with a streamed dataset yet; stream on one device")
-    _check_options(spec, options)
+    check_options(spec, options)
     if not isinstance(fit_intercept, (bool, np.bool_)):
         raise ValueError(f"fit_intercept={fit_intercept!r} is not allowed; it must be True or False")
     V.check_positive(tol, "tol", strict=False)
     V.check_positive(max_iter, "max_iter", integer=True)
     dtype, n, p = ds.dtype, ds.n_samples, ds.n_features
-    _check_penalty(penalty, p)
+    check_penalty(penalty, p)
     tol = spec.default_tol if tol is None else float(tol)
     max_iter = spec.default_max_iter if max_iter is None else int(max_iter)
     classes, encode, (y_c, w_c), total_weight = _targets(ds, loss, dtype)
@@ -115,15 +115,15 @@ def fit_streamed(
     if w0.shape != coef_shape:
         raise ValueError(f"coef_init has shape {w0.shape}; it must have shape {coef_shape}")
 
-    static = _static_kwargs(spec, options, max_iter, bool(fit_intercept))
+    static = static_kwargs(spec, options, max_iter, bool(fit_intercept))
     # The in-memory rule: one batch of everything, unshuffled, is gradient descent.
     bs = n if static["batch_size"] is None else min(int(static["batch_size"]), n)
     full_batch = bs == n and not static["shuffle"]
     eval_bs = min(ds.block_rows, n) if full_batch else bs
     device = resolve_device(options.get("device"))
-    runner = S.Runner(ds, encode, _compiled)
+    runner = S.Runner(ds, encode, compiled_solver)
     with compute_context(dtype, device):
-        loss_c, penalty_c = _canonical(loss, dtype), _canonical(penalty, dtype)
+        loss_c, penalty_c = canonical(loss, dtype), canonical(penalty, dtype)
         if intercept_init is not None:
             b0 = np.broadcast_to(np.asarray(intercept_init, dtype), coef_shape[1:]).copy()
         elif fit_intercept:
@@ -173,7 +173,7 @@ def fit_streamed(
         return float(acc[0] / acc[1]) + float(penalty.value(jnp.asarray(coef)))
 
     with compute_context(dtype, device):
-        return _result(
+        return make_result(
             out,
             spec,
             loss,

@@ -12,10 +12,8 @@ import contextlib
 import dataclasses
 import functools
 import inspect
-import numbers
 import sys
 import time
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,121 +22,25 @@ import numpy as np
 from jaxreg import _buckets, _compile, _sharding, _sparse
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
-from jaxreg.losses import Loss, get_loss
-from jaxreg.penalties import Penalty, WeightedL1, get_penalty
-from jaxreg.solvers import SOLVERS, STATUS_NAMES, Data, Hyper, auto_solver, get_solver
+from jaxreg._fitparts import (
+    FitResult,
+    canonical,
+    check_options,
+    check_penalty,
+    compiled_solver,
+    compute_context,
+    make_result,
+    resolve_device,
+    static_kwargs,
+)
+from jaxreg.losses import get_loss
+from jaxreg.penalties import get_penalty
+from jaxreg.solvers import SOLVERS, Data, Hyper, auto_solver, get_solver
 from jaxreg.solvers.working_set import l1_l2_host
 
 __all__ = ["fit", "FitResult", "alpha_max", "resolve_device", "dual_gap", "elastic_net_gap"]
 
-_OPTIONS = (
-    "learning_rate",
-    "batch_size",
-    "optimizer",
-    "schedule",
-    "decay",
-    "seed",
-    "device",
-    "step",
-    "check_every",
-    "n_iter_no_change",
-    "memory_size",
-    "shuffle",
-    "variance_reduction",
-    "devices",
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class FitResult:
-    """The outcome of :func:`fit` (numpy arrays).
-
-    Attributes
-    ----------
-    coef : ndarray of shape (n_features,) or (n_features, n_classes)
-    intercept : float or ndarray of shape (n_classes,)
-    n_iter : int
-        Iterations (epochs for minibatch/sgd) taken.
-    converged : bool
-    status : str
-        "converged", "max_iter" or "diverged". A diverged fit hands back the last finite
-        iterate, never NaN, and must not be used as a fit.
-    stop_crit : float
-        The final value of the optimality measure named by ``criterion``.
-    criterion : str
-        "subdiff_distance", "gradient_norm", "rel_objective_change" or "exact".
-    history : ndarray
-        Objective after each iteration (epoch), length ``n_iter``.
-    objective : float
-        Final objective ``loss + penalty``.
-    """
-
-    coef: np.ndarray
-    intercept: Any
-    n_iter: int
-    converged: bool
-    status: str
-    stop_crit: float
-    criterion: str
-    history: np.ndarray
-    objective: float
-    solver: str
-    loss: Loss
-    penalty: Penalty
-    classes: np.ndarray | None = None
-    dtype: str = "float64"
-    device: str = "cpu"
-    fit_time: float = 0.0
-    compile_time: float = 0.0
-
-    @property
-    def nonzeros(self) -> int:
-        return int(np.count_nonzero(self.coef))
-
-    def decision_function(self, X):
-        X = X if _sparse.is_sparse(X) else np.asarray(X)
-        return X @ self.coef + self.intercept
-
-    def raise_for_status(self):
-        """Raise if the fit diverged (a hint included); return self otherwise."""
-        if self.status == "diverged":
-            raise FloatingPointError(
-                f"solver {self.solver!r} diverged after {self.n_iter} iterations (objective became "
-                "non-finite or exploded); lower the learning rate or use solver='fista'"
-            )
-        return self
-
-
 # ----------------------------------------------------------------------------- helpers
-
-
-def resolve_device(device):
-    """A jax Device from None, "cpu", "gpu" or a Device."""
-    if device is None:
-        return jax.devices()[0]
-    if isinstance(device, jax.Device):
-        return device
-    if isinstance(device, str) and device in ("cpu", "gpu", "tpu", "cuda"):
-        kind = "gpu" if device == "cuda" else device
-        try:
-            return jax.devices(kind)[0]
-        except RuntimeError:
-            available = sorted({d.platform for d in jax.devices()})
-            raise ValueError(f"device={device!r} is not available here; available: {available}") from None
-    raise ValueError(f"device={device!r} is not allowed; use 'cpu', 'gpu' or a jax.Device")
-
-
-def compute_context(dtype, device=None):
-    """The context every computation runs in: x64 for float64 work (as a context, never
-    global), the chosen device, and full float32 precision in matrix products. JAX's default
-    float32 product on a recent NVIDIA GPU rounds its inputs to TF32 (10 mantissa bits), far
-    too coarse for duality gaps of 1e-8; on a CPU "highest" is what it does anyway."""
-    stack = contextlib.ExitStack()
-    if dtype == np.float64:
-        stack.enter_context(jax.enable_x64(True))
-    stack.enter_context(jax.default_device(resolve_device(device)))
-    stack.enter_context(jax.default_matmul_precision("highest"))
-    return stack
 
 
 def _auto_solver(loss, penalty, X, y, options):
@@ -158,77 +60,7 @@ def _auto_solver(loss, penalty, X, y, options):
     return name
 
 
-def _check_options(spec, options):
-    unknown = [k for k in options if k not in _OPTIONS]
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown}; allowed options: {list(_OPTIONS)}")
-    applies = set(spec.static_options) | set(spec.traced_options) | {"device", "seed", "devices"}
-    if spec.name in ("ista", "fista"):
-        applies |= {"step", "check_every"}
-    for k, v in options.items():
-        if v is not None and k not in applies:
-            users = [n for n, s in SOLVERS.items() if k in s.static_options or k in s.traced_options]
-            raise ValueError(f"option {k}={v!r} does not apply to solver {spec.name!r} (it applies to: {users})")
-    V.check_positive(options.get("learning_rate"), "learning_rate")
-    V.check_positive(options.get("batch_size"), "batch_size", integer=True)
-    V.check_positive(options.get("decay"), "decay", strict=False)
-    V.check_positive(options.get("check_every"), "check_every", integer=True)
-    V.check_positive(options.get("n_iter_no_change"), "n_iter_no_change", integer=True)
-    V.check_positive(options.get("memory_size"), "memory_size", integer=True)
-    vr = options.get("variance_reduction")
-    if vr is not None and vr not in ("none", "svrg"):
-        raise ValueError(f"variance_reduction={vr!r} is not allowed; allowed: 'none', 'svrg'")
-    step = options.get("step")
-    if step is not None and step not in ("backtracking", "lipschitz"):
-        raise ValueError(f"step={step!r} is not allowed; allowed: 'backtracking', 'lipschitz'")
-    seed = options.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
-        raise ValueError(f"seed={seed!r} is not allowed; seed must be an integer >= 0")
-    sched = options.get("schedule")
-    if sched is not None and not callable(sched):
-        from jaxreg.solvers.stochastic import SCHEDULES
-
-        if sched not in SCHEDULES:
-            raise ValueError(f"schedule={sched!r} is not allowed; allowed: {list(SCHEDULES)} or an optax schedule")
-    opt = options.get("optimizer")
-    if opt is not None and not (hasattr(opt, "init") and hasattr(opt, "update")):
-        raise ValueError(f"optimizer={opt!r} is not allowed; pass an optax GradientTransformation")
-
-
-def _check_penalty(penalty: Penalty, n_features: int):
-    if isinstance(penalty, WeightedL1):
-        if penalty.weights is None:
-            raise ValueError("WeightedL1(weights=None) is not allowed; weights must be an array of numbers >= 0")
-        if np.shape(penalty.weights) != (n_features,):
-            raise ValueError(
-                f"WeightedL1 weights have shape {np.shape(penalty.weights)}; they must have one entry per "
-                f"feature ({n_features},)"
-            )
-
-
-def _canonical(tree, dtype):
-    """Every floating leaf as an array of ``dtype`` (so compiled shapes never vary by
-    Python-float weak types)."""
-    # converted on the host and put by one transfer: an eager convert_element_type (or
-    # jnp.asarray) would compile a program of its own in every new process
-    return jax.device_put(jax.tree.map(lambda x: np.asarray(x, dtype), tree))
-
-
 _COMPILED = _compile.CACHE  # the package's one cache (jaxreg._compile)
-
-
-def _compiled(spec, args, static):
-    """The AOT-compiled solver for these argument structures (and its compile time)."""
-    return _compile.compiled(spec.run, args, static)
-
-
-def _static_kwargs(spec, options, max_iter, fit_intercept):
-    static = {"fit_intercept": fit_intercept}
-    if spec.iterative:
-        static["max_iter"] = int(max_iter)
-    for name, default in spec.static_options.items():
-        static[name] = options[name] if options.get(name) is not None else default
-    return static
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept",))
@@ -374,7 +206,7 @@ def fit(
     reason = spec.unsupported_reason(loss, penalty)
     if reason:
         raise ValueError(f"solver={name!r} cannot handle loss={loss.name!r} with penalty {penalty!r}: {reason}")
-    _check_options(spec, options)
+    check_options(spec, options)
     V.check_positive(tol, "tol", strict=False)
     V.check_positive(max_iter, "max_iter", integer=True)
 
@@ -387,7 +219,7 @@ def fit(
     if loss.is_classifier:
         classes, y = V.encode_labels(y, loss.name, dtype)
     sw = V.check_sample_weight(sample_weight, n, dtype)
-    _check_penalty(penalty, p)
+    check_penalty(penalty, p)
     tol = spec.default_tol if tol is None else float(tol)
     max_iter = spec.default_max_iter if max_iter is None else int(max_iter)
     devices = _placement(X, options)
@@ -403,7 +235,7 @@ def fit(
         raise ValueError(f"coef_init has shape {w0.shape}; it must have shape {coef_shape}")
 
     with compute_context(dtype, device):
-        static = _static_kwargs(spec, options, max_iter, bool(fit_intercept))
+        static = static_kwargs(spec, options, max_iter, bool(fit_intercept))
         if devices is not None:
             data = _sharding.shard_data(X, y, sw, devices)
             if "n_samples" in inspect.signature(spec.run).parameters:
@@ -413,7 +245,7 @@ def fit(
             data = Data(_sparse.to_jax(X, device, rows), *(jax.device_put(a, device) for a in (y, sw)))
         else:
             data = _dense_data(spec, static, X, y, sw, device)
-        loss_c, penalty_c = _canonical(loss, dtype), _canonical(penalty, dtype)
+        loss_c, penalty_c = canonical(loss, dtype), canonical(penalty, dtype)
         if intercept_init is not None:
             b0 = np.broadcast_to(np.asarray(intercept_init, dtype), coef_shape[1:]).copy()
         elif fit_intercept and spec.needs_intercept_init:
@@ -446,13 +278,13 @@ def fit(
             out, compile_time = spec.run(data, loss_c, penalty_c, w0, b0, hyper, **static)
         else:
             args = (data, loss_c, penalty_c, w0, b0, hyper)
-            exe, compile_time = _compiled(spec, args, static)
+            exe, compile_time = compiled_solver(spec, args, static)
             t0 = time.perf_counter()
             out = jax.block_until_ready(exe(*args))
         out = jax.tree.map(_sharding.to_numpy, out)
         fit_time = time.perf_counter() - t0 - (compile_time if spec.host_driven else 0.0)
 
-    return _result(
+    return make_result(
         out,
         spec,
         loss,
@@ -483,40 +315,6 @@ def _dense_data(spec, static, X, y, sw, device) -> Data:
     return Data(*(jax.device_put(a, device) for a in (X, y, sw)))
 
 
-def _result(out, spec, loss, penalty, *, classes, dtype, device, fit_time, compile_time, score) -> FitResult:
-    """The FitResult of a solver's (numpy) output; ``score(coef, intercept)`` is the
-    objective of an iterate the history does not hold."""
-    n_iter = int(out.n_iter)
-    status = STATUS_NAMES[int(out.status)]
-    hist = out.history[: max(n_iter, 1)] if spec.iterative else out.history
-    coef = out.coef
-    intercept = out.intercept
-    intercept = float(intercept) if np.ndim(intercept) == 0 else intercept
-    objective = float(hist[-1]) if n_iter > 0 or not spec.iterative else float("nan")
-    if n_iter == 0 or status == "diverged":
-        # No step taken (already optimal) or the last step was rejected: score the iterate.
-        objective = score(coef, intercept)
-    return FitResult(
-        coef=coef,
-        intercept=intercept,
-        n_iter=n_iter,
-        converged=status == "converged",
-        status=status,
-        stop_crit=float(out.stop_crit),
-        criterion=spec.criteria[int(out.criterion)],
-        history=hist,
-        objective=objective,
-        solver=spec.name,
-        loss=loss,
-        penalty=penalty,
-        classes=classes,
-        dtype=str(dtype),
-        device=device,
-        fit_time=fit_time,
-        compile_time=compile_time,
-    )
-
-
 def _is_stream(X) -> bool:
     # without importing jaxreg.streaming: if it is not loaded, X cannot be a dataset
     streaming = sys.modules.get("jaxreg.streaming")
@@ -541,7 +339,7 @@ def _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype):
     x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
     with x64:
         z = np.asarray(X @ coef + intercept, dtype)
-        args = (_canonical(loss, dtype), _canonical(penalty, dtype), y, z, sw, np.asarray(coef, dtype))
+        args = (canonical(loss, dtype), canonical(penalty, dtype), y, z, sw, np.asarray(coef, dtype))
         return float(_call(_objective, *args))
 
 
@@ -602,9 +400,9 @@ def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_wei
     sw = V.check_sample_weight(sample_weight, X.shape[0], dtype)
     x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
     with x64:
-        gz = np.asarray(_call(_gradient_at_zero, _canonical(loss, dtype), y, sw, fit_intercept=bool(fit_intercept)))
+        gz = np.asarray(_call(_gradient_at_zero, canonical(loss, dtype), y, sw, fit_intercept=bool(fit_intercept)))
         g = np.asarray(X.T @ gz, dtype)  # numpy (dense or sparse): no copy of X to the device
-        return float(_call(_penalty_alpha_max, _canonical(penalty, dtype), g))
+        return float(_call(_penalty_alpha_max, canonical(penalty, dtype), g))
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept",))

@@ -191,7 +191,7 @@ def solve_path_batched(X, y, weights, units, alphas, *, fit_intercept, tol, max_
 
 def _problem(X, y, loss, penalty, sample_weight):
     """Validated numpy inputs (the checks ``fit`` does)."""
-    from jaxreg.fit import _check_penalty
+    from jaxreg._fitparts import check_penalty
 
     loss = get_loss(loss)
     penalty = L1(1.0) if penalty is None else get_penalty(penalty)
@@ -203,7 +203,7 @@ def _problem(X, y, loss, penalty, sample_weight):
     if loss.is_classifier:
         classes, y = V.encode_labels(y, loss.name, X.dtype)
     sw = V.check_sample_weight(sample_weight, X.shape[0], X.dtype)
-    _check_penalty(penalty, X.shape[1])
+    check_penalty(penalty, X.shape[1])
     return X, y, sw, loss, penalty, classes
 
 

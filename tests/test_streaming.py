@@ -166,15 +166,14 @@ def test_data_spec_streams_or_loads(files):
 
 @pytest.mark.parametrize("gram_limit", [2**22, 0], ids=["gram", "power-iteration"])
 def test_streamed_lipschitz_is_the_top_eigenvalue(files, monkeypatch, gram_limit):
-    import sys
-
+    from jaxreg._fitparts import compiled_solver
     from jaxreg.solvers import streamed
 
     d, X, _, sw, _ = files
     monkeypatch.setattr(streamed, "GRAM_LIMIT", gram_limit)
     A = np.hstack([X, np.ones((N, 1))])
     top = np.linalg.eigvalsh(A.T @ (A * (sw / sw.sum())[:, None]))[-1]
-    runner = streamed.Runner(_ds(d, w="w.npy"), lambda raw, w: raw, sys.modules["jaxreg.fit"]._compiled)
+    runner = streamed.Runner(_ds(d, w="w.npy"), lambda raw, w: raw, compiled_solver)
     with jax.enable_x64(True):
         lam, row_sq = runner.lipschitz(sw.sum(), True, BS, max_passes=300, rtol=1e-12)
     assert lam == pytest.approx(top, rel=1e-9)

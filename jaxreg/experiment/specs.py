@@ -123,19 +123,19 @@ class SolverRun(StrictModel):
 
     @model_validator(mode="after")
     def _options_apply(self):
-        from jaxreg.fit import _OPTIONS, _check_options
+        from jaxreg._fitparts import OPTIONS, check_options
         from jaxreg.solvers import get_solver
 
         for key in self.options:
             if key == "device":
                 raise ValueError("options.device is not allowed here; the device is set by the config's device key")
-            if key not in _OPTIONS:
+            if key not in OPTIONS:
                 raise ValueError(
-                    f"options.{key} is not a jaxreg.fit option; allowed: {', '.join(_OPTIONS)}"
-                    f"{did_you_mean(key, _OPTIONS)}"
+                    f"options.{key} is not a jaxreg.fit option; allowed: {', '.join(OPTIONS)}"
+                    f"{did_you_mean(key, OPTIONS)}"
                 )
         if self.solver != "auto":
-            _check_options(get_solver(self.solver), self.options)
+            check_options(get_solver(self.solver), self.options)
         return self
 
     def family(self) -> str:

@@ -1,0 +1,243 @@
+"""What the in-memory :func:`jaxreg.fit` and the streamed fit (:mod:`jaxreg._streamfit`) share:
+the result type, the device and precision context, the checks of options and penalties, and
+the step from a solver's output to a :class:`FitResult`. Below both, so neither imports the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import numbers
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxreg import _compile, _sparse
+from jaxreg import _validation as V
+from jaxreg.losses import Loss
+from jaxreg.penalties import Penalty, WeightedL1
+from jaxreg.solvers import SOLVERS, STATUS_NAMES
+
+__all__ = [
+    "OPTIONS",
+    "FitResult",
+    "resolve_device",
+    "compute_context",
+    "check_options",
+    "check_penalty",
+    "canonical",
+    "compiled_solver",
+    "static_kwargs",
+    "make_result",
+]
+
+OPTIONS = (
+    "learning_rate",
+    "batch_size",
+    "optimizer",
+    "schedule",
+    "decay",
+    "seed",
+    "device",
+    "step",
+    "check_every",
+    "n_iter_no_change",
+    "memory_size",
+    "shuffle",
+    "variance_reduction",
+    "devices",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """The outcome of :func:`jaxreg.fit` (numpy arrays).
+
+    Attributes
+    ----------
+    coef : ndarray of shape (n_features,) or (n_features, n_classes)
+    intercept : float or ndarray of shape (n_classes,)
+    n_iter : int
+        Iterations (epochs for minibatch/sgd) taken.
+    converged : bool
+    status : str
+        "converged", "max_iter" or "diverged". A diverged fit hands back the last finite
+        iterate, never NaN, and must not be used as a fit.
+    stop_crit : float
+        The final value of the optimality measure named by ``criterion``.
+    criterion : str
+        "subdiff_distance", "gradient_norm", "rel_objective_change" or "exact".
+    history : ndarray
+        Objective after each iteration (epoch), length ``n_iter``.
+    objective : float
+        Final objective ``loss + penalty``.
+    """
+
+    coef: np.ndarray
+    intercept: Any
+    n_iter: int
+    converged: bool
+    status: str
+    stop_crit: float
+    criterion: str
+    history: np.ndarray
+    objective: float
+    solver: str
+    loss: Loss
+    penalty: Penalty
+    classes: np.ndarray | None = None
+    dtype: str = "float64"
+    device: str = "cpu"
+    fit_time: float = 0.0
+    compile_time: float = 0.0
+
+    @property
+    def nonzeros(self) -> int:
+        return int(np.count_nonzero(self.coef))
+
+    def decision_function(self, X):
+        X = X if _sparse.is_sparse(X) else np.asarray(X)
+        return X @ self.coef + self.intercept
+
+    def raise_for_status(self):
+        """Raise if the fit diverged (a hint included); return self otherwise."""
+        if self.status == "diverged":
+            raise FloatingPointError(
+                f"solver {self.solver!r} diverged after {self.n_iter} iterations (objective became "
+                "non-finite or exploded); lower the learning rate or use solver='fista'"
+            )
+        return self
+
+
+def resolve_device(device):
+    """A jax Device from None, "cpu", "gpu" or a Device."""
+    if device is None:
+        return jax.devices()[0]
+    if isinstance(device, jax.Device):
+        return device
+    if isinstance(device, str) and device in ("cpu", "gpu", "tpu", "cuda"):
+        kind = "gpu" if device == "cuda" else device
+        try:
+            return jax.devices(kind)[0]
+        except RuntimeError:
+            available = sorted({d.platform for d in jax.devices()})
+            raise ValueError(f"device={device!r} is not available here; available: {available}") from None
+    raise ValueError(f"device={device!r} is not allowed; use 'cpu', 'gpu' or a jax.Device")
+
+
+def compute_context(dtype, device=None):
+    """The context every computation runs in: x64 for float64 work (as a context, never
+    global), the chosen device, and full float32 precision in matrix products. JAX's default
+    float32 product on a recent NVIDIA GPU rounds its inputs to TF32 (10 mantissa bits), far
+    too coarse for duality gaps of 1e-8; on a CPU "highest" is what it does anyway."""
+    stack = contextlib.ExitStack()
+    if dtype == np.float64:
+        stack.enter_context(jax.enable_x64(True))
+    stack.enter_context(jax.default_device(resolve_device(device)))
+    stack.enter_context(jax.default_matmul_precision("highest"))
+    return stack
+
+
+def check_options(spec, options):
+    unknown = [k for k in options if k not in OPTIONS]
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown}; allowed options: {list(OPTIONS)}")
+    applies = set(spec.static_options) | set(spec.traced_options) | {"device", "seed", "devices"}
+    if spec.name in ("ista", "fista"):
+        applies |= {"step", "check_every"}
+    for k, v in options.items():
+        if v is not None and k not in applies:
+            users = [n for n, s in SOLVERS.items() if k in s.static_options or k in s.traced_options]
+            raise ValueError(f"option {k}={v!r} does not apply to solver {spec.name!r} (it applies to: {users})")
+    V.check_positive(options.get("learning_rate"), "learning_rate")
+    V.check_positive(options.get("batch_size"), "batch_size", integer=True)
+    V.check_positive(options.get("decay"), "decay", strict=False)
+    V.check_positive(options.get("check_every"), "check_every", integer=True)
+    V.check_positive(options.get("n_iter_no_change"), "n_iter_no_change", integer=True)
+    V.check_positive(options.get("memory_size"), "memory_size", integer=True)
+    vr = options.get("variance_reduction")
+    if vr is not None and vr not in ("none", "svrg"):
+        raise ValueError(f"variance_reduction={vr!r} is not allowed; allowed: 'none', 'svrg'")
+    step = options.get("step")
+    if step is not None and step not in ("backtracking", "lipschitz"):
+        raise ValueError(f"step={step!r} is not allowed; allowed: 'backtracking', 'lipschitz'")
+    seed = options.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"seed={seed!r} is not allowed; seed must be an integer >= 0")
+    sched = options.get("schedule")
+    if sched is not None and not callable(sched):
+        from jaxreg.solvers.stochastic import SCHEDULES
+
+        if sched not in SCHEDULES:
+            raise ValueError(f"schedule={sched!r} is not allowed; allowed: {list(SCHEDULES)} or an optax schedule")
+    opt = options.get("optimizer")
+    if opt is not None and not (hasattr(opt, "init") and hasattr(opt, "update")):
+        raise ValueError(f"optimizer={opt!r} is not allowed; pass an optax GradientTransformation")
+
+
+def check_penalty(penalty: Penalty, n_features: int):
+    if isinstance(penalty, WeightedL1):
+        if penalty.weights is None:
+            raise ValueError("WeightedL1(weights=None) is not allowed; weights must be an array of numbers >= 0")
+        if np.shape(penalty.weights) != (n_features,):
+            raise ValueError(
+                f"WeightedL1 weights have shape {np.shape(penalty.weights)}; they must have one entry per "
+                f"feature ({n_features},)"
+            )
+
+
+def canonical(tree, dtype):
+    """Every floating leaf as an array of ``dtype`` (so compiled shapes never vary by
+    Python-float weak types)."""
+    # converted on the host and put by one transfer: an eager convert_element_type (or
+    # jnp.asarray) would compile a program of its own in every new process
+    return jax.device_put(jax.tree.map(lambda x: np.asarray(x, dtype), tree))
+
+
+def compiled_solver(spec, args, static):
+    """The AOT-compiled solver for these argument structures (and its compile time)."""
+    return _compile.compiled(spec.run, args, static)
+
+
+def static_kwargs(spec, options, max_iter, fit_intercept):
+    static = {"fit_intercept": fit_intercept}
+    if spec.iterative:
+        static["max_iter"] = int(max_iter)
+    for name, default in spec.static_options.items():
+        static[name] = options[name] if options.get(name) is not None else default
+    return static
+
+
+def make_result(out, spec, loss, penalty, *, classes, dtype, device, fit_time, compile_time, score) -> FitResult:
+    """The FitResult of a solver's (numpy) output; ``score(coef, intercept)`` is the
+    objective of an iterate the history does not hold."""
+    n_iter = int(out.n_iter)
+    status = STATUS_NAMES[int(out.status)]
+    hist = out.history[: max(n_iter, 1)] if spec.iterative else out.history
+    coef = out.coef
+    intercept = out.intercept
+    intercept = float(intercept) if np.ndim(intercept) == 0 else intercept
+    objective = float(hist[-1]) if n_iter > 0 or not spec.iterative else float("nan")
+    if n_iter == 0 or status == "diverged":
+        # No step taken (already optimal) or the last step was rejected: score the iterate.
+        objective = score(coef, intercept)
+    return FitResult(
+        coef=coef,
+        intercept=intercept,
+        n_iter=n_iter,
+        converged=status == "converged",
+        status=status,
+        stop_crit=float(out.stop_crit),
+        criterion=spec.criteria[int(out.criterion)],
+        history=hist,
+        objective=objective,
+        solver=spec.name,
+        loss=loss,
+        penalty=penalty,
+        classes=classes,
+        dtype=str(dtype),
+        device=device,
+        fit_time=fit_time,
+        compile_time=compile_time,
+    )
