@@ -23,7 +23,17 @@ from pathlib import Path
 
 from jaxreg.errors import UsageError
 
-__all__ = ["COLUMNS", "SCORE_COLUMNS", "SUMMARY_COLUMNS", "RowLog", "score", "summarize", "write_csv", "markdown"]
+__all__ = [
+    "COLUMNS",
+    "SCORE_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "RowLog",
+    "score",
+    "summarize",
+    "write_csv",
+    "replace_text",
+    "markdown",
+]
 
 COLUMNS = [
     "cell_id",
@@ -97,7 +107,7 @@ def _append_line(path: Path, line: str):
         os.close(fd)
 
 
-def _replace(path: Path, text: str):
+def replace_text(path: Path, text: str):
     """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
@@ -114,7 +124,7 @@ def _complete_lines(path: Path) -> str:
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         data = data[: data.rfind(b"\n") + 1]
-        _replace(path, data.decode())
+        replace_text(path, data.decode())
     return data.decode()
 
 
@@ -177,7 +187,7 @@ def write_csv(path, rows, columns):
     writer.writeheader()
     for row in rows:
         writer.writerow({c: _cell_text(row.get(c)) for c in columns})
-    _replace(Path(path), buf.getvalue())
+    replace_text(Path(path), buf.getvalue())
 
 
 # ----------------------------------------------------------------------------- scoring

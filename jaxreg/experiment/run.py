@@ -22,7 +22,8 @@ import numpy as np
 
 from jaxreg.errors import UsageError
 from jaxreg.experiment.config import add_config_arguments
-from jaxreg.experiment.run_config import BayesModel, FeatureSpec, PlannedFit, RunConfig, load_run
+from jaxreg.experiment.features import featurize
+from jaxreg.experiment.run_config import BayesModel, PlannedFit, RunConfig, load_run
 
 __all__ = ["Split", "Record", "prepare", "featurize", "run_fit", "run_experiment", "add_parser", "FAST_MAX_ITER"]
 
@@ -102,40 +103,6 @@ def prepare(config: RunConfig) -> Split:
     except ValueError as exc:
         raise UsageError(f"split: {exc} (the data has {ds.X.shape[0]} samples)") from None
     return Split(Xtr, ytr, Xte, yte, ds.task, ds.coef_true, ds)
-
-
-def featurize(spec: FeatureSpec, X_train, X_test):
-    """``(transform, F_train, F_test)``: the basis and scaler are fitted on the training
-    inputs only; ``transform`` maps new raw inputs (for plotted curves)."""
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    import jaxreg
-
-    dtype = X_train.dtype
-    if spec.degree == 0:  # the constant model: one zero column, so only the intercept fits
-        zero = lambda X: np.zeros((X.shape[0], 1), dtype)
-        return zero, zero(X_train), None if X_test is None else zero(X_test)
-    steps = []
-    if spec.basis == "polynomial":
-        steps.append(jaxreg.PolynomialBasis(degree=spec.degree or 3))
-    elif spec.basis in ("gaussian", "sigmoid"):
-        cls = jaxreg.GaussianBasis if spec.basis == "gaussian" else jaxreg.SigmoidBasis
-        steps.append(cls(n_centers=spec.n_centers or 10, width=spec.width))
-    elif spec.basis == "fourier":
-        steps.append(jaxreg.FourierBasis(n_frequencies=spec.n_frequencies or 5, period=spec.period))
-    if spec.standardize:
-        sparse = hasattr(X_train, "tocsr")
-        steps.append(StandardScaler(with_mean=not sparse))  # centring would densify sparse input
-    if not steps:
-        return (lambda X: X), X_train, X_test
-    pipe = make_pipeline(*steps).fit(X_train)
-
-    def transform(X):
-        out = pipe.transform(X)
-        return out.astype(dtype) if hasattr(out, "astype") else out
-
-    return transform, transform(X_train), None if X_test is None else transform(X_test)
 
 
 # ----------------------------------------------------------------------------- metrics

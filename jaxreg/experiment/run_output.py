@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from jaxreg.experiment.results import _replace, write_csv
+from jaxreg.experiment.results import replace_text, write_csv
 
 __all__ = ["write_start", "write_metrics", "write_coefficients", "print_table", "to_json"]
 
@@ -41,16 +41,16 @@ def write_start(config, out: Path):
     from jaxreg.experiment.env import environment
 
     resolved = config.model_dump(mode="json")
-    _replace(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    replace_text(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     env = environment()
     env["dtype"] = config.dtype
     env["device"] = config.device
-    _replace(out / "env.json", to_json(env))
+    replace_text(out / "env.json", to_json(env))
 
 
 def write_metrics(config, records, out: Path):
     doc = {"name": config.name, "fits": [r.info for r in records]}
-    _replace(out / "metrics.json", to_json(doc))
+    replace_text(out / "metrics.json", to_json(doc))
 
 
 def write_coefficients(records, out: Path):

@@ -9,7 +9,8 @@ from collections import defaultdict
 import numpy as np
 
 from jaxreg.experiment import plots as P
-from jaxreg.experiment.results import _replace
+from jaxreg.experiment.features import featurize
+from jaxreg.experiment.results import replace_text
 
 __all__ = ["draw"]
 
@@ -165,13 +166,11 @@ def _coef_table(config, records, split, spec, out):
         row = [c[j] if j < len(c) else "" for c in cells]
         lines.append(f"| {name} | " + " | ".join(row) + " |")
     text = "\n".join(lines) + "\n"
-    _replace(out / "coef_table.md", text)
+    replace_text(out / "coef_table.md", text)
     return {"coef_table.md": text}
 
 
 def _constraint(config, records, split, spec, out):
-    from jaxreg.experiment.run import featurize
-
     if split.task != "regression" or split.streamed:
         raise Skip("the constraint picture needs regression data in memory")
     _, F, _ = featurize(records[0].fit.features, split.X_train, None)
