@@ -47,11 +47,15 @@ def _plain(value) -> bool:
 
 
 def _own_types(treedef) -> bool:
-    """Whether every node of ``treedef`` is a builtin container or a jaxreg class."""
+    """Whether every node of ``treedef`` is a builtin container or a jaxreg class whose
+    static fields are plain values (a user's function in a ``custom_loss`` is not: its
+    repr names an address, not its code, so it cannot key a stored program)."""
     data = treedef.node_data()
     if data is not None:
         kind = data[0]
         if kind not in (tuple, list, dict) and not kind.__module__.startswith("jaxreg."):
+            return False
+        if kind not in (tuple, list, dict) and not _plain(tuple(data[1] or ())):
             return False
     return all(_own_types(c) for c in treedef.children())
 

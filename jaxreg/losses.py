@@ -7,7 +7,14 @@ Each loss is a small frozen pytree with pure methods:
   (the plain mean when ``weights`` is None, which is the scikit-learn scaling);
 * ``curvature`` - a bound on the second derivative of ``per_sample`` in ``z``, so that
   ``curvature * lambda_max(X^T D X)`` is the Lipschitz constant of the gradient;
-* ``init_intercept(y, weights)`` - the optimal intercept when all coefficients are zero.
+* ``init_intercept(y, weights)`` - the optimal intercept when all coefficients are zero;
+* ``derivatives(y, z)`` - the first and second derivative of ``per_sample`` in ``z``, per
+  sample (what coordinate descent and proximal Newton need). By default from JAX
+  (``jax.grad`` and a Hessian-vector product), so a loss written as ``per_sample`` alone
+  gets them for free; ``Squared`` and ``Logistic`` give closed forms.
+
+A user's own loss is one pure function of ``(y, z)``: :func:`custom_loss` makes it a
+``Loss`` that every solver accepting the pair runs on, the working set included.
 
 Labels are encoded once, outside ``jit``, by :mod:`jaxreg._validation`: ``Logistic``
 expects ``y`` in {-1, +1}; ``Multinomial`` expects one-hot rows.
@@ -19,10 +26,12 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
 from jaxreg._tree import pytree_dataclass
 
-__all__ = ["Loss", "Squared", "Logistic", "Multinomial", "get_loss"]
+__all__ = ["Loss", "Squared", "Logistic", "Multinomial", "CustomLoss", "custom_loss", "get_loss", "LOSSES"]
 
 
 def _weighted_mean(values, weights):
@@ -39,9 +48,46 @@ class Loss:
     name: ClassVar[str]
     curvature: ClassVar[float]
     is_classifier: ClassVar[bool] = False
+    # per_sample(y, z)[i] depends on (y[i], z[i]) alone, z being one prediction per sample
+    # (coordinate descent and proximal Newton need it; Multinomial's z is a row per sample)
+    elementwise: ClassVar[bool] = True
 
     def per_sample(self, y, z):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def derivatives(self, y, z):
+        """``(g, h)``: the first and second derivative of ``per_sample`` in ``z``, per sample.
+
+        From JAX: ``g = grad(sum(per_sample))`` and ``h`` its Hessian-vector product with a
+        vector of ones, which is the Hessian's diagonal because an elementwise loss has a
+        diagonal Hessian. One forward and one backward pass, no per-sample ``vmap``.
+        """
+        g, h = jax.jvp(jax.grad(lambda zz: jnp.sum(self.per_sample(y, zz))), (z,), (jnp.ones_like(z),))
+        return g, h
+
+    def init_intercept(self, y, weights=None):
+        """The optimal intercept when every coefficient is zero: Newton's method on the one
+        variable from the weighted mean of ``y``, halving a step that does not lower the loss
+        (subclasses give closed forms)."""
+        w = jnp.ones_like(y) if weights is None else weights
+        d = w / jnp.maximum(jnp.sum(w), jnp.finfo(y.dtype).tiny)
+
+        def value(b):
+            return jnp.vdot(d, self.per_sample(y, jnp.full_like(y, b)))
+
+        def step(_, b):
+            g, h = self.derivatives(y, jnp.full_like(y, b))
+            gb, hb = jnp.vdot(d, g), jnp.vdot(d, h)
+            delta = jnp.where(hb > 0, gb / jnp.where(hb > 0, hb, 1.0), gb)
+            f0 = value(b)
+
+            def halve(c):
+                return c[0] * 0.5, c[1] + 1
+
+            t, _ = lax.while_loop(lambda c: (value(b - c[0] * delta) > f0) & (c[1] < 30), halve, (1.0, 0))
+            return jnp.where(jnp.isfinite(delta), b - t * delta, b)
+
+        return lax.fori_loop(0, 50, step, jnp.vdot(d, y))
 
     def value(self, y, z, weights=None):
         """Weighted mean of ``per_sample`` (for Multinomial, summed over classes first)."""
@@ -77,6 +123,9 @@ class Squared(Loss):
     def per_sample(self, y, z):
         return 0.5 * (y - z) ** 2
 
+    def derivatives(self, y, z):
+        return z - y, jnp.ones_like(z)
+
     def init_intercept(self, y, weights=None):
         return _weighted_mean(y, weights)
 
@@ -94,6 +143,10 @@ class Logistic(Loss):
 
     def per_sample(self, y, z):
         return jax.nn.softplus(-y * z)
+
+    def derivatives(self, y, z):
+        s = jax.nn.sigmoid(-y * z)  # the probability of the other label
+        return -y * s, s * (1.0 - s)
 
     def init_intercept(self, y, weights=None):
         # The optimal intercept alone is the log-odds of the positive class.
@@ -113,6 +166,7 @@ class Multinomial(Loss):
     name: ClassVar[str] = "multinomial"
     curvature: ClassVar[float] = 0.5
     is_classifier: ClassVar[bool] = True
+    elementwise: ClassVar[bool] = False
 
     def per_sample(self, y, z):
         return jax.nn.logsumexp(z, axis=-1) - jnp.sum(y * z, axis=-1)
@@ -124,6 +178,43 @@ class Multinomial(Loss):
             freq = jnp.sum(weights[:, None] * y, axis=0) / jnp.sum(weights)
         logf = jnp.log(jnp.clip(freq, 1e-12, None))
         return logf - jnp.mean(logf)
+
+
+@pytree_dataclass(static=("fn", "label", "curvature_bound"))
+class CustomLoss(Loss):
+    """A regression loss given by one pure function ``fn(y, z)`` of the target and the
+    prediction, elementwise (made by :func:`custom_loss`). Its derivatives come from JAX."""
+
+    fn: object = None
+    label: str = "custom"
+    curvature_bound: float | None = None
+    name: ClassVar[str] = "custom"
+
+    def per_sample(self, y, z):
+        return self.fn(y, z)
+
+    @property
+    def curvature(self):
+        # a step-size guess for gradient methods when none is given (fista backtracks from it)
+        return 1.0 if self.curvature_bound is None else self.curvature_bound
+
+    def __repr__(self):
+        return f"custom_loss({getattr(self.fn, '__name__', self.fn)!s})"
+
+
+def custom_loss(fn, *, name: str | None = None, curvature: float | None = None) -> CustomLoss:
+    """A :class:`Loss` from one pure, elementwise function ``fn(y, z)`` (jax.numpy), for
+    example pseudo-Huber ``lambda y, z: jnp.sqrt(1 + (y - z) ** 2) - 1``.
+
+    ``fn`` must be convex and twice differentiable in ``z`` for the working set's proximal
+    Newton steps; ``curvature`` (an upper bound on its second derivative, if known) gives
+    gradient methods their step size, which they otherwise find by backtracking.
+    """
+    if not callable(fn):
+        raise ValueError(f"fn={fn!r} is not allowed; a custom loss is a function fn(y, z) of jax arrays")
+    if curvature is not None and not (np.isfinite(curvature) and curvature > 0):
+        raise ValueError(f"curvature={curvature!r} is not allowed; it must be a finite number > 0 or None")
+    return CustomLoss(fn, name or getattr(fn, "__name__", "custom"), None if curvature is None else float(curvature))
 
 
 LOSSES = {"squared": Squared, "logistic": Logistic, "multinomial": Multinomial}

@@ -16,6 +16,26 @@ alpha never recompiles). The uniform interface (the jaxopt/skglm habit):
 ``smooth``
     whether the penalty is differentiable everywhere (then gradient methods may use it).
 
+What coordinate-wise solvers (the working set) ask of a *separable* penalty
+(``separable = True``: a sum of one term per coefficient):
+
+``prox_1d(v, step, j)``
+    the prox of coefficient ``j``'s own term at the scalar ``v``;
+``restrict(idx)``
+    the penalty of the coefficients ``idx`` alone (per-feature parameters gathered; an
+    index ``>= p`` is padding and gets a zero term), so ``prox_1d(v, step, k)`` of the
+    restriction is coefficient ``idx[k]``'s;
+``generalized_support(w)``
+    where the penalty is differentiable at ``w`` (``w != 0`` for L1-type terms);
+``penalized(n_features)``
+    which coefficients carry a term at all (numpy, known before any fit);
+``as_elastic_net(n_features, dtype)``
+    ``(l1 (p,), l2)`` with ``value(w) = sum_j l1_j |w_j| + l2 / 2 ||w||^2`` when the
+    penalty has that form (the fast squared/logistic kernels and the duality gap use it),
+    else None.
+
+Non-separable penalties (``LInf``) say ``separable = False`` and are left to FISTA.
+
 Coefficients may be a vector ``(p,)`` or a matrix ``(p, K)`` (multinomial); every penalty
 here acts on all entries (``LInf`` takes the maximum over all of them).
 """
@@ -92,10 +112,34 @@ class Penalty:
     """Base class of penalties. Subclasses are final frozen pytrees."""
 
     name: ClassVar[str]
+    separable: ClassVar[bool] = True
 
     @property
     def smooth(self) -> bool:  # pragma: no cover - overridden
         return False
+
+    def prox_1d(self, v, step, j):
+        """The prox of coefficient ``j``'s term at the scalar ``v`` (separable penalties; the
+        terms of this base form are all alike, so ``j`` is unused)."""
+        return self.prox(v, step)
+
+    def restrict(self, idx):
+        """The penalty of the coefficients ``idx`` (padding ``>= p`` gets a zero term)."""
+        return self
+
+    def generalized_support(self, w):
+        """Where the penalty is differentiable at ``w``: everywhere for a smooth one, off
+        zero for the L1-type ones."""
+        return jnp.ones(w.shape, bool) if self.smooth else w != 0
+
+    def penalized(self, n_features: int):
+        """Which of ``n_features`` coefficients carry a penalty term (numpy bool)."""
+        return np.ones(n_features, bool)
+
+    def as_elastic_net(self, n_features: int, dtype):
+        """``(l1, l2)`` in numpy with ``value(w) = sum l1_j |w_j| + l2/2 ||w||^2``, or None
+        when the penalty is not of that form."""
+        return None
 
     def grad_lipschitz(self):
         """Lipschitz constant of the penalty's gradient, or None when the gradient is not
@@ -147,6 +191,9 @@ class NoPenalty(Penalty):
     def subdiff_distance(self, w, grad):
         return jnp.abs(grad)
 
+    def penalized(self, n_features):
+        return np.zeros(n_features, bool)
+
     def with_alpha(self, alpha):
         return self
 
@@ -175,6 +222,9 @@ class L1(Penalty):
 
     def alpha_max(self, grad0):
         return jnp.max(jnp.abs(grad0))
+
+    def as_elastic_net(self, n_features, dtype):
+        return np.full(n_features, self.alpha, dtype), np.zeros((), dtype)
 
 
 @pytree_dataclass
@@ -235,6 +285,10 @@ class ElasticNet(Penalty):
             return super().alpha_max(grad0)
         return jnp.max(jnp.abs(grad0)) / self.l1_ratio
 
+    def as_elastic_net(self, n_features, dtype):
+        alpha, r = np.asarray(self.alpha, dtype), np.asarray(self.l1_ratio, dtype)
+        return np.full(n_features, alpha * r, dtype), np.asarray(alpha * (1 - r), dtype)
+
 
 @pytree_dataclass
 class WeightedL1(Penalty):
@@ -276,6 +330,19 @@ class WeightedL1(Penalty):
         wt = self.weights if grad0.ndim == 1 else self.weights[:, None]
         ratio = jnp.where(wt > 0, jnp.abs(grad0) / jnp.where(wt > 0, wt, 1.0), 0.0)
         return jnp.max(ratio)
+
+    def prox_1d(self, v, step, j):
+        return soft_threshold(v, step * self.alpha * self.weights[j])
+
+    def restrict(self, idx):
+        wt = jnp.asarray(self.weights).at[idx].get(mode="fill", fill_value=0.0)
+        return WeightedL1(self.alpha, wt)
+
+    def penalized(self, n_features):
+        return np.asarray(self.weights) > 0
+
+    def as_elastic_net(self, n_features, dtype):
+        return np.asarray(self.alpha, dtype) * np.asarray(self.weights, dtype), np.zeros((), dtype)
 
 
 @pytree_dataclass(static=("p",))
@@ -357,6 +424,11 @@ class Lp(Penalty):
             return jnp.max(jnp.abs(grad0))
         return super().alpha_max(grad0)
 
+    def as_elastic_net(self, n_features, dtype):
+        if self.p != 1.0:
+            return None
+        return np.full(n_features, self.alpha, dtype), np.zeros((), dtype)
+
 
 @pytree_dataclass
 class LInf(Penalty):
@@ -369,6 +441,7 @@ class LInf(Penalty):
 
     alpha: float = 1.0
     name: ClassVar[str] = "linf"
+    separable: ClassVar[bool] = False
 
     def __post_init__(self):
         _check_alpha(self.alpha)

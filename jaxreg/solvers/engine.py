@@ -1,0 +1,435 @@
+"""The working set written once over the ``Loss`` and ``Penalty`` interfaces: proximal
+Newton with coordinate descent, on a dense or a sparse (CSC) design.
+
+Any elementwise loss (``Loss.derivatives``: closed forms or JAX autodiff, so a user's own
+``per_sample`` function works) with any separable penalty (``Penalty.prox_1d``,
+``restrict``, ``subdiff_distance``). The maths is asked of those objects; nothing here
+knows which loss or penalty it runs.
+
+The outer loop runs on the host and calls two compiled pieces:
+
+``check`` (one pass over the design)
+    ``g, h = loss.derivatives(y, z)``, the gradient ``X^T (d g)``, the per-feature
+    subdifferential distances (the working set's scores and, their maximum with the
+    intercept's gradient, the stopping criterion: the same measure as FISTA's), the
+    objective;
+``inner`` (static capacity: a bucket of the working-set size; for sparse X also a
+    bucket of its longest column)
+    proximal Newton on the working set (the support and the features with the largest
+    scores, ``max(16, 2 |support|)`` in all, skglm's rule): the loss replaced by its
+    second-order model at ``z`` (``sum d (g u + h u^2 / 2)`` in the change ``u`` of the
+    predictions), that model minimised with the penalty by cyclic coordinate descent
+    (the unpenalized intercept is one more coordinate, updated by its exact minimiser
+    after each epoch), then a backtracking line search on the true objective along the
+    direction found. For the squared loss the model is exact and the step is always
+    accepted: this is plain coordinate descent.
+
+The working set's columns are gathered once per call: a dense design gives its rows of
+``X^T`` (``cap`` x ``n``); a sparse one its columns' stored entries, each padded to the
+longest (``cap`` x ``M``, "ELLPACK" by column), so a coordinate update costs the column's
+nonzeros, not ``n``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxreg._compile import Compiler
+from jaxreg._tree import pytree_dataclass
+from jaxreg.losses import Loss
+from jaxreg.penalties import Penalty
+from jaxreg.solvers._common import CONVERGED, DIVERGED, MAX_ITER, SolverOutput
+
+__all__ = ["handles", "engine", "CRITERIA", "DenseColumns", "SparseColumns", "columns"]
+
+CRITERIA = ("subdiff_distance",)
+
+WS_MIN = 16  # smallest working set
+WS_GROWTH = 2  # the working set holds this many times the support
+ONE_CAP = 1024  # up to this many features every working set takes capacity p (one program)
+SMALL_CAP = 256  # the smallest capacity beyond that (capacity costs only the gather of its columns)
+CD_BLOCK = 1  # coordinate updates written out per loop step (capacities are multiples of it)
+PN_MAX = 50  # proximal Newton iterations per working set
+CD_MAX = 200  # coordinate-descent epochs per proximal Newton iteration
+CD_FRACTION = 0.3  # the model is solved to this fraction of the working set's criterion
+INNER_FRACTION = 0.3  # the working set is solved to this fraction of the outer criterion
+LINE_SEARCH_STEPS = 30
+ARMIJO = 1e-4
+
+HIGHEST = lax.Precision.HIGHEST
+_dot = partial(jnp.matmul, precision=HIGHEST)
+
+
+def handles(loss: Loss, penalty: Penalty) -> str | None:
+    """None when the engine takes the pair, else why not."""
+    if not loss.elementwise:
+        return (
+            f"the working set needs a loss of one prediction per sample, not {loss.name!r} "
+            "(one per class); use fista or lbfgs"
+        )
+    if not penalty.separable:
+        return f"the working set needs a separable penalty, not {penalty!r}; use fista"
+    return None
+
+
+# ----------------------------------------------------------------------------- designs
+
+
+@pytree_dataclass
+class DenseColumns:
+    """A dense design as ``XT`` (p, n): a feature is a contiguous row."""
+
+    XT: jax.Array
+
+    @property
+    def n_features(self):
+        return self.XT.shape[0]
+
+    def matvec(self, w):
+        return _dot(w, self.XT)
+
+    def rmatvec(self, v):
+        return _dot(self.XT, v)
+
+    def block(self, ws, width):
+        return DenseBlock(self.XT.at[ws].get(mode="fill", fill_value=0.0))
+
+
+@pytree_dataclass(static=("n_samples",))
+class SparseColumns:
+    """A CSC design: column ``j``'s entries are ``data[indptr[j]:indptr[j+1]]`` at rows
+    ``indices[...]``; ``cols`` is each entry's column (for the full passes)."""
+
+    data: jax.Array
+    indices: jax.Array
+    indptr: jax.Array
+    cols: jax.Array
+    n_samples: int
+
+    @property
+    def n_features(self):
+        return self.indptr.shape[0] - 1
+
+    def matvec(self, w):
+        return jax.ops.segment_sum(self.data * w[self.cols], self.indices, num_segments=self.n_samples)
+
+    def rmatvec(self, v):
+        return jax.ops.segment_sum(
+            self.data * v[self.indices], self.cols, num_segments=self.n_features, indices_are_sorted=True
+        )
+
+    def block(self, ws, width):
+        start = self.indptr.at[ws].get(mode="fill", fill_value=0)
+        count = self.indptr.at[ws + 1].get(mode="fill", fill_value=0) - start
+        slot = jnp.arange(width, dtype=start.dtype)
+        pos = start[:, None] + slot[None, :]
+        mask = slot[None, :] < count[:, None]
+        val = jnp.where(mask, self.data.at[pos].get(mode="fill", fill_value=0.0), 0.0)
+        idx = jnp.where(mask, self.indices.at[pos].get(mode="fill", fill_value=0), 0)
+        return SparseBlock(idx, val)
+
+
+@pytree_dataclass
+class DenseBlock:
+    """The working set's rows of ``XT`` (cap, n); padding rows are zero."""
+
+    R: jax.Array
+
+    def dot(self, k, v):
+        return jnp.vdot(self.R[k], v)
+
+    def model_grad(self, k, g, h, u):
+        """``x_k . (g + h u)``: the model's gradient in coordinate ``k``."""
+        return jnp.vdot(self.R[k], g + h * u)
+
+    def axpy(self, k, a, u):
+        return u + a * self.R[k]
+
+    def dot_all(self, v):
+        return _dot(self.R, v)
+
+    def sq_all(self, v):
+        return _dot(self.R * self.R, v)
+
+
+@pytree_dataclass
+class SparseBlock:
+    """The working set's columns as stored entries ``val`` at rows ``idx`` (cap, M)."""
+
+    idx: jax.Array
+    val: jax.Array
+
+    def dot(self, k, v):
+        return jnp.vdot(self.val[k], v[self.idx[k]])
+
+    def model_grad(self, k, g, h, u):
+        i = self.idx[k]  # gathers of the column's rows only: O(nonzeros), not O(n)
+        return jnp.vdot(self.val[k], g[i] + h[i] * u[i])
+
+    def axpy(self, k, a, u):
+        return u.at[self.idx[k]].add(a * self.val[k])
+
+    def dot_all(self, v):
+        return jnp.sum(self.val * v[self.idx], axis=1)
+
+    def sq_all(self, v):
+        return jnp.sum(self.val * self.val * v[self.idx], axis=1)
+
+
+def columns(X, n_rows=None):
+    """The design in the engine's column layout, on the default device: a scipy.sparse
+    matrix as :class:`SparseColumns` (``n_rows`` >= its rows: padding rows are empty), a
+    dense one as :class:`DenseColumns`. Returns ``(design, column nonzeros or None)``."""
+    if hasattr(X, "tocsc") and hasattr(X, "nnz"):
+        C = X.tocsc()
+        C.sum_duplicates()
+        n, p = C.shape
+        index = np.int32 if max(C.nnz, n, p) < 2**31 - 1 else np.int64
+        counts = np.diff(C.indptr)
+        cols = np.repeat(np.arange(p, dtype=index), counts)
+        design = SparseColumns(
+            *jax.device_put((C.data, C.indices.astype(index), C.indptr.astype(index), cols)),
+            int(n if n_rows is None else n_rows),
+        )
+        return design, counts
+    X = np.asarray(X)
+    return DenseColumns(jax.device_put(np.ascontiguousarray(X.T))), None
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+class Check(NamedTuple):
+    crit: jax.Array
+    scores: jax.Array
+    obj: jax.Array
+    z: jax.Array
+
+
+def objective(loss, penalty, y, d, z, w):
+    return jnp.vdot(d, loss.per_sample(y, z)) + penalty.value(w)
+
+
+def check(design, y, d, w, b, loss, penalty, *, fit_intercept: bool):
+    """One pass: the predictions (recomputed from ``w``: no drift), the scores and the
+    criterion (max subdifferential distance, the intercept's gradient included)."""
+    z = design.matvec(w) + b
+    g, _ = loss.derivatives(y, z)
+    dg = d * g
+    grad = design.rmatvec(dg)
+    dist = penalty.subdiff_distance(w, grad)
+    gb = jnp.sum(dg) if fit_intercept else jnp.zeros((), dg.dtype)
+    crit = jnp.maximum(jnp.max(dist, initial=0.0), jnp.abs(gb))
+    crit = jnp.where(jnp.all(jnp.isfinite(grad)) & jnp.isfinite(gb), crit, jnp.nan)
+    scores = jnp.where(w != 0, jnp.inf, dist)
+    return Check(crit, scores, objective(loss, penalty, y, d, z, w), z)
+
+
+class _PN(NamedTuple):
+    x: jax.Array  # working-set coefficients
+    b: jax.Array
+    z: jax.Array
+    g: jax.Array  # d * loss derivatives at z
+    h: jax.Array
+    grad: jax.Array  # block gradient at z
+    crit: jax.Array
+    it: jax.Array
+
+
+def _blocks(count, fn, init):
+    def body(i, carry):
+        return fn(i * CD_BLOCK, carry)
+
+    return lax.fori_loop(0, (count + CD_BLOCK - 1) // CD_BLOCK, body, init)
+
+
+def inner(design, ws, count, y, d, w, b, z, loss, penalty, tol_in, *, width: int, fit_intercept: bool):
+    """Proximal Newton on the working set ``ws`` (``count`` features, padded with ``p``)
+    to ``tol_in``. Returns ``(w, b, z, pn_iterations)``."""
+    p = design.n_features
+    B = design.block(ws, width)
+    pen = penalty.restrict(ws)
+    valid = jnp.arange(ws.shape[0]) < count
+    dtype = z.dtype
+    zero = jnp.zeros((), dtype)
+
+    def derivs(z):
+        g, h = loss.derivatives(y, z)
+        return d * g, d * h
+
+    def ws_crit(x, g, grad):
+        dist = jnp.where(valid, pen.subdiff_distance(x, grad), 0.0)
+        gb = jnp.abs(jnp.sum(g)) if fit_intercept else zero
+        return jnp.maximum(jnp.max(dist), gb)
+
+    def F(z, x):
+        return jnp.vdot(d, loss.per_sample(y, z)) + pen.value(x)
+
+    def pn_step(s: _PN):
+        g, h = s.g, s.h
+        H = jnp.where(valid, B.sq_all(h), 0.0)
+        Hb = jnp.sum(h)
+        tol_cd = CD_FRACTION * s.crit
+
+        def epoch(carry):
+            x, db, u, _, k = carry
+
+            def block(k0, c):
+                x, u, big = c
+                for j in range(CD_BLOCK):
+                    kk = k0 + j
+                    Hk = H[kk]
+                    gk = B.model_grad(kk, g, h, u)
+                    xk = x[kk]
+                    v = xk - gk / jnp.where(Hk > 0, Hk, 1.0)
+                    new = jnp.where(Hk > 0, pen.prox_1d(v, 1.0 / jnp.where(Hk > 0, Hk, 1.0), kk), xk)
+                    delta = new - xk
+                    u = B.axpy(kk, delta, u)
+                    x = x.at[kk].set(new)
+                    big = jnp.maximum(big, Hk * jnp.abs(delta))
+                return x, u, big
+
+            x, u, big = _blocks(count, block, (x, u, zero))
+            if fit_intercept:
+                step = jnp.where(Hb > 0, jnp.sum(g + h * u) / jnp.where(Hb > 0, Hb, 1.0), 0.0)
+                u = u - step
+                db = db - step
+                big = jnp.maximum(big, Hb * jnp.abs(step))
+            return x, db, u, big, k + 1
+
+        def more(carry):
+            return (carry[3] > tol_cd) & (carry[4] < CD_MAX)
+
+        x0 = s.x
+        u0 = jnp.zeros_like(s.z)
+        x, db, u, _, _ = lax.while_loop(more, epoch, (x0, zero, u0, jnp.asarray(jnp.inf, dtype), 0))
+        dx = x - x0
+        # Armijo on the true objective along (dx, db)
+        F0 = F(s.z, x0)
+        descent = jnp.vdot(s.grad, dx) + jnp.sum(g) * db + pen.value(x) - pen.value(x0)
+
+        def ls_more(c):
+            t, i, ok = c
+            return ~ok & (i < LINE_SEARCH_STEPS)
+
+        def ls_body(c):
+            t, i, _ = c
+            t = jnp.where(i == 0, t, 0.5 * t)
+            Ft = F(s.z + t * u, x0 + t * dx)
+            return t, i + 1, jnp.isfinite(Ft) & (Ft <= F0 + ARMIJO * t * jnp.minimum(descent, 0.0))
+
+        t, _, ok = lax.while_loop(ls_more, ls_body, (jnp.ones((), dtype), 0, jnp.asarray(False)))
+        t = jnp.where(ok, t, 0.0)
+        x, b, z = x0 + t * dx, s.b + t * db, s.z + t * u
+        g, h = derivs(z)
+        grad = jnp.where(valid, B.dot_all(g), 0.0)
+        crit = jnp.where(ok, ws_crit(x, g, grad), 0.0)  # no progress: hand back to the outer loop
+        return _PN(x, b, z, g, h, grad, crit, s.it + 1)
+
+    x0 = w.at[ws].get(mode="fill", fill_value=0.0)
+    g0, h0 = derivs(z)
+    grad0 = jnp.where(valid, B.dot_all(g0), 0.0)
+    s0 = _PN(x0, b, z, g0, h0, grad0, ws_crit(x0, g0, grad0), jnp.zeros((), jnp.int32))
+    s = lax.while_loop(lambda s: (s.crit > tol_in) & (s.it < PN_MAX), pn_step, s0)
+    return w.at[ws].set(s.x, mode="drop"), s.b, s.z, s.it
+
+
+CHECK = jax.jit(check, static_argnames=("fit_intercept",))
+INNER = jax.jit(inner, static_argnames=("width", "fit_intercept"))
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def bucket(size: int) -> int:
+    """``size`` rounded up to the next of 16, 24, 32, 48, 64, 96, ... (powers of two and
+    their 1.5 multiples)."""
+    size = max(int(size), 16)
+    pow2 = 1 << (size - 1).bit_length()
+    return pow2 * 3 // 4 if size <= pow2 * 3 // 4 else pow2
+
+
+def capacity(size: int, p: int) -> int:
+    """The static capacity for a working set of ``size`` of ``p`` features (a multiple of
+    ``CD_BLOCK``): all of them up to ``ONE_CAP`` features, else a bucket of ``size`` (at
+    least ``SMALL_CAP``: each capacity is a program to compile)."""
+    cap = p if p <= ONE_CAP else min(max(bucket(size), SMALL_CAP), p)
+    return int(-(-cap // CD_BLOCK) * CD_BLOCK)
+
+
+def select(scores, w, size):
+    """The support and the largest positive scores elsewhere, ``size`` features in all,
+    ascending (host numpy: one partition, no compiled program per size)."""
+    support = np.flatnonzero(w != 0)
+    m = max(int(size) - len(support), 0)
+    s = np.where(w != 0, -np.inf, scores)
+    cand = np.flatnonzero(s > 0)
+    if len(cand) > m:
+        cand = cand[np.argpartition(-s[cand], m - 1)[:m]] if m > 0 else cand[:0]
+    return np.sort(np.concatenate([support, cand]))
+
+
+def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=True, X_host=None):
+    """The solver entry point (host-driven): ``data = (X, y, weights)`` with ``X`` a dense
+    array or a scipy.sparse matrix (rows padded to ``y``'s length). Returns
+    ``(SolverOutput, compile_time)``."""
+    compiler = Compiler()
+    X, y, weights = data
+    design, col_nnz = columns(X, n_rows=y.shape[0])
+    p = design.n_features
+    dtype = np.dtype(y.dtype)
+    sw = np.asarray(weights)
+    d = jax.device_put((sw / np.sum(sw)).astype(dtype))
+    tol = float(hyper.tol)
+    w = np.asarray(w0, dtype).copy()
+    b = np.asarray(b0, dtype)
+    static = dict(fit_intercept=bool(fit_intercept))
+    history, n_iter, status = [], 0, MAX_ITER
+    chk = compiler(CHECK, design, y, d, w, b, loss, penalty, **static)
+    first = True
+    while True:
+        crit = float(chk.crit)
+        if not np.isfinite(crit) or not np.isfinite(float(chk.obj)):
+            status = DIVERGED
+            break
+        if not first:
+            history.append(float(chk.obj))
+        if crit <= tol:
+            status = CONVERGED
+            break
+        if n_iter >= max_iter:
+            break
+        first = False
+        n_iter += 1
+        scores = np.asarray(chk.scores)
+        size = min(max(WS_MIN, WS_GROWTH * int(np.sum(w != 0))), p)
+        ws = select(scores, w, size)
+        cap = capacity(len(ws), p)
+        ws_pad = np.full(cap, p, np.int32)
+        ws_pad[: len(ws)] = ws
+        width = 1 if col_nnz is None else int(bucket(max(int(col_nnz[ws].max(initial=1)), 1)))
+        tol_in = np.asarray(max(INNER_FRACTION * crit, 0.9 * tol), dtype)
+        w_new, b_new, _, _ = compiler(
+            INNER, design, ws_pad, np.int32(len(ws)), y, d, w, b, chk.z, loss, penalty, tol_in, width=width, **static
+        )
+        chk_new = compiler(CHECK, design, y, d, w_new, b_new, loss, penalty, **static)
+        if not np.isfinite(float(chk_new.crit)):
+            status = DIVERGED
+            break
+        w, b, chk = np.asarray(w_new), np.asarray(b_new), chk_new
+    out = SolverOutput(
+        coef=w,
+        intercept=np.asarray(b, dtype),
+        n_iter=np.asarray(n_iter),
+        status=np.asarray(status),
+        stop_crit=np.asarray(chk.crit, dtype),
+        history=np.asarray(history, dtype),
+        criterion=np.asarray(0),
+    )
+    return out, compiler.compile_time
