@@ -18,7 +18,7 @@ sum_j l1_j |w_j| + l2 / 2 ||w||^2``, the centring by the weighted means never fo
   problems at once, then a 5% margin: the estimate comes from below), so no backtracking;
   the proximal step is soft-thresholding then the ridge shrinkage.
 * FISTA momentum with gradient-based adaptive restart, per problem (O'Donoghue & Candes).
-* Stopping: the relative duality gap of :func:`working_set.criterion` at the iterate,
+* Stopping: the relative duality gap of :func:`working_set_check.criterion` at the iterate,
   computed every ``check_every`` iterations (one more product); a problem that meets
   ``tol`` is frozen, and the loop ends when all have (or at ``max_iter``).
 
@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxreg.solvers._common import CONVERGED, MAX_ITER
-from jaxreg.solvers.working_set import Prep, _dot, correlate, criterion, predict
+from jaxreg.solvers.working_set_check import Prep, correlate, criterion, dot, predict
 
 POWER_ITERATIONS = 100
 POWER_RTOL = 1e-6
@@ -89,7 +89,7 @@ def fista_batch(XT, y, weights, l1, l2, tol, *, fit_intercept: bool, max_iter: i
     dtype = XT.dtype
     d = weights / jnp.sum(weights, axis=1, keepdims=True)
     if fit_intercept:
-        xbar = jax.vmap(lambda di: _dot(XT, di))(d)  # (B, p)
+        xbar = jax.vmap(lambda di: dot(XT, di))(d)  # (B, p)
         ybar = jnp.sum(d * y, axis=1)
     else:
         xbar = jnp.zeros((y.shape[0], XT.shape[0]), dtype)

@@ -28,8 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxreg.penalties import _l1_distance
-from jaxreg.solvers import working_set as ws
 from jaxreg.solvers._common import CONVERGED, MAX_ITER
+from jaxreg.solvers.working_set_check import SQUARED, Prep, dot, make_prep, pieces
+from jaxreg.solvers.working_set_layout import Design
+from jaxreg.solvers.working_set_loop import FAR, Outcome, first_check_finite, solve_inner, ws_size
 
 LINE_SEARCH_STEPS = 30
 ARMIJO = 1e-4
@@ -41,7 +43,7 @@ class Model(NamedTuple):
 
     grad: jax.Array
     grad_b: jax.Array
-    prep: ws.Prep
+    prep: Prep
     r: jax.Array
     H: jax.Array
 
@@ -62,7 +64,7 @@ def _loss(y, d, z):
 
 
 def predictions(XT, w, b):
-    return ws._dot(w, XT) + b
+    return dot(w, XT) + b
 
 
 def model(XT, y, d, z, b, *, fit_intercept: bool) -> Model:
@@ -72,11 +74,11 @@ def model(XT, y, d, z, b, *, fit_intercept: bool) -> Model:
     gz = -d * y * sneg
     h = d * sneg * (1.0 - sneg)
     h = jnp.maximum(h, jnp.finfo(h.dtype).eps * jnp.max(h))
-    grad = ws._dot(XT, gz)
+    grad = dot(XT, gz)
     H = jnp.sum(h)
     dn = h / H
     q = -gz / h  # t - z
-    prep = ws.make_prep(XT, z + q, dn, fit_intercept)
+    prep = make_prep(XT, z + q, dn, fit_intercept)
     if fit_intercept:
         r = q - jnp.vdot(dn, q)  # t - tbar - (x.w - xbar.w), with z = x.w + b
         gb = jnp.sum(gz)
@@ -91,7 +93,7 @@ def lcheck(XT, m: Model, y, d, z, w, l1, l2):
     and the penalty scaled for the model (``l1 / H``, ``l2 / H``). ``XT`` is unused."""
     dist = _l1_distance(w, m.grad + l2 * w, l1)
     crit = jnp.maximum(jnp.max(dist), jnp.abs(m.grad_b))
-    crit = jnp.where(jnp.all(jnp.isfinite(m.grad)), crit, jnp.nan)  # see ws.evaluate
+    crit = jnp.where(jnp.all(jnp.isfinite(m.grad)), crit, jnp.nan)  # see working_set_check.evaluate
     obj = _loss(y, d, z) + _penalty(w, l1, l2)
     return LCheck(crit, jnp.where(w != 0, jnp.inf, dist), jnp.sum(w != 0), obj), l1 / m.H, l2 / m.H
 
@@ -101,7 +103,7 @@ def line_search(XT, y, d, z, w, b, v, c, grad, gb, l1, l2):
     objective. All candidate steps are scored at once (they are cheap: ``dz`` is computed
     once). Returns ``(w, b, z, step)``; step 0 when no candidate decreases."""
     dw, db = v - w, c - b
-    dz = ws._dot(dw, XT) + db
+    dz = dot(dw, XT) + db
     F0 = _loss(y, d, z) + _penalty(w, l1, l2)
     decrease = jnp.vdot(grad, dw) + gb * db + _penalty(v, l1, l2) - _penalty(w, l1, l2)
     steps = 0.5 ** jnp.arange(LINE_SEARCH_STEPS, dtype=z.dtype)
@@ -112,7 +114,7 @@ def line_search(XT, y, d, z, w, b, v, c, grad, gb, l1, l2):
     return w + s * dw, b + s * db, z + s * dz, s
 
 
-LOGISTIC = ws.pieces(
+LOGISTIC = pieces(
     (predictions, 3, ()),
     (model, 5, ("fit_intercept",)),
     (lcheck, 8, ()),
@@ -129,10 +131,10 @@ class LogisticState(NamedTuple):
 
 def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_iter, compiler, batched=False, state=None):
     """The outer loop (one proximal-Newton step per iteration); arguments as in
-    :func:`working_set.solve_squared`. Returns ``(Outcome, LogisticState)``."""
+    :func:`working_set_loop.solve_squared`. Returns ``(Outcome, LogisticState)``."""
     L = {name: fns[int(batched)] for name, fns in LOGISTIC.items()}
-    Q = {name: fns[int(batched)] for name, fns in ws.SQUARED.items()}
-    design = ws.Design.put(X, compiler)
+    Q = {name: fns[int(batched)] for name, fns in SQUARED.items()}
+    design = Design.put(X, compiler)
     XT = design.XT
     weights = np.asarray(weights)  # normalized on the host: eager jax ops compile programs of their own
     d = jax.device_put(weights / np.sum(weights, axis=-1, keepdims=True))
@@ -150,21 +152,21 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
         if n_iter:
             history.append(np.asarray(chk.obj))
         elif state is None:
-            ws.first_check_finite(crit)
+            first_check_finite(crit)
         done = crit <= tol
         if np.all(done) or n_iter >= max_iter:
             break
         n_iter += 1
         tol_in = np.where(done, np.inf, np.clip(crit**2, 1e-14, 1e-4)).astype(crit.dtype)
-        far = crit > ws.FAR * tol
-        size = ws.ws_size(nnz, warm)
+        far = crit > FAR * tol
+        size = ws_size(nnz, warm)
         args = (m.prep, w, m.r, chk.scores, l1s, l2s, tol_in, size, far)
-        v, _ = ws.solve_inner(compiler, design, *args, batched=batched)
+        v, _ = solve_inner(compiler, design, *args, batched=batched)
         c = compiler(Q["intercept"], XT, m.prep, v) if fit_intercept else b
         w, b, z, _ = compiler(L["line_search"], XT, y, d, z, w, b, v, c, m.grad, m.grad_b, l1, l2)
         m = compiler(L["model"], XT, y, d, z, b, fit_intercept=fit_intercept)
     status = CONVERGED if np.all(np.asarray(chk.crit) <= tol) else MAX_ITER
     hist = np.asarray(history).reshape(len(history), *np.shape(chk.obj))
     kind = np.ones_like(np.asarray(chk.nnz))  # CRITERIA[1]: subdiff_distance
-    out = ws.Outcome(np.asarray(w), np.asarray(b), n_iter, status, np.asarray(chk.crit), kind, hist)
+    out = Outcome(np.asarray(w), np.asarray(b), n_iter, status, np.asarray(chk.crit), kind, hist)
     return out, LogisticState(w, b, z, m)

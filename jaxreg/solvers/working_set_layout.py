@@ -1,0 +1,130 @@
+"""Where the working-set solver's design lives in memory: ``X.T`` laid out so XLA's CPU
+client uses it in place (:func:`host_transposed`, :func:`transpose_on_host`,
+:func:`pad_design`), the :class:`Design` that holds it, and the BLAS thread limit the
+solvers run under (:func:`single_threaded_blas`).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxreg._buckets import ALIGN, aligned_empty, pad_rows
+from jaxreg._compile import default_device
+from jaxreg.solvers.working_set_kernels import capacity
+
+HOST_TRANSPOSE_ROWS = 1024  # see transpose_on_host
+HOST_TRANSPOSE_BYTES = 64 * 2**20
+SMALL_CAP = 256  # working sets up to this size compile with this capacity; larger ones with p,
+ONE_CAP = 1024  # except up to this many features, where every working set takes capacity p: one
+# coordinate-descent program per design, so a growing support never compiles during a fit
+
+TRANSPOSE = jax.jit(jnp.transpose)
+
+
+def host_transposed(X):
+    """``X.T`` as a C-contiguous numpy array whose data is 64-byte aligned, which XLA's CPU
+    client uses in place (it copies a misaligned one). ``X.T`` itself when it already
+    qualifies (a Fortran-ordered, aligned ``X``): no copy at all."""
+    XT = X.T
+    if XT.flags.c_contiguous and XT.ctypes.data % ALIGN == 0:
+        return XT
+    out = aligned_empty(XT.shape, XT.dtype)
+    np.copyto(out, XT)
+    return out
+
+
+def pad_design(X, n_rows):
+    """``X`` with zero rows appended up to ``n_rows`` (shape buckets), made in the layout
+    :meth:`Design.put` then uses with no further copy: Fortran-ordered and aligned where
+    the transpose is made on the host (:func:`transpose_on_host`), C-ordered (for XLA's
+    transposing transfer) otherwise."""
+    return pad_rows(X, n_rows, fortran=transpose_on_host(X))
+
+
+def transpose_on_host(X) -> bool:
+    """Whether the CPU backend gets ``X.T`` faster from :func:`host_transposed` than from
+    ``device_put(X.T)``. XLA's transposing copy is fast on large C-ordered arrays but its
+    plain copy (of an ``X.T`` that is already contiguous) runs at ~1.5 GB/s. Measured on
+    this project's 2-core machine, float64, median ms (XLA / here): 500 x 5000 9.7 / 3.8,
+    1000 x 5000 18 / 13, 5000 x 1000 21 / 34, 2000 x 5000 25 / 59, 2000 x 20000 94 / 230;
+    a Fortran-ordered 1000 x 5000 28-38 / 11 (or 0 when aligned). numpy's strided copy
+    wins while the rows it gathers are short (n) and the whole is small."""
+    return X.T.flags.c_contiguous or (X.shape[0] <= HOST_TRANSPOSE_ROWS and X.nbytes <= HOST_TRANSPOSE_BYTES)
+
+
+class Design:
+    """The design as ``XT`` (p, n): features are contiguous rows.
+
+    ``Design.put(X)`` makes it from ``X`` (n, p): a numpy array is transposed by the
+    transfer to the device, or on the host into memory the CPU backend uses in place
+    (:func:`transpose_on_host`); a jax array is transposed on its device.
+    """
+
+    def __init__(self, XT, host=None):
+        self.XT = XT
+        self._host = host
+        self._constants_src, self._constants = (None, None), None
+
+    @classmethod
+    def put(cls, X, compiler):
+        if isinstance(X, Design):
+            return X
+        if isinstance(X, jax.Array):
+            return cls(compiler(TRANSPOSE, X))
+        X = np.asarray(X)
+        if default_device().platform == "cpu" and transpose_on_host(X):
+            XT = host_transposed(X)
+            return cls(jax.device_put(XT), XT)
+        return cls(jax.device_put(X.T))  # the transfer makes the one (transposing) copy
+
+    def host_constants(self, prep, l1):
+        """``(d, xbar, yc, l1)`` in numpy, read from the device once per fit (they do not
+        change while the outer loop runs; each read waits for the device)."""
+        src = self._constants_src
+        if src[0] is not prep or src[1] is not l1:  # held, so never a recycled id
+            self._constants = tuple(np.asarray(a) for a in (prep.d, prep.xbar, prep.yc, l1))
+            self._constants_src = (prep, l1)
+        return self._constants
+
+    @property
+    def host(self):
+        """``XT`` as a numpy array where the design lives in host memory (the CPU backend:
+        no copy when the host made it), else None."""
+        if self._host is None and next(iter(self.XT.devices())).platform == "cpu":
+            self._host = np.asarray(self.XT)
+        return self._host
+
+    @property
+    def p(self):
+        return self.XT.shape[0]
+
+    def cap(self, size):
+        """The static capacity for a working set of ``size`` features: ``SMALL_CAP`` or all
+        the features, and always all of them up to ``ONE_CAP`` features (the per-block cost
+        of a large capacity, O(capacity), matters only on wide designs)."""
+        if size <= SMALL_CAP and self.p > ONE_CAP:
+            return SMALL_CAP
+        return capacity(self.p)
+
+
+_BLAS = None
+
+
+def single_threaded_blas():
+    """A context limiting BLAS/LAPACK to one thread: jax's CPU Cholesky calls scipy's
+    OpenBLAS, whose threads spin-wait badly on a loaded machine (a 128 x 128 Cholesky took
+    0.2 s with 2 threads on a busy 2-core machine, 0.2 ms with one)."""
+    global _BLAS
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        import contextlib
+
+        return contextlib.nullcontext()
+    if _BLAS is None:
+        import scipy.linalg  # noqa: F401  (load the library jax's LAPACK calls use)
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
