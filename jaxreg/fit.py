@@ -45,18 +45,18 @@ __all__ = ["fit", "FitResult", "alpha_max", "resolve_device", "dual_gap", "elast
 
 def _auto_solver(loss, penalty, X, y, options):
     """``auto_solver`` for this design's shape, except that the host-driven coordinate
-    solvers (dense, one device, no step options) give way to fista for sparse X,
-    ``devices=`` or fista's own options."""
+    solvers (one device, no step options) give way to fista for ``devices=`` or fista's
+    own options, and to fista or the working set (which takes it) for sparse X."""
     shape = np.shape(X)  # not validated yet: a bad X gets its error from check_X_y
     n, p = shape if len(shape) == 2 else (None, None)
     k = len(np.unique(np.asarray(y))) if loss.name == "multinomial" and y is not None else 1
     name = auto_solver(loss, penalty, n_features=p, n_samples=n, n_outputs=k)
     if name == "newton" and options.get("memory_size") is not None:
         return "lbfgs"  # the user tuned L-BFGS
-    if SOLVERS[name].host_driven and (
-        _sparse.is_sparse(X) or any(options.get(k) is not None for k in ("devices", "step", "check_every"))
-    ):
+    if SOLVERS[name].host_driven and any(options.get(k) is not None for k in ("devices", "step", "check_every")):
         return "fista"
+    if SOLVERS[name].host_driven and _sparse.is_sparse(X) and not SOLVERS[name].accepts_sparse:
+        return "working_set" if SOLVERS["working_set"].unsupported_reason(loss, penalty) is None else "fista"
     return name
 
 
@@ -198,10 +198,10 @@ def fit(
         raise ValueError(f"solver={solver!r} is not allowed; allowed: {['auto', *SOLVERS]}")
     name = _auto_solver(loss, penalty, X, y, options) if solver == "auto" else solver
     spec = get_solver(name)
-    if spec.host_driven and (_sparse.is_sparse(X) or options.get("devices") is not None):
+    if spec.host_driven and ((_sparse.is_sparse(X) and not spec.accepts_sparse) or options.get("devices") is not None):
         raise ValueError(
             f"solver={name!r} needs a dense X on one device (sparse={_sparse.is_sparse(X)}, "
-            f"devices={options.get('devices')!r}); use solver='fista' (or 'auto', which picks it)"
+            f"devices={options.get('devices')!r}); use solver='fista' (or 'auto', which picks one that does)"
         )
     reason = spec.unsupported_reason(loss, penalty)
     if reason:
@@ -240,6 +240,8 @@ def fit(
             data = _sharding.shard_data(X, y, sw, devices)
             if "n_samples" in inspect.signature(spec.run).parameters:
                 static["n_samples"] = n  # batches from the real rows only, not the padding
+        elif _sparse.is_sparse(X) and spec.host_driven:  # it takes the scipy matrix itself
+            data = _sparse_host_data(X, y, sw, device)
         elif _sparse.is_sparse(X):
             rows = static.get("batch_size") is not None  # mini-batches gather whole rows
             data = Data(_sparse.to_jax(X, device, rows), *(jax.device_put(a, device) for a in (y, sw)))
@@ -313,6 +315,21 @@ def _dense_data(spec, static, X, y, sw, device) -> Data:
     if spec.host_driven:
         return Data(X, *(jax.device_put(a, device) for a in (y, sw)))
     return Data(*(jax.device_put(a, device) for a in (X, y, sw)))
+
+
+def _sparse_host_data(X, y, sw, device) -> Data:
+    """A sparse X for a host-driven solver: CSC, rows padded to their bucket with empty,
+    zero-weight rows (free for a sparse matrix: only its shape changes)."""
+    import scipy.sparse as sp
+
+    n = X.shape[0]
+    n_rows = _buckets.bucket(n)
+    C = X.tocsc()
+    if n_rows > n:
+        C = sp.csc_matrix((C.data, C.indices, C.indptr), shape=(n_rows, X.shape[1]))
+        y = _buckets.pad_rows(y, n_rows, fill=y[0])  # a valid label; its weight is zero
+        sw = _buckets.pad_rows(sw, n_rows)
+    return Data(C, *(jax.device_put(a, device) for a in (y, sw)))
 
 
 def _is_stream(X) -> bool:

@@ -319,7 +319,7 @@ def test_logistic_elasticnet_matches_fista(clf_data):
     assert res.objective <= ref.objective + 1e-12
 
 
-def test_sparse_or_sharded_input_goes_to_fista_under_auto_and_is_refused_by_name():
+def test_sparse_input_takes_the_engine_and_sharded_input_goes_to_fista():
     import scipy.sparse as sp
 
     n, p, rho = SHAPES["n>p"]
@@ -327,9 +327,9 @@ def test_sparse_or_sharded_input_goes_to_fista_under_auto_and_is_refused_by_name
     X[np.abs(X) < 0.5] = 0.0  # a genuinely sparse matrix
     alpha = 0.3 * jaxreg.alpha_max(X, y)
     sk = sk_enet(X, y, alpha)
-    for kw in ({"X": sp.csr_matrix(X)}, {"X": X, "devices": 1}):
+    for kw, solver in (({"X": sp.csr_matrix(X)}, "working_set"), ({"X": X, "devices": 1}, "fista")):
         res = jaxreg.fit(y=y, penalty=L1(alpha), tol=1e-10, max_iter=100_000, **kw)
-        assert res.solver == "fista" and res.converged
+        assert res.solver == solver and res.converged
         np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-6)
-        with pytest.raises(ValueError, match=r"solver='working_set' needs a dense X on one device"):
-            jaxreg.fit(y=y, penalty=L1(alpha), solver="working_set", **kw)
+    with pytest.raises(ValueError, match=r"solver='working_set' needs a dense X on one device"):
+        jaxreg.fit(X, y=y, penalty=L1(alpha), solver="working_set", devices=1)

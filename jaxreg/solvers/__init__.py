@@ -16,6 +16,7 @@ from jaxreg.losses import Loss, Squared
 from jaxreg.penalties import ElasticNet, Penalty
 from jaxreg.solvers import closed_form as _cf
 from jaxreg.solvers import closed_form_host as _cfh
+from jaxreg.solvers import engine as _engine
 from jaxreg.solvers import gram as _gram
 from jaxreg.solvers import newton as _newton
 from jaxreg.solvers import proximal as _prox
@@ -84,6 +85,8 @@ class SolverSpec:
     # a numpy implementation (the host-driven signature) that fit runs instead of ``run``
     # when X is a dense numpy array fitted on one CPU device: nothing to compile
     host_run: Callable | None = None
+    # a host-driven solver that takes a scipy.sparse X as it is (rows padded to the bucket)
+    accepts_sparse: bool = False
 
     def unsupported_reason(self, loss, penalty):
         return self.check(loss, penalty)
@@ -160,14 +163,15 @@ SOLVERS: dict[str, SolverSpec] = {
     ),
     "working_set": SolverSpec(
         "working_set",
-        _ws.working_set,
+        _engine.working_set,
         _ws.CRITERIA,
-        _ws.handles,
+        _engine.handles,
         default_max_iter=100,
         default_tol=1e-6,
         host_driven=True,
         checks_finite=True,
         pad_design=_ws.pad_design,
+        accepts_sparse=True,
     ),
     "gram_cd": SolverSpec(
         "gram_cd",
@@ -192,9 +196,11 @@ def get_solver(name: str) -> SolverSpec:
 def auto_solver(loss: Loss, penalty: Penalty, n_features=None, n_samples=None, n_outputs=1) -> str:
     """closed_form for squared + L2/none; for L1-type penalties (with squared or logistic
     loss) gram_cd (squared loss on at most ``gram.MAX_FEATURES`` features: its program does
-    not depend on the row count) or working_set; newton for other twice-differentiable problems whose dense Hessian is
-    small (given the design's shape; see :func:`jaxreg.solvers.newton.small_enough`), lbfgs
-    for other smooth problems, fista otherwise."""
+    not depend on the row count) or working_set; newton for other twice-differentiable
+    problems whose dense Hessian is small (given the design's shape; see
+    :func:`jaxreg.solvers.newton.small_enough`), lbfgs for other smooth problems with a
+    non-squared loss; the working set for every other pair it takes (any elementwise loss
+    with a separable penalty: Lp, a user's loss with L1, ...), fista otherwise."""
     if _needs_quadratic(loss, penalty) is None:
         return "closed_form"
     if _ws.handles(loss, penalty) is None and not (isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0):
@@ -205,4 +211,6 @@ def auto_solver(loss: Loss, penalty: Penalty, n_features=None, n_samples=None, n
             return "newton"
     if penalty.smooth and not isinstance(loss, Squared):
         return "lbfgs"
+    if _engine.handles(loss, penalty) is None:
+        return "working_set"
     return "fista"

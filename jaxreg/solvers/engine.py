@@ -44,11 +44,12 @@ from jaxreg._compile import Compiler
 from jaxreg._tree import pytree_dataclass
 from jaxreg.losses import Loss
 from jaxreg.penalties import Penalty
+from jaxreg.solvers import working_set as working_set_kernels
 from jaxreg.solvers._common import CONVERGED, DIVERGED, MAX_ITER, SolverOutput
 
-__all__ = ["handles", "engine", "CRITERIA", "DenseColumns", "SparseColumns", "columns"]
+__all__ = ["handles", "engine", "working_set", "CRITERIA", "DenseColumns", "SparseColumns", "columns"]
 
-CRITERIA = ("subdiff_distance",)
+CRITERIA = working_set_kernels.CRITERIA  # ("duality_gap", "subdiff_distance"): this one reports the second
 
 WS_MIN = 16  # smallest working set
 WS_GROWTH = 2  # the working set holds this many times the support
@@ -375,7 +376,7 @@ def select(scores, w, size):
     return np.sort(np.concatenate([support, cand]))
 
 
-def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=True, X_host=None):
+def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=True):
     """The solver entry point (host-driven): ``data = (X, y, weights)`` with ``X`` a dense
     array or a scipy.sparse matrix (rows padded to ``y``'s length). Returns
     ``(SolverOutput, compile_time)``."""
@@ -430,6 +431,25 @@ def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=Tr
         status=np.asarray(status),
         stop_crit=np.asarray(chk.crit, dtype),
         history=np.asarray(history, dtype),
-        criterion=np.asarray(0),
+        criterion=np.asarray(CRITERIA.index("subdiff_distance")),
     )
     return out, compiler.compile_time
+
+
+def fast_kernels(loss: Loss, penalty: Penalty, X) -> bool:
+    """Whether :mod:`jaxreg.solvers.working_set`'s kernels take the fit: a dense design,
+    the squared or logistic loss (their closed-form derivatives are written into those
+    kernels, with the duality gap) and a penalty of elastic-net form."""
+    dense = not (hasattr(X, "tocsc") and hasattr(X, "nnz"))
+    return dense and working_set_kernels.handles(loss, penalty) is None
+
+
+def working_set(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=True):
+    """The ``working_set`` solver: the specialised squared/logistic kernels where they
+    apply (:func:`fast_kernels`), the generic engine otherwise. Returns
+    ``(SolverOutput, compile_time)``."""
+    if fast_kernels(loss, penalty, data[0]):
+        return working_set_kernels.working_set(
+            data, loss, penalty, w0, b0, hyper, max_iter=max_iter, fit_intercept=fit_intercept
+        )
+    return engine(data, loss, penalty, w0, b0, hyper, max_iter=max_iter, fit_intercept=fit_intercept)
