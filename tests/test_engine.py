@@ -1,0 +1,208 @@
+"""The generic working-set engine: every elementwise loss x every separable penalty, dense
+and sparse X, against references that share no code with it: the optimality (KKT)
+conditions written out here in numpy with each loss's derivative by hand, scikit-learn
+where it has the pair, and FISTA's optimum for a user's own loss."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import jaxreg
+from jaxreg.losses import Logistic, Squared, custom_loss
+from jaxreg.penalties import L1, L2, ElasticNet, Lp, NoPenalty, WeightedL1
+
+from conftest import make_regression
+
+
+def pseudo_huber(y, z):
+    return jnp.sqrt(1.0 + (y - z) ** 2) - 1.0
+
+
+PSEUDO_HUBER = custom_loss(pseudo_huber, name="pseudo_huber")
+
+# the first derivative in z of each loss, by hand
+DERIVATIVE = {
+    "squared": lambda y, z: z - y,
+    "logistic": lambda y, z: -y / (1.0 + np.exp(y * z)),
+    "pseudo_huber": lambda y, z: (z - y) / np.sqrt(1.0 + (y - z) ** 2),
+}
+LOSSES = {"squared": Squared(), "logistic": Logistic(), "pseudo_huber": PSEUDO_HUBER}
+
+
+def kkt_violation(kind, params, w, grad):
+    """Max distance of ``-grad`` to the subdifferential of the penalty at ``w``, by hand."""
+    if kind == "none":
+        return np.max(np.abs(grad))
+    if kind == "lp":
+        a, q = params
+        return np.max(np.abs(grad + a * np.sign(w) * np.abs(w) ** (q - 1)))
+    l1, l2 = params  # sum l1_j |w_j| + l2/2 ||w||^2
+    g = grad + l2 * w
+    return np.max(np.where(w == 0, np.maximum(np.abs(g) - l1, 0), np.abs(g + l1 * np.sign(w))))
+
+
+def penalties(p, scale):
+    rng = np.random.default_rng(5)
+    wt = rng.uniform(0.5, 2.0, p)
+    wt[0] = 0.0  # an unpenalized feature
+    a = scale
+    return {
+        "l1": (L1(a), ("en", (np.full(p, a), 0.0))),
+        "elasticnet": (ElasticNet(a, 0.6), ("en", (np.full(p, 0.6 * a), 0.4 * a))),
+        "weighted_l1": (WeightedL1(a, wt), ("en", (a * wt, 0.0))),
+        "l2": (L2(a), ("en", (np.zeros(p), a))),
+        "lp1.5": (Lp(a, p=1.5), ("lp", (a, 1.5))),
+        "lp3": (Lp(a, p=3.0), ("lp", (a, 3.0))),
+        "none": (NoPenalty(), ("none", None)),
+    }
+
+
+def data(loss_name, sparse, seed=0):
+    X, y, _ = make_regression(90, 40, rho=0.3, n_informative=6, seed=seed)
+    X[np.abs(X) < 0.6] = 0.0  # genuinely sparse: about half the entries
+    if loss_name == "logistic":
+        y = np.where(y > np.median(y), 1.0, -1.0)
+    if loss_name == "pseudo_huber":
+        y = y + np.random.default_rng(seed).standard_t(2, len(y))  # heavy tails
+    return (sp.csc_matrix(X) if sparse else X), y
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize("pen_name", ["l1", "elasticnet", "weighted_l1", "l2", "lp1.5", "lp3", "none"])
+@pytest.mark.parametrize("loss_name", ["squared", "logistic", "pseudo_huber"])
+def test_engine_meets_the_optimality_conditions(loss_name, pen_name, sparse):
+    X, y = data(loss_name, sparse)
+    if pen_name == "none" and loss_name == "logistic":
+        pytest.skip("unpenalized logistic regression on separable-looking data has no finite optimum")
+    penalty, (kind, params) = penalties(X.shape[1], 0.02)[pen_name]
+    res = jaxreg.fit(X, y, loss=LOSSES[loss_name], penalty=penalty, solver="working_set", tol=1e-10, max_iter=500)
+    assert res.solver == "working_set" and res.converged, res.status
+    Xd = X.toarray() if sparse else X
+    s = np.where(y > 0, 1.0, -1.0) if loss_name == "logistic" else y
+    z = Xd @ res.coef + res.intercept
+    g = DERIVATIVE[loss_name](s, z) / len(y)
+    assert abs(np.sum(g)) < 1e-9  # the intercept's condition
+    assert kkt_violation(kind, params, res.coef, Xd.T @ g) < 1e-9
+    if pen_name in ("l1", "weighted_l1", "elasticnet"):
+        assert np.sum(res.coef == 0) > 0  # exact zeros
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_sparse_lasso_and_elastic_net_match_sklearn(l1_ratio):
+    from sklearn.linear_model import ElasticNet as SkElasticNet
+
+    rng = np.random.default_rng(3)
+    X = sp.random(400, 3000, density=0.01, random_state=3, format="csr", data_rvs=rng.standard_normal)
+    w = np.zeros(3000)
+    w[rng.choice(3000, 20, replace=False)] = rng.standard_normal(20)
+    y = X @ w + 0.01 * rng.standard_normal(400)
+    amax = jaxreg.alpha_max(X, y, penalty=ElasticNet(1.0, l1_ratio))
+    alpha = amax / 30
+    res = jaxreg.fit(X, y, penalty=ElasticNet(alpha, l1_ratio), tol=1e-12, max_iter=1000)
+    sk = SkElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-14, max_iter=100_000).fit(X, y)
+    assert res.solver == "working_set" and res.converged
+
+    def objective(coef, b):
+        r = y - X @ coef - b
+        return r @ r / 800 + alpha * (l1_ratio * np.abs(coef).sum() + (1 - l1_ratio) / 2 * coef @ coef)
+
+    assert objective(res.coef, res.intercept) <= objective(sk.coef_, sk.intercept_) + 1e-13
+    np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-6)
+    assert set(np.flatnonzero(res.coef)) == set(np.flatnonzero(sk.coef_))
+
+
+def test_sparse_l1_logistic_matches_sklearn():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(4)
+    X = sp.random(300, 800, density=0.02, random_state=4, format="csr", data_rvs=rng.standard_normal)
+    w = np.zeros(800)
+    w[:10] = 3 * rng.standard_normal(10)
+    y = (X @ w + 0.3 * rng.logistic(size=300) > 0).astype(int)
+    alpha = 0.01
+    res = jaxreg.fit(X, y, loss="logistic", penalty=L1(alpha), tol=1e-11, max_iter=500)
+    sk = LogisticRegression(C=1 / (alpha * 300), l1_ratio=1.0, solver="liblinear", tol=1e-12, max_iter=100_000,
+                            intercept_scaling=1e4).fit(X, y)  # fmt: skip
+    assert res.solver == "working_set" and res.converged
+    np.testing.assert_allclose(res.coef, sk.coef_.ravel(), atol=2e-5)
+
+
+def test_sparse_and_dense_designs_give_the_same_fit():
+    X, y = data("pseudo_huber", sparse=False, seed=7)
+    fits = [
+        jaxreg.fit(A, y, loss=PSEUDO_HUBER, penalty=ElasticNet(0.01, 0.7), solver="working_set", tol=1e-11)
+        for A in (X, sp.csc_matrix(X), sp.csr_matrix(X))
+    ]
+    for f in fits[1:]:
+        np.testing.assert_allclose(f.coef, fits[0].coef, atol=1e-9)
+        np.testing.assert_allclose(f.intercept, fits[0].intercept, atol=1e-9)
+
+
+def test_a_users_loss_matches_fistas_optimum():
+    X, y = data("pseudo_huber", sparse=False, seed=8)
+    pen = L1(0.03)
+    res = jaxreg.fit(X, y, loss=PSEUDO_HUBER, penalty=pen, tol=1e-10)
+    ref = jaxreg.fit(X, y, loss=PSEUDO_HUBER, penalty=pen, solver="fista", tol=1e-10, max_iter=200_000)
+    assert res.solver == "working_set" and res.converged and ref.converged
+    np.testing.assert_allclose(res.coef, ref.coef, atol=1e-8)
+    assert abs(res.objective - ref.objective) <= 1e-8 * abs(ref.objective)
+
+
+def test_sample_weights_are_repetitions_with_sparse_x():
+    X, y = data("squared", sparse=True, seed=9)
+    reps = np.random.default_rng(9).integers(0, 3, len(y))
+    Xr = sp.csr_matrix(np.repeat(X.toarray(), reps, axis=0))
+    pen = L1(0.05)
+    wtd = jaxreg.fit(X, y, penalty=pen, sample_weight=reps.astype(float), tol=1e-12)
+    rep = jaxreg.fit(Xr, np.repeat(y, reps), penalty=pen, tol=1e-12)
+    assert wtd.solver == rep.solver == "working_set"
+    np.testing.assert_allclose(wtd.coef, rep.coef, atol=1e-9)
+    np.testing.assert_allclose(wtd.intercept, rep.intercept, atol=1e-9)
+
+
+def test_a_new_alpha_on_sparse_x_compiles_nothing(compiles):
+    X, y = data("squared", sparse=True, seed=10)
+    jaxreg.fit(X, y, penalty=L1(0.1), tol=1e-8)
+    with compiles() as c:
+        for a in (0.05, 0.02, 0.01):
+            jaxreg.fit(X, y, penalty=L1(a), tol=1e-8)
+    assert c.count == 0
+
+
+def test_engine_without_intercept_and_with_a_warm_start():
+    X, y = data("squared", sparse=True, seed=11)
+    pen = L1(0.02)
+    cold = jaxreg.fit(X, y, penalty=pen, fit_intercept=False, tol=1e-11)
+    warm = jaxreg.fit(X, y, penalty=pen, fit_intercept=False, tol=1e-11, coef_init=cold.coef * 0.9)
+    assert cold.intercept == 0 and warm.converged
+    Xd = X.toarray()
+    g = (Xd @ cold.coef - y) / len(y)
+    assert kkt_violation("en", (np.full(X.shape[1], 0.02), 0.0), cold.coef, Xd.T @ g) < 1e-10
+    np.testing.assert_allclose(warm.coef, cold.coef, atol=1e-9)
+
+
+def test_loss_derivatives_from_jax_match_the_closed_forms():
+    rng = np.random.default_rng(12)
+    y, z = np.sign(rng.standard_normal(50)), 3 * rng.standard_normal(50)
+    with jax.enable_x64(True):
+        for loss in (Squared(), Logistic()):
+            g, h = loss.derivatives(y, z)
+            g_ad, h_ad = jaxreg.losses.Loss.derivatives(loss, y, z)
+            np.testing.assert_allclose(g, g_ad, atol=1e-14)
+            np.testing.assert_allclose(h, h_ad, atol=1e-14)
+            np.testing.assert_allclose(g, DERIVATIVE[loss.name](y, z), atol=1e-14)
+        g, h = PSEUDO_HUBER.derivatives(y, z)
+        np.testing.assert_allclose(g, DERIVATIVE["pseudo_huber"](y, z), atol=1e-14)
+        np.testing.assert_allclose(h, (1 + (y - z) ** 2) ** -1.5, atol=1e-14)
+
+
+def test_engine_reports_what_it_cannot_take():
+    X, y = data("squared", sparse=False)
+    with pytest.raises(ValueError, match="separable"):
+        jaxreg.fit(X, y, penalty=jaxreg.penalties.LInf(0.1), solver="working_set")
+    with pytest.raises(ValueError, match="one prediction per sample"):
+        jaxreg.fit(X, (y > 0).astype(int) + (y > 1), loss="multinomial", penalty=L1(0.1), solver="working_set")
+    with pytest.raises(ValueError, match="fn=3 is not allowed"):
+        custom_loss(3)
