@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 RUNNING, CONVERGED, MAX_ITER, DIVERGED = -1, 0, 1, 2
@@ -124,35 +125,67 @@ def _gram_lambda_max_exact(X, d, fit_intercept):
 def gram_lambda_max(X, d, fit_intercept, max_iter=200, rtol=1e-7):
     """Largest eigenvalue of ``A^T diag(d) A`` with ``A = [X, 1]`` (or ``X``): exactly from
     the smaller Gram matrix when ``min(n, p) <= EXACT_GRAM_MAX`` and ``X`` is dense, else by
-    power iteration without forming it, converged to ``rtol`` relative change."""
+    :func:`power_iteration` without forming it, converged to ``rtol`` relative change."""
     n, p = X.shape
     dtype = X.dtype
     if isinstance(X, jax.Array) and min(n, p + int(fit_intercept)) <= EXACT_GRAM_MAX:
         return _gram_lambda_max_exact(X, d, fit_intercept)
     v0 = jax.random.normal(jax.random.PRNGKey(0), (p,), dtype)
-    vb0 = jnp.ones((), dtype) if fit_intercept else jnp.zeros((), dtype)
+    vb0 = jnp.ones((), dtype) if fit_intercept else jnp.zeros((), dtype)  # the intercept's coordinate
 
-    def apply(v, vb):
+    def apply(v):
+        v, vb = v
         u = d * (X @ v + vb)
         return rmatvec(X, u), (jnp.sum(u) if fit_intercept else jnp.zeros((), dtype))
 
-    def normalize(v, vb):
-        nrm = jnp.sqrt(jnp.sum(v**2) + vb**2)
-        nrm = jnp.where(nrm > 0, nrm, 1.0)
-        return v / nrm, vb / nrm
+    return power_iteration(apply, (v0, vb0), max_iter=max_iter, rtol=rtol)
+
+
+def power_iteration(apply, v0, *, max_iter, rtol, host=False):
+    """Largest eigenvalue of the symmetric positive semidefinite operator ``apply``, by power
+    iteration from ``v0``: the Rayleigh quotient ``<v, apply(v)>`` of the normalized iterate,
+    until it changes by at most ``rtol`` relative, or ``max_iter`` times. It approaches the
+    eigenvalue from below.
+
+    ``v0`` is an array whose last axis is the vector (leading axes are independent problems,
+    run until every one has converged, one eigenvalue each), or, for one problem, a pair
+    ``(v, c)`` of a vector and one more coordinate ``c`` (an intercept's). ``host=True`` runs
+    the loop in Python on numpy arrays, for an ``apply`` that is itself a host loop (a pass
+    over files); otherwise it is a ``lax.while_loop`` and ``apply`` is traced.
+    """
+    xp, loop = (np, _python_while_loop) if host else (jnp, lax.while_loop)
+
+    # the reductions are spelled as each caller's were before they shared this function, so
+    # the compiled programs (and their rounding) are unchanged
+    def vdot(a, b):  # over the last axis
+        if isinstance(a, tuple):
+            return (a[0] * b[0]).sum() + a[1] * b[1]
+        return (a * b).sum(-1)
+
+    def normalize(v):
+        if isinstance(v, tuple):
+            norm = xp.sqrt((v[0] ** 2).sum() + v[1] ** 2)
+            norm = xp.where(norm > 0, norm, 1.0)  # a zero vector stays zero
+            return v[0] / norm, v[1] / norm
+        norm = xp.linalg.norm(v, axis=-1, keepdims=True)
+        return v / xp.where(norm > 0, norm, 1.0)
 
     def body(state):
-        v, vb, lam, _, k = state
-        av, avb = apply(v, vb)
-        new_lam = jnp.sum(v * av) + vb * avb  # Rayleigh quotient, v normalized
-        av, avb = normalize(av, avb)
-        return av, avb, new_lam, lam, k + 1
+        v, lam, _, k = state
+        av = apply(v)
+        return normalize(av), vdot(v, av), lam, k + 1
 
     def cond(state):
-        _, _, lam, old, k = state
-        return (k < max_iter) & (jnp.abs(lam - old) > rtol * jnp.abs(lam))
+        _, lam, old, k = state
+        return (k < max_iter) & (abs(lam - old) > rtol * abs(lam)).any()
 
-    v, vb = normalize(v0, vb0)
-    state = (v, vb, jnp.zeros((), dtype), -jnp.ones((), dtype), 0)
-    _, _, lam, _, _ = lax.while_loop(cond, body, state)
+    first = v0[0] if isinstance(v0, tuple) else v0
+    lam0 = xp.zeros(first.shape[:-1], first.dtype)
+    _, lam, _, _ = loop(cond, body, (normalize(v0), lam0, lam0 - 1, 0))
     return lam
+
+
+def _python_while_loop(cond, body, state):
+    while cond(state):
+        state = body(state)
+    return state

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxreg.solvers._common import CONVERGED, MAX_ITER
+from jaxreg.solvers._common import CONVERGED, MAX_ITER, power_iteration
 from jaxreg.solvers.working_set_check import Prep, correlate, criterion, dot, predict
 
 POWER_ITERATIONS = 100
@@ -53,20 +53,12 @@ correlate_c = jax.vmap(correlate, in_axes=(None, 0, 0, 0))  # Xc^T D R (B, p)
 def lipschitz(XT, xbar, d):
     """Largest eigenvalue of ``Xc^T D_b Xc`` for every problem ``b``, by power iteration."""
     B, p = xbar.shape
-
-    def body(state):
-        V, lam, _, k = state
-        AV = correlate_c(XT, xbar, d, predict_c(XT, xbar, V))
-        new = jnp.sum(V * AV, axis=1)  # Rayleigh quotients (V has unit rows)
-        norm = jnp.linalg.norm(AV, axis=1, keepdims=True)
-        return AV / jnp.where(norm > 0, norm, 1.0), new, lam, k + 1
-
-    def cond(state):
-        _, lam, old, k = state
-        return (k < POWER_ITERATIONS) & jnp.any(jnp.abs(lam - old) > POWER_RTOL * jnp.abs(lam))
-
-    V = jnp.ones((B, p), xbar.dtype) / jnp.sqrt(p)
-    _, lam, _, _ = lax.while_loop(cond, body, (V, jnp.zeros(B, xbar.dtype), -jnp.ones(B, xbar.dtype), 0))
+    lam = power_iteration(
+        lambda V: correlate_c(XT, xbar, d, predict_c(XT, xbar, V)),
+        jnp.ones((B, p), xbar.dtype),  # normalized to ones / sqrt(p)
+        max_iter=POWER_ITERATIONS,
+        rtol=POWER_RTOL,
+    )
     return jnp.maximum(lam, jnp.finfo(xbar.dtype).tiny)
 
 

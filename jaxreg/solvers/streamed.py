@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxreg.solvers._common import RUNNING, Data, predict
+from jaxreg.solvers._common import RUNNING, Data, power_iteration, predict
 from jaxreg.solvers.stochastic import StepRule, output
 
 # The default step sums the Gram matrix in one pass up to this many entries (32 MiB in
@@ -176,18 +176,19 @@ class Runner:
             for block, _ in self.blocks(batch_size, order):
                 acc = self.call(gram_block, acc, block, W, fit_intercept=fit_intercept)
             return float(np.linalg.eigvalsh(np.asarray(acc[0]))[-1]), float(acc[1])
-        v = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (q,), dtype))
-        lam = old = 0.0
-        for _ in range(max_passes):
-            v = v / (np.linalg.norm(v) or 1.0)
+        row_sq = zero
+
+        def apply(v):  # one pass over the files
+            nonlocal row_sq
             acc = (jnp.zeros(q, dtype), zero)
             for block, _ in self.blocks(batch_size, order):
                 acc = self.call(gram_apply_block, acc, block, jnp.asarray(v), W, fit_intercept=fit_intercept)
-            av = np.asarray(acc[0])
-            lam, old, v = float(v @ av), lam, av  # Rayleigh quotient
-            if abs(lam - old) <= rtol * abs(lam):
-                break
-        return lam, float(acc[1])
+            row_sq = acc[1]
+            return np.asarray(acc[0])
+
+        v0 = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (q,), dtype))
+        lam = power_iteration(apply, v0, max_iter=max_passes, rtol=rtol, host=True)
+        return float(lam), float(row_sq)
 
     def run(self, loss, penalty, w0, b0, hyper, *, max_iter, batch_size, shuffle, seed, settings):
         """The fit: ``settings`` are the StepRule's structural fields (and
