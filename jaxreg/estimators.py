@@ -44,7 +44,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
 from jaxreg.fit import dual_gap, fit
-from jaxreg.penalties import L2, LInf, Lp, get_penalty
+from jaxreg.penalties import L2, PENALTIES, Lp, get_penalty
 from jaxreg.penalties import ElasticNet as _ElasticNetPenalty
 
 __all__ = [
@@ -617,7 +617,9 @@ class LogisticRegression(_Classifier):
     (['no', 'yes'], (1, 2), (2, 2))
     """
 
-    _PENALTIES = ("auto", "l2", "l1", "elasticnet", "lp", "linf", None)
+    # scikit-learn's names, which are those of jaxreg.penalties.PENALTIES (l2, its default,
+    # first); no penalty is None, and weighted_l1 (per-feature weights) is not offered here
+    _PENALTIES = ("auto", "l2", *(n for n in PENALTIES if n not in ("none", "l2", "weighted_l1")), None)
 
     def __init__(
         self,
@@ -667,7 +669,7 @@ class LogisticRegression(_Classifier):
             return _ElasticNetPenalty(alpha, 1.0 if kind == "l1" else self.l1_ratio)
         if kind == "lp":
             return Lp(alpha, self.p)
-        return {"l2": L2, "linf": LInf}[kind](alpha)
+        return PENALTIES[kind](alpha)  # l2, linf
 
 
 class Classifier(_PenaltyParam, _Classifier):

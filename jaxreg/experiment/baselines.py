@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import Field
 
 from jaxreg.experiment.config import StrictModel
+from jaxreg.experiment.specs import PENALTY_NAMES
 
 __all__ = ["BaselineRun", "PEERS", "ESTIMATORS", "resolve", "run_peer"]
 
@@ -124,7 +125,7 @@ def make_estimator(run: BaselineRun, estimator: str, penalty, alpha: float, n: i
     """The peer estimator that minimises our objective (parameters translated)."""
     name = estimator
     cls = getattr(importlib.import_module(PEERS[run.peer].classes), name)
-    kind, l1_ratio = penalty.kind, penalty.l1_ratio or 0.5
+    kind, l1_ratio = penalty.kind, penalty.l1_fraction
     kw: dict[str, Any] = {"fit_intercept": fit_intercept}
     if name in ("Lasso", "ElasticNet"):
         kw["alpha"] = alpha
@@ -133,14 +134,15 @@ def make_estimator(run: BaselineRun, estimator: str, penalty, alpha: float, n: i
     elif name == "Ridge":
         kw["alpha"] = alpha * n
     elif name == "SparseLogisticRegression":
-        kw.update(alpha=alpha, l1_ratio=1.0 if kind == "l1" else l1_ratio)
+        kw.update(alpha=alpha, l1_ratio=l1_ratio)
     elif name == "LogisticRegression":
         kw["C"] = np.inf if kind == "none" else 1.0 / (alpha * n)
         if run.peer == "sklearn":
-            kw["l1_ratio"] = {"l1": 1.0, "elastic_net": l1_ratio}.get(kind, 0.0)
-            kw["solver"] = "saga" if kind in ("l1", "elastic_net") else "lbfgs"
+            kw["l1_ratio"] = l1_ratio
+            kw["solver"] = "saga" if l1_ratio > 0 else "lbfgs"
     elif name == "SGDRegressor":
-        kw.update(penalty=None if kind == "none" else {"elastic_net": "elasticnet"}.get(kind, kind), alpha=alpha)
+        # scikit-learn spells its penalties as jaxreg.penalties.PENALTIES does ("elasticnet")
+        kw.update(penalty=None if kind == "none" else PENALTY_NAMES[kind], alpha=alpha)
         if kind == "elastic_net":
             kw["l1_ratio"] = l1_ratio
     if name != "LinearRegression":

@@ -12,10 +12,16 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from jaxreg.experiment.config import StrictModel, did_you_mean
+from jaxreg.penalties import PENALTIES, get_penalty
 
-__all__ = ["PenaltySpec", "SolverRun", "PENALTY_KINDS"]
+__all__ = ["PenaltySpec", "SolverRun", "PENALTY_KINDS", "PENALTY_NAMES"]
 
-PENALTY_KINDS = ("none", "l1", "l2", "elastic_net", "lp", "linf")
+# A config's penalty ``kind`` -> its name in jaxreg.penalties.PENALTIES. Configs spell the
+# elastic net "elastic_net"; weighted_l1 needs per-feature weights, which a config does not give.
+PENALTY_NAMES = {{"elasticnet": "elastic_net"}.get(name, name): name for name in PENALTIES if name != "weighted_l1"}
+PENALTY_KINDS = tuple(PENALTY_NAMES)
+# the parameter only one kind takes (the others refuse it)
+_OWN_PARAM = {"elastic_net": "l1_ratio", "lp": "p"}
 
 
 class PenaltySpec(StrictModel):
@@ -26,7 +32,7 @@ class PenaltySpec(StrictModel):
     p = 1. Give one of the two (neither for ``none``).
     """
 
-    kind: Literal["none", "l1", "l2", "elastic_net", "lp", "linf"]
+    kind: Literal[PENALTY_KINDS]
     alpha: float | None = Field(None, ge=0.0)
     alpha_ratio: float | None = Field(None, gt=0.0)
     l1_ratio: float | None = Field(None, gt=0.0, le=1.0, description="elastic_net only (default 0.5)")
@@ -45,34 +51,31 @@ class PenaltySpec(StrictModel):
                 f"alpha_ratio is not allowed for kind {k!r}{'' if k != 'lp' else f' with p={self.p}'}: alpha_max "
                 "exists only for l1, elastic_net, linf and lp with p=1; give alpha instead"
             )
-        if self.l1_ratio is not None and k != "elastic_net":
-            raise ValueError(f"l1_ratio applies to kind 'elastic_net' only, not {k!r}")
+        for owner, param in _OWN_PARAM.items():
+            if getattr(self, param) is not None and k != owner:
+                raise ValueError(f"{param} applies to kind {owner!r} only, not {k!r}")
         if k == "lp" and self.p is None:
             raise ValueError("kind 'lp' needs p (a number >= 1)")
-        if self.p is not None and k != "lp":
-            raise ValueError(f"p applies to kind 'lp' only, not {k!r}")
         return self
 
     @property
     def has_alpha_max(self) -> bool:
         return self.kind in ("l1", "elastic_net", "linf") or (self.kind == "lp" and self.p == 1.0)
 
+    @property
+    def l1_fraction(self) -> float:
+        """The share of the strength on ``||w||_1``: 1 for l1, ``l1_ratio`` (default 0.5)
+        for elastic_net, 0 otherwise (how peers with an ``l1_ratio`` take the penalty)."""
+        return {"l1": 1.0, "elastic_net": self.l1_ratio or 0.5}.get(self.kind, 0.0)
+
     def build(self, alpha=None):
         """The jaxreg penalty with strength ``alpha`` (default: this spec's ``alpha``)."""
-        from jaxreg import penalties as P
-
-        a = self.alpha if alpha is None else float(alpha)
         if self.kind == "none":
-            return P.NoPenalty()
-        if self.kind == "l1":
-            return P.L1(a)
-        if self.kind == "l2":
-            return P.L2(a)
-        if self.kind == "elastic_net":
-            return P.ElasticNet(a, l1_ratio=self.l1_ratio or 0.5)
-        if self.kind == "lp":
-            return P.Lp(a, p=self.p)
-        return P.LInf(a)
+            return get_penalty("none")
+        params = {"alpha": self.alpha if alpha is None else float(alpha)}
+        if self.kind in _OWN_PARAM:  # elastic_net's l1_ratio has a default; lp's p is required
+            params[_OWN_PARAM[self.kind]] = self.l1_fraction if self.kind == "elastic_net" else self.p
+        return get_penalty(PENALTY_NAMES[self.kind], **params)
 
     def resolve_alpha(self, X, y, loss, fit_intercept=True) -> float:
         """The absolute alpha on data ``(X, y)``: ``alpha``, or ``alpha_ratio * alpha_max``."""
@@ -89,7 +92,7 @@ class PenaltySpec(StrictModel):
         """Short text: ``l1 alpha_max/100``, ``elastic_net(l1_ratio=0.5) alpha=0.1``."""
         extra = ""
         if self.kind == "elastic_net":
-            extra = f"(l1_ratio={self.l1_ratio or 0.5:g})"
+            extra = f"(l1_ratio={self.l1_fraction:g})"
         elif self.kind == "lp":
             extra = f"(p={self.p:g})"
         if self.kind == "none":
