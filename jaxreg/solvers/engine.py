@@ -24,10 +24,10 @@ The outer loop runs on the host and calls two compiled pieces:
     direction found. For the squared loss the model is exact and the step is always
     accepted: this is plain coordinate descent.
 
-The working set's columns are gathered once per call: a dense design gives its rows of
-``X^T`` (``cap`` x ``n``); a sparse one its columns' stored entries, each padded to the
-longest (``cap`` x ``M``, "ELLPACK" by column), so a coordinate update costs the column's
-nonzeros, not ``n``.
+The working set's columns: a dense design gives its rows of ``X^T`` (``cap`` x ``n``,
+gathered once per call); a sparse one is read in place from its CSC arrays, each column
+in chunks of a width fixed per design (:func:`chunk_width`), so a coordinate update costs
+the column's nonzeros, not ``n`` and not the longest column's.
 """
 
 from __future__ import annotations
@@ -44,12 +44,13 @@ from jaxreg._compile import Compiler
 from jaxreg._tree import pytree_dataclass
 from jaxreg.losses import Loss
 from jaxreg.penalties import Penalty
-from jaxreg.solvers import working_set as working_set_kernels
+from jaxreg.solvers import working_set as _ws
+from jaxreg.solvers.working_set_kernels import anderson_weights
 from jaxreg.solvers._common import CONVERGED, DIVERGED, MAX_ITER, SolverOutput
 
 __all__ = ["handles", "engine", "working_set", "CRITERIA", "DenseColumns", "SparseColumns", "columns"]
 
-CRITERIA = working_set_kernels.CRITERIA  # ("duality_gap", "subdiff_distance"): this one reports the second
+CRITERIA = _ws.CRITERIA  # ("duality_gap", "subdiff_distance"): this one reports the second
 
 WS_MIN = 16  # smallest working set
 WS_GROWTH = 2  # the working set holds this many times the support
@@ -58,8 +59,10 @@ SMALL_CAP = 256  # the smallest capacity beyond that (capacity costs only the ga
 CD_BLOCK = 1  # coordinate updates written out per loop step (capacities are multiples of it)
 PN_MAX = 50  # proximal Newton iterations per working set
 CD_MAX = 200  # coordinate-descent epochs per proximal Newton iteration
+ANDERSON_K = 5  # extrapolate from the last K + 1 epochs (skglm's default)
 CD_FRACTION = 0.3  # the model is solved to this fraction of the working set's criterion
-INNER_FRACTION = 0.3  # the working set is solved to this fraction of the outer criterion
+INNER_FRACTION = 0.3  # the working set is solved to this fraction of the largest violation outside it
+MAX_WIDTH = 256  # the longest chunk in which a sparse column is read
 LINE_SEARCH_STEPS = 30
 ARMIJO = 1e-4
 
@@ -128,12 +131,7 @@ class SparseColumns:
     def block(self, ws, width):
         start = self.indptr.at[ws].get(mode="fill", fill_value=0)
         count = self.indptr.at[ws + 1].get(mode="fill", fill_value=0) - start
-        slot = jnp.arange(width, dtype=start.dtype)
-        pos = start[:, None] + slot[None, :]
-        mask = slot[None, :] < count[:, None]
-        val = jnp.where(mask, self.data.at[pos].get(mode="fill", fill_value=0.0), 0.0)
-        idx = jnp.where(mask, self.indices.at[pos].get(mode="fill", fill_value=0), 0)
-        return SparseBlock(idx, val)
+        return SparseBlock(start, count, self.data, self.indices, width)
 
 
 @pytree_dataclass
@@ -159,28 +157,55 @@ class DenseBlock:
         return _dot(self.R * self.R, v)
 
 
-@pytree_dataclass
+@pytree_dataclass(static=("width",))
 class SparseBlock:
-    """The working set's columns as stored entries ``val`` at rows ``idx`` (cap, M)."""
+    """The working set's columns, read in place from the CSC arrays: column ``k``'s
+    ``count[k]`` entries from ``start[k]``, in chunks of ``width`` (a loop of
+    ``ceil(count / width)`` steps), so a coordinate costs its own nonzeros however long
+    the longest column is (one-hot designs have a few very long ones)."""
 
-    idx: jax.Array
-    val: jax.Array
+    start: jax.Array
+    count: jax.Array
+    data: jax.Array  # padded with MAX_WIDTH zeros at the end
+    indices: jax.Array
+    width: int
+
+    def _fold(self, k, fn, init):
+        s, c, W = self.start[k], self.count[k], self.width
+        slot = jnp.arange(W, dtype=s.dtype)
+
+        def body(i, acc):
+            # contiguous reads (the arrays end in ``width`` zeros, so a slice never clamps)
+            val = lax.dynamic_slice_in_dim(self.data, s + i * W, W)
+            val = jnp.where(i * W + slot < c, val, 0.0)
+            return fn(lax.dynamic_slice_in_dim(self.indices, s + i * W, W), val, acc)
+
+        return lax.fori_loop(0, (c + W - 1) // W, body, init)
 
     def dot(self, k, v):
-        return jnp.vdot(self.val[k], v[self.idx[k]])
+        return self._fold(k, lambda i, val, acc: acc + jnp.vdot(val, v[i]), jnp.zeros((), v.dtype))
 
     def model_grad(self, k, g, h, u):
-        i = self.idx[k]  # gathers of the column's rows only: O(nonzeros), not O(n)
-        return jnp.vdot(self.val[k], g[i] + h[i] * u[i])
+        # gathers of the column's rows only: O(nonzeros), not O(n)
+        return self._fold(k, lambda i, val, acc: acc + jnp.vdot(val, g[i] + h[i] * u[i]), jnp.zeros((), u.dtype))
 
     def axpy(self, k, a, u):
-        return u.at[self.idx[k]].add(a * self.val[k])
+        return self._fold(k, lambda i, val, u: u.at[i].add(a * val), u)
+
+    def _each(self, fn, v):
+        """``out[k] = fn(k)`` for every column, one after the other: each runs its own
+        number of chunks (a ``vmap`` would run every column as long as the longest)."""
+        m = self.start.shape[0]
+        return lax.fori_loop(0, m, lambda k, out: out.at[k].set(fn(k)), jnp.zeros(m, v.dtype))
 
     def dot_all(self, v):
-        return jnp.sum(self.val * v[self.idx], axis=1)
+        return self._each(lambda k: self.dot(k, v), v)
 
     def sq_all(self, v):
-        return jnp.sum(self.val * self.val * v[self.idx], axis=1)
+        def sq(k):
+            return self._fold(k, lambda i, val, acc: acc + jnp.vdot(val * val, v[i]), jnp.zeros((), v.dtype))
+
+        return self._each(sq, v)
 
 
 def columns(X, n_rows=None):
@@ -194,8 +219,11 @@ def columns(X, n_rows=None):
         index = np.int32 if max(C.nnz, n, p) < 2**31 - 1 else np.int64
         counts = np.diff(C.indptr)
         cols = np.repeat(np.arange(p, dtype=index), counts)
+        pad = np.zeros(MAX_WIDTH, C.dtype), np.zeros(MAX_WIDTH, index)  # see SparseBlock._fold
+        data, indices = np.concatenate([C.data, pad[0]]), np.concatenate([C.indices.astype(index), pad[1]])
+        cols = np.concatenate([cols, np.full(MAX_WIDTH, p - 1 if p else 0, index)])
         design = SparseColumns(
-            *jax.device_put((C.data, C.indices.astype(index), C.indptr.astype(index), cols)),
+            *jax.device_put((data, indices, C.indptr.astype(index), cols)),
             int(n if n_rows is None else n_rows),
         )
         return design, counts
@@ -217,10 +245,12 @@ def objective(loss, penalty, y, d, z, w):
     return jnp.vdot(d, loss.per_sample(y, z)) + penalty.value(w)
 
 
-def check(design, y, d, w, b, loss, penalty, *, fit_intercept: bool):
-    """One pass: the predictions (recomputed from ``w``: no drift), the scores and the
-    criterion (max subdifferential distance, the intercept's gradient included)."""
-    z = design.matvec(w) + b
+def check(design, y, d, w, b, z, loss, penalty, *, fit_intercept: bool):
+    """One pass: the scores and the criterion (max subdifferential distance, the
+    intercept's gradient included) at the predictions ``z``; with ``z`` None they are
+    computed from ``w`` first (a second pass)."""
+    if z is None:
+        z = design.matvec(w) + b
     g, _ = loss.derivatives(y, z)
     dg = d * g
     grad = design.rmatvec(dg)
@@ -241,6 +271,7 @@ class _PN(NamedTuple):
     grad: jax.Array  # block gradient at z
     crit: jax.Array
     it: jax.Array
+    epochs: jax.Array
 
 
 def _blocks(count, fn, init):
@@ -252,7 +283,7 @@ def _blocks(count, fn, init):
 
 def inner(design, ws, count, y, d, w, b, z, loss, penalty, tol_in, *, width: int, fit_intercept: bool):
     """Proximal Newton on the working set ``ws`` (``count`` features, padded with ``p``)
-    to ``tol_in``. Returns ``(w, b, z, pn_iterations)``."""
+    to ``tol_in``. Returns ``(w, b, z, coordinate-descent epochs)``."""
     p = design.n_features
     B = design.block(ws, width)
     pen = penalty.restrict(ws)
@@ -278,9 +309,12 @@ def inner(design, ws, count, y, d, w, b, z, loss, penalty, tol_in, *, width: int
         Hb = jnp.sum(h)
         tol_cd = CD_FRACTION * s.crit
 
-        def epoch(carry):
-            x, db, u, _, k = carry
+        def model(x, db, u):
+            # the second-order model of the loss in the change u of the predictions, plus
+            # the penalty (the terms constant in (x, db) left out)
+            return jnp.vdot(g, u) + 0.5 * jnp.vdot(h, u * u) + pen.value(x)
 
+        def epoch(x, db, u):
             def block(k0, c):
                 x, u, big = c
                 for j in range(CD_BLOCK):
@@ -302,14 +336,35 @@ def inner(design, ws, count, y, d, w, b, z, loss, penalty, tol_in, *, width: int
                 u = u - step
                 db = db - step
                 big = jnp.maximum(big, Hb * jnp.abs(step))
-            return x, db, u, big, k + 1
+            return x, db, u, big
+
+        def cd(carry):
+            """One epoch, and every ``ANDERSON_K + 1`` epochs an Anderson extrapolation of
+            the last iterates (kept only if it lowers the model: ``u`` is affine in
+            ``(x, db)``, so the same combination of the ``u`` is the extrapolated point's)."""
+            x, db, u, _, k, Xh, Bh, Uh = carry
+            x, db, u, big = epoch(x, db, u)
+            slot = k % (ANDERSON_K + 1)
+            Xh, Bh, Uh = Xh.at[slot].set(x), Bh.at[slot].set(db), Uh.at[slot].set(u)
+
+            def extrapolate(args):
+                x, db, u = args
+                c = anderson_weights(Xh)
+                xa, dba, ua = _dot(c, Xh[1:]), _dot(c, Bh[1:]), _dot(c, Uh[1:])
+                better = jnp.all(jnp.isfinite(xa)) & (model(xa, dba, ua) < model(x, db, u))
+                return jnp.where(better, xa, x), jnp.where(better, dba, db), jnp.where(better, ua, u)
+
+            x, db, u = lax.cond(slot == ANDERSON_K, extrapolate, lambda a: a, (x, db, u))
+            return x, db, u, big, k + 1, Xh, Bh, Uh
 
         def more(carry):
             return (carry[3] > tol_cd) & (carry[4] < CD_MAX)
 
         x0 = s.x
         u0 = jnp.zeros_like(s.z)
-        x, db, u, _, _ = lax.while_loop(more, epoch, (x0, zero, u0, jnp.asarray(jnp.inf, dtype), 0))
+        K1 = ANDERSON_K + 1
+        hist = (jnp.zeros((K1,) + x0.shape, dtype), jnp.zeros(K1, dtype), jnp.zeros((K1,) + u0.shape, dtype))
+        x, db, u, _, n_epochs, *_ = lax.while_loop(more, cd, (x0, zero, u0, jnp.asarray(jnp.inf, dtype), 0, *hist))
         dx = x - x0
         # Armijo on the true objective along (dx, db)
         F0 = F(s.z, x0)
@@ -331,14 +386,14 @@ def inner(design, ws, count, y, d, w, b, z, loss, penalty, tol_in, *, width: int
         g, h = derivs(z)
         grad = jnp.where(valid, B.dot_all(g), 0.0)
         crit = jnp.where(ok, ws_crit(x, g, grad), 0.0)  # no progress: hand back to the outer loop
-        return _PN(x, b, z, g, h, grad, crit, s.it + 1)
+        return _PN(x, b, z, g, h, grad, crit, s.it + 1, s.epochs + n_epochs)
 
     x0 = w.at[ws].get(mode="fill", fill_value=0.0)
     g0, h0 = derivs(z)
     grad0 = jnp.where(valid, B.dot_all(g0), 0.0)
-    s0 = _PN(x0, b, z, g0, h0, grad0, ws_crit(x0, g0, grad0), jnp.zeros((), jnp.int32))
+    s0 = _PN(x0, b, z, g0, h0, grad0, ws_crit(x0, g0, grad0), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
     s = lax.while_loop(lambda s: (s.crit > tol_in) & (s.it < PN_MAX), pn_step, s0)
-    return w.at[ws].set(s.x, mode="drop"), s.b, s.z, s.it
+    return w.at[ws].set(s.x, mode="drop"), s.b, s.z, s.epochs
 
 
 CHECK = jax.jit(check, static_argnames=("fit_intercept",))
@@ -364,6 +419,14 @@ def capacity(size: int, p: int) -> int:
     return int(-(-cap // CD_BLOCK) * CD_BLOCK)
 
 
+def chunk_width(col_nnz) -> int:
+    """The chunk in which sparse columns are read: the power of two at or above their
+    mean length, between 8 and 256 (one chunk for most columns of a random design; a
+    handful for the long columns of a one-hot one). One value per design: one program."""
+    mean = float(np.mean(col_nnz)) if len(col_nnz) else 1.0
+    return int(min(max(1 << max(int(np.ceil(mean)) - 1, 0).bit_length(), 8), MAX_WIDTH))
+
+
 def select(scores, w, size):
     """The support and the largest positive scores elsewhere, ``size`` features in all,
     ascending (host numpy: one partition, no compiled program per size)."""
@@ -383,6 +446,7 @@ def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=Tr
     compiler = Compiler()
     X, y, weights = data
     design, col_nnz = columns(X, n_rows=y.shape[0])
+    width = 1 if col_nnz is None else chunk_width(col_nnz)
     p = design.n_features
     dtype = np.dtype(y.dtype)
     sw = np.asarray(weights)
@@ -392,7 +456,12 @@ def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=Tr
     b = np.asarray(b0, dtype)
     static = dict(fit_intercept=bool(fit_intercept))
     history, n_iter, status = [], 0, MAX_ITER
-    chk = compiler(CHECK, design, y, d, w, b, loss, penalty, **static)
+    # from w = 0 the predictions are the intercept: no pass (and no program) to make them
+    z0 = jax.device_put(np.full(y.shape[0], b, dtype)) if not np.any(w) else None
+    chk = compiler(CHECK, design, y, d, w, b, z0, loss, penalty, **static)
+    # the predictions the inner solve updates in place drift from X w + b in float32 (by
+    # ~1e-5 relative over a solve, enough to stall the criterion): recomputed there
+    exact_z = dtype.itemsize >= 8
     first = True
     while True:
         crit = float(chk.crit)
@@ -414,12 +483,15 @@ def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=Tr
         cap = capacity(len(ws), p)
         ws_pad = np.full(cap, p, np.int32)
         ws_pad[: len(ws)] = ws
-        width = 1 if col_nnz is None else int(bucket(max(int(col_nnz[ws].max(initial=1)), 1)))
-        tol_in = np.asarray(max(INNER_FRACTION * crit, 0.9 * tol), dtype)
-        w_new, b_new, _, _ = compiler(
+        # the working set is solved to a fraction of the largest violation outside the
+        # support: once none is left, the working set is the whole problem, solved to tol
+        outside = float(np.max(np.where(w != 0, 0.0, scores), initial=0.0))
+        tol_in = np.asarray(max(INNER_FRACTION * outside, 0.9 * tol), dtype)
+        w_new, b_new, z_new, _ = compiler(
             INNER, design, ws_pad, np.int32(len(ws)), y, d, w, b, chk.z, loss, penalty, tol_in, width=width, **static
         )
-        chk_new = compiler(CHECK, design, y, d, w_new, b_new, loss, penalty, **static)
+        z_new = z_new if exact_z else None
+        chk_new = compiler(CHECK, design, y, d, w_new, b_new, z_new, loss, penalty, **static)
         if not np.isfinite(float(chk_new.crit)):
             status = DIVERGED
             break
@@ -441,7 +513,7 @@ def fast_kernels(loss: Loss, penalty: Penalty, X) -> bool:
     the squared or logistic loss (their closed-form derivatives are written into those
     kernels, with the duality gap) and a penalty of elastic-net form."""
     dense = not (hasattr(X, "tocsc") and hasattr(X, "nnz"))
-    return dense and working_set_kernels.handles(loss, penalty) is None
+    return dense and _ws.handles(loss, penalty) is None
 
 
 def working_set(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=True):
@@ -449,7 +521,7 @@ def working_set(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_interce
     apply (:func:`fast_kernels`), the generic engine otherwise. Returns
     ``(SolverOutput, compile_time)``."""
     if fast_kernels(loss, penalty, data[0]):
-        return working_set_kernels.working_set(
+        return _ws.working_set(
             data, loss, penalty, w0, b0, hyper, max_iter=max_iter, fit_intercept=fit_intercept
         )
     return engine(data, loss, penalty, w0, b0, hyper, max_iter=max_iter, fit_intercept=fit_intercept)
