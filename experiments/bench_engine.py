@@ -87,7 +87,9 @@ def worker(case, reps):
 
         loss = jaxreg.losses.custom_loss(lambda y, z: jnp.sqrt(1 + (y - z) ** 2) - 1) if huber else "squared"
         pen = ElasticNet(alpha, l1_ratio)
-        kw = dict(solver=solver, tol=1e-10 if solver == "fista" else 1e-8, max_iter=100_000 if solver == "fista" else 100)
+        kw = dict(
+            solver=solver, tol=1e-10 if solver == "fista" else 1e-8, max_iter=100_000 if solver == "fista" else 100
+        )
 
         def fit():
             r = jaxreg.fit(X, y, loss=loss, penalty=pen, **kw)
@@ -124,7 +126,9 @@ def worker(case, reps):
         if not huber and lib == "jaxreg_fista":
             continue
         try:
-            fit = run_jaxreg("fista" if lib == "jaxreg_fista" else "auto") if lib.startswith("jaxreg") else run_peer(lib)
+            fit = (
+                run_jaxreg("fista" if lib == "jaxreg_fista" else "auto") if lib.startswith("jaxreg") else run_peer(lib)
+            )
         except ImportError:
             continue
         t0 = time.perf_counter()
@@ -136,8 +140,16 @@ def worker(case, reps):
             coef, b, solver, _ = fit()
             times.append(time.perf_counter() - t0)
         rows.append(
-            dict(case=case, lib=lib, solver=solver, cold=cold, compile=ct, warm=statistics.median(times),
-                 obj=objective(np.asarray(coef), b), nnz=int(np.sum(np.asarray(coef) != 0)))  # fmt: skip
+            dict(
+                case=case,
+                lib=lib,
+                solver=solver,
+                cold=cold,
+                compile=ct,
+                warm=statistics.median(times),
+                obj=objective(np.asarray(coef), b),
+                nnz=int(np.sum(np.asarray(coef) != 0)),
+            )  # fmt: skip
         )
     best = min(r["obj"] for r in rows)
     for r in rows:
@@ -169,8 +181,9 @@ def main():
         ref = min((r["warm"] for r in rows if not r["lib"].startswith("jaxreg")), default=None)
         for r in rows:
             ratio = f"{r['warm'] / ref:5.2f}x best peer" if ref and r["lib"] == "jaxreg" else ""
-            print(f"{case:28s} {r['lib']:13s} {r['solver']:12s} warm {r['warm']:8.4f} s  cold {r['cold']:7.2f} s "
-                  f"(compile {r['compile']:5.2f})  nnz {r['nnz']:5d}  obj gap {r['obj_gap']:8.1e}  {ratio}", flush=True)  # fmt: skip
+            line = f"{case:28s} {r['lib']:13s} {r['solver']:12s} warm {r['warm']:8.4f} s  cold {r['cold']:7.2f} s"
+            line += f" (compile {r['compile']:5.2f})  nnz {r['nnz']:5d}  obj gap {r['obj_gap']:8.1e}  {ratio}"
+            print(line, flush=True)
     print(f"load: {os.getloadavg()}")
     if a.json:
         with open(a.json, "w") as f:

@@ -27,18 +27,20 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
 from jaxreg._compile import Compiler
+from jaxreg._sparse import is_sparse
 from jaxreg.fit import alpha_max, dual_gap, fit
 from jaxreg.losses import Logistic, Squared
 from jaxreg.path import alpha_grid, compute_context, solve_path
 from jaxreg.penalties import L1, ElasticNet
-from jaxreg.solvers import gram
+from jaxreg.solvers import engine, gram
 
 __all__ = ["LassoCV", "ElasticNetCV", "LogisticRegressionCV"]
 
 
-def _check_data(est, X, y, sample_weight, classifier=False):
-    X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], y_numeric=not classifier)
-    X, y = V.check_X_y(X, y, regression=not classifier)
+def _check_data(est, X, y, sample_weight, classifier=False, accept_sparse=False):
+    sparse = ["csr", "csc"] if accept_sparse else False
+    X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], y_numeric=not classifier, accept_sparse=sparse)
+    X, y = V.check_X_y(X, y, regression=not classifier, accept_sparse=accept_sparse)
     if isinstance(sample_weight, numbers.Number):
         sample_weight = None
     sw = V.check_sample_weight(sample_weight, X.shape[0], X.dtype)
@@ -58,7 +60,7 @@ def _held_out(X, y, sw, coefs, intercepts, test, score):
     """``score(y_test, predictions, weights)`` at every alpha, using only the columns some
     alpha uses."""
     cols = np.flatnonzero(np.any(coefs != 0, axis=0))
-    Z = X[np.ix_(test, cols)] @ coefs[:, cols].T + intercepts
+    Z = np.asarray(X[test][:, cols] @ coefs[:, cols].T) + intercepts  # dense or sparse X
     return score(y[test][:, None], Z, sw[test])
 
 
@@ -68,6 +70,11 @@ def _mse(y, Z, w):
 
 class _PathCV(RegressorMixin, BaseEstimator):
     """Shared fit of LassoCV / ElasticNetCV."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR/CSC X: the folds' paths run on the engine
+        return tags
 
     def _l1_ratios(self):  # pragma: no cover - overridden
         return np.array([1.0])
@@ -90,7 +97,7 @@ class _PathCV(RegressorMixin, BaseEstimator):
             raise ValueError("positive=True is not supported by jaxreg's CV estimators; use positive=False")
         V.check_positive(self.tol, "tol", strict=False, allow_none=False)
         V.check_positive(self.max_iter, "max_iter", integer=True, allow_none=False)
-        X, y, sw, weighted = _check_data(self, X, y, sample_weight)
+        X, y, sw, weighted = _check_data(self, X, y, sample_weight, accept_sparse=True)
         n, p = X.shape
         l1_ratios = self._l1_ratios()
         if isinstance(self.alphas, numbers.Integral) and not isinstance(self.alphas, bool):
@@ -118,7 +125,12 @@ class _PathCV(RegressorMixin, BaseEstimator):
         units_l2 = 1.0 - np.repeat(l1_ratios, F)
         alphas = np.repeat(grids, F, axis=0).T  # (n_alphas, B)
         with compute_context(X.dtype):
-            if p <= gram.MAX_FEATURES:  # few features: the path on each fold's Gram matrix
+            if is_sparse(X):  # the engine, fold after fold (each alpha warm-started)
+                kw = dict(fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter))
+                units = [ElasticNet(1.0, r) for r in np.repeat(l1_ratios, F)]
+                Y, Wb = np.broadcast_to(y, (B, n)), np.tile(Wf, (len(l1_ratios), 1))
+                res = engine.solve_path(X, Y, Wb, Squared(), units, alphas, **kw)
+            elif p <= gram.MAX_FEATURES:  # few features: the path on each fold's Gram matrix
                 Y, Wb = np.broadcast_to(y, (B, n)), np.tile(Wf, (len(l1_ratios), 1))
                 kw = dict(fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter))
                 res = gram.solve_path(X, Y, Wb, (units_l1, units_l2), alphas, compiler=Compiler(), **kw)

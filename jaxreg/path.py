@@ -19,11 +19,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxreg import _sparse
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
 from jaxreg.fit import compute_context, resolve_device
 from jaxreg.losses import Logistic, Loss, get_loss
 from jaxreg.penalties import L1, Penalty, get_penalty
+from jaxreg.solvers import engine
 from jaxreg.solvers import working_set as ws
 
 __all__ = ["path", "PathResult", "alpha_grid", "solve_path"]
@@ -195,10 +197,10 @@ def _problem(X, y, loss, penalty, sample_weight):
 
     loss = get_loss(loss)
     penalty = L1(1.0) if penalty is None else get_penalty(penalty)
-    reason = ws.handles(loss, penalty)
+    reason = engine.handles(loss, penalty)
     if reason:
         raise ValueError(f"path cannot handle loss={loss.name!r} with penalty {penalty!r}: {reason}")
-    X, y = V.check_X_y(X, y, regression=not loss.is_classifier)
+    X, y = V.check_X_y(X, y, regression=not loss.is_classifier, accept_sparse=True)
     classes = None
     if loss.is_classifier:
         classes, y = V.encode_labels(y, loss.name, X.dtype)
@@ -229,12 +231,17 @@ def path(
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
-    loss : "squared" or "logistic"
-    penalty : L1-type penalty, optional
-        ``L1`` (default), ``ElasticNet(l1_ratio=...)``, ``WeightedL1(weights=...)`` or
-        ``Lp(p=1)``; its ``alpha`` is ignored (the grid supplies it).
+    loss : "squared", "logistic" or a Loss of one prediction per sample
+        (:func:`jaxreg.losses.custom_loss` included)
+    penalty : separable penalty, optional
+        ``L1`` (default), ``ElasticNet(l1_ratio=...)``, ``WeightedL1(weights=...)``,
+        ``Lp(p=...)``, ``L2``; its ``alpha`` is ignored (the grid supplies it). The default
+        grid needs an ``alpha_max`` (L1-type penalties); give ``alphas`` for the others.
+        Squared and logistic losses with L1-type penalties on a dense X run on the
+        specialised working-set kernels; every other pair on the generic engine
+        (:mod:`jaxreg.solvers.engine`), one alpha after the other.
     alphas : array-like, optional
         The grid (sorted decreasing, as scikit-learn does). Default: :func:`alpha_grid`
         from ``alpha_max`` with ``n_alphas`` and ``eps``.
@@ -285,13 +292,20 @@ def path(
         solver = auto_path_solver(loss, resolve_device(device), coef_init is not None)
     max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else max_iter
     V.check_positive(max_iter, "max_iter", integer=True, allow_none=False)
-    if solver == "fista" and (loss.is_classifier or coef_init is not None):
+    kernels = engine.fast_kernels(loss, penalty, X)
+    if solver == "fista" and (not kernels or loss.is_classifier or coef_init is not None):
         raise ValueError(
             f"solver='fista' solves the squared loss from zero (loss={loss.name!r}, coef_init given: "
-            f"{coef_init is not None}); use solver='working_set'"
+            f"{coef_init is not None}) with an L1-type penalty on a dense X (penalty={penalty!r}, sparse X: "
+            f"{_sparse.is_sparse(X)}); use solver='working_set'"
         )
     if alphas is None:
         from jaxreg.fit import alpha_max
+
+        try:  # the default grid starts at alpha_max, which only some penalties have
+            penalty.alpha_max(np.ones(1))
+        except ValueError as e:
+            raise ValueError(f"path with penalty {penalty!r} needs alphas= (no default grid): {e}") from None
 
         amax = alpha_max(X, y, loss, penalty, fit_intercept=fit_intercept, sample_weight=sw)
         grid = alpha_grid(amax, n_alphas, eps)
@@ -305,11 +319,16 @@ def path(
         raise ValueError(f"coef_init has shape {np.shape(coef_init)}; it must have shape ({p},)")
     with compute_context(X.dtype, device):
         t0 = time.perf_counter()
-        units = ws.l1_l2(penalty.with_alpha(1.0), p, X.dtype)
         kw = dict(fit_intercept=bool(fit_intercept), tol=float(tol), max_iter=int(max_iter))
-        if solver == "fista":
+        if not kernels:  # sparse X, or a pair beyond the squared/logistic kernels: the engine
+            unit = penalty.with_alpha(1.0)
+            res = engine.solve_path(X, y[None], sw[None], loss, [unit], grid[:, None], w0=coef_init, **kw)
+            res = {k: (v[:, 0] if isinstance(v, np.ndarray) else v) for k, v in res.items()}
+        elif solver == "fista":
+            units = ws.l1_l2(penalty.with_alpha(1.0), p, X.dtype)
             res = solve_path_batched(X, jnp.asarray(y), jnp.asarray(sw), units, grid, **kw)
         else:
+            units = ws.l1_l2(penalty.with_alpha(1.0), p, X.dtype)
             res = solve_path(X, jnp.asarray(y), jnp.asarray(sw), loss, units, grid, w0=coef_init, **kw)
         elapsed = time.perf_counter() - t0
     return PathResult(

@@ -206,3 +206,64 @@ def test_engine_reports_what_it_cannot_take():
         jaxreg.fit(X, (y > 0).astype(int) + (y > 1), loss="multinomial", penalty=L1(0.1), solver="working_set")
     with pytest.raises(ValueError, match="fn=3 is not allowed"):
         custom_loss(3)
+
+
+def _sparse_regression(seed=0, n=200, p=500):
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, p, density=0.05, random_state=seed, format="csr", data_rvs=rng.standard_normal)
+    w = np.r_[rng.standard_normal(10), np.zeros(p - 10)]
+    return X, X @ w + 0.1 * rng.standard_normal(n)
+
+
+def test_path_on_sparse_x_matches_sklearns_lasso_path():
+    from sklearn.linear_model import lasso_path
+
+    X, y = _sparse_regression(13)
+    res = jaxreg.path(X, y, n_alphas=20, tol=1e-10)
+    Xc, yc = X.toarray() - X.toarray().mean(0), y - y.mean()  # scikit-learn's path has no intercept
+    _, coefs, _ = lasso_path(Xc, yc, alphas=res.alphas, tol=1e-14, max_iter=100_000)
+    assert res.converged.all() and res.criterion == "duality_gap"
+    np.testing.assert_allclose(res.coefs, coefs, atol=1e-7)
+    dense = jaxreg.path(X.toarray(), y, n_alphas=20, tol=1e-10)  # the squared-loss kernels
+    np.testing.assert_allclose(res.coefs, dense.coefs, atol=1e-7)
+    np.testing.assert_allclose(res.intercepts, dense.intercepts, atol=1e-7)
+
+
+def test_path_of_a_users_loss_meets_the_conditions_at_every_alpha():
+    X, y = data("pseudo_huber", sparse=True, seed=14)
+    res = jaxreg.path(X, y, loss=PSEUDO_HUBER, penalty=L1(), alphas=[0.2, 0.05, 0.01], tol=1e-10)
+    Xd = X.toarray()
+    for k, a in enumerate(res.alphas):
+        w, b = res.coefs[:, k], res.intercepts[k]
+        g = DERIVATIVE["pseudo_huber"](y, Xd @ w + b) / len(y)
+        assert abs(g.sum()) < 1e-9
+        assert kkt_violation("en", (np.full(X.shape[1], a), 0.0), w, Xd.T @ g) < 1e-9
+    assert res.nonzeros[0] < res.nonzeros[-1]
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, [0.5, 1.0]])
+def test_cv_estimators_take_sparse_x_and_agree_with_sklearn(l1_ratio):
+    import warnings
+
+    from sklearn.linear_model import ElasticNetCV as SkElasticNetCV
+
+    X, y = _sparse_regression(15)
+    ours = jaxreg.ElasticNetCV(l1_ratio=l1_ratio, cv=4, alphas=15, tol=1e-10).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = SkElasticNetCV(l1_ratio=l1_ratio, cv=4, alphas=15, tol=1e-10, max_iter=100_000).fit(X, y)
+    assert ours.alpha_ == pytest.approx(theirs.alpha_, rel=1e-12)
+    assert ours.l1_ratio_ == theirs.l1_ratio_
+    np.testing.assert_allclose(ours.mse_path_, theirs.mse_path_, rtol=1e-5)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-6)
+
+
+def test_a_ridge_path_on_sparse_x_matches_the_normal_equations():
+    X, y = _sparse_regression(16, n=120, p=60)
+    alphas = [10.0, 1.0, 0.1]
+    res = jaxreg.path(X, y, penalty=L2(), alphas=alphas, tol=1e-12)
+    Xd = X.toarray()
+    Xc, yc = Xd - Xd.mean(0), y - y.mean()
+    for k, a in enumerate(res.alphas):  # (Xc^T Xc / n + a I) w = Xc^T yc / n
+        w = np.linalg.solve(Xc.T @ Xc / len(y) + a * np.eye(60), Xc.T @ yc / len(y))
+        np.testing.assert_allclose(res.coefs[:, k], w, atol=1e-9)

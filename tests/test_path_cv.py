@@ -123,8 +123,10 @@ def test_path_rejects_bad_input(data):
     X, y = data
     with pytest.raises(ValueError, match=r"alphas=.* must be finite numbers >= 0"):
         jaxreg.path(X, y, alphas=[0.1, -1.0])
-    with pytest.raises(ValueError, match=r"path cannot handle .*L2"):
+    with pytest.raises(ValueError, match=r"path with penalty L2\(alpha=1.0\) needs alphas="):
         jaxreg.path(X, y, penalty=jaxreg.L2(1.0))
+    with pytest.raises(ValueError, match=r"path cannot handle .*LInf"):
+        jaxreg.path(X, y, penalty=jaxreg.penalties.LInf(1.0))
     with pytest.raises(ValueError, match=r"n_alphas=0 is not allowed"):
         jaxreg.path(X, y, n_alphas=0)
 

@@ -42,11 +42,11 @@ from jax import lax
 
 from jaxreg._compile import Compiler
 from jaxreg._tree import pytree_dataclass
-from jaxreg.losses import Loss
+from jaxreg.losses import Loss, Squared
 from jaxreg.penalties import Penalty
 from jaxreg.solvers import working_set as _ws
-from jaxreg.solvers.working_set_kernels import anderson_weights
 from jaxreg.solvers._common import CONVERGED, DIVERGED, MAX_ITER, SolverOutput
+from jaxreg.solvers.working_set_kernels import anderson_weights
 
 __all__ = ["handles", "engine", "working_set", "CRITERIA", "DenseColumns", "SparseColumns", "columns"]
 
@@ -235,20 +235,28 @@ def columns(X, n_rows=None):
 
 
 class Check(NamedTuple):
-    crit: jax.Array
-    scores: jax.Array
+    crit: jax.Array  # the stopping measure (``kind``: an index into CRITERIA)
+    kind: jax.Array
+    scores: jax.Array  # per feature: the subdifferential distance, inf on the support
+    dist: jax.Array  # the largest subdifferential distance (intercept included)
     obj: jax.Array
     z: jax.Array
+    b: jax.Array  # the intercept to report (the optimal one where the gap profiles it out)
 
 
 def objective(loss, penalty, y, d, z, w):
     return jnp.vdot(d, loss.per_sample(y, z)) + penalty.value(w)
 
 
-def check(design, y, d, w, b, z, loss, penalty, *, fit_intercept: bool):
-    """One pass: the scores and the criterion (max subdifferential distance, the
-    intercept's gradient included) at the predictions ``z``; with ``z`` None they are
-    computed from ``w`` first (a second pass)."""
+def check(design, y, d, w, b, z, loss, penalty, gap, *, fit_intercept: bool):
+    """One pass: the scores and the criterion at the predictions ``z`` (with ``z`` None,
+    computed from ``w`` first: a second pass).
+
+    The criterion is the largest subdifferential distance, the intercept's gradient
+    included (FISTA's measure), except with ``gap = (l1, l2, xbar)`` (the squared loss with
+    a penalty of elastic-net form; ``xbar = X^T d``): then scikit-learn's duality gap
+    relative to ``sum d (y - ybar)^2``, at the optimal intercept for ``w``, which is the
+    intercept the check hands back."""
     if z is None:
         z = design.matvec(w) + b
     g, _ = loss.derivatives(y, z)
@@ -256,10 +264,21 @@ def check(design, y, d, w, b, z, loss, penalty, *, fit_intercept: bool):
     grad = design.rmatvec(dg)
     dist = penalty.subdiff_distance(w, grad)
     gb = jnp.sum(dg) if fit_intercept else jnp.zeros((), dg.dtype)
-    crit = jnp.maximum(jnp.max(dist, initial=0.0), jnp.abs(gb))
-    crit = jnp.where(jnp.all(jnp.isfinite(grad)) & jnp.isfinite(gb), crit, jnp.nan)
+    dmax = jnp.maximum(jnp.max(dist, initial=0.0), jnp.abs(gb))
+    finite = jnp.all(jnp.isfinite(grad)) & jnp.isfinite(gb)
+    crit, kind = dmax, jnp.asarray(CRITERIA.index("subdiff_distance"))
+    if gap is not None:
+        l1, l2, xbar = gap
+        r = y - z
+        shift = jnp.sum(d * r) if fit_intercept else jnp.zeros((), r.dtype)  # to the optimal intercept
+        ybar = jnp.vdot(d, y) if fit_intercept else jnp.zeros((), r.dtype)
+        yc = y - ybar
+        prep = _ws.Prep(d, xbar, yc, ybar, jnp.vdot(d, yc * yc))
+        crit, kind, _ = _ws.criterion(-grad - xbar * shift, w, r - shift, prep, l1, l2)
+        b = b + shift
+    crit = jnp.where(finite, crit, jnp.nan)
     scores = jnp.where(w != 0, jnp.inf, dist)
-    return Check(crit, scores, objective(loss, penalty, y, d, z, w), z)
+    return Check(crit, kind, scores, dmax, objective(loss, penalty, y, d, z, w), z, b)
 
 
 class _PN(NamedTuple):
@@ -284,7 +303,6 @@ def _blocks(count, fn, init):
 def inner(design, ws, count, y, d, w, b, z, loss, penalty, tol_in, *, width: int, fit_intercept: bool):
     """Proximal Newton on the working set ``ws`` (``count`` features, padded with ``p``)
     to ``tol_in``. Returns ``(w, b, z, coordinate-descent epochs)``."""
-    p = design.n_features
     B = design.block(ws, width)
     pen = penalty.restrict(ws)
     valid = jnp.arange(ws.shape[0]) < count
@@ -439,26 +457,48 @@ def select(scores, w, size):
     return np.sort(np.concatenate([support, cand]))
 
 
-def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=True):
-    """The solver entry point (host-driven): ``data = (X, y, weights)`` with ``X`` a dense
-    array or a scipy.sparse matrix (rows padded to ``y``'s length). Returns
-    ``(SolverOutput, compile_time)``."""
-    compiler = Compiler()
-    X, y, weights = data
+class Problem(NamedTuple):
+    """What stays the same across the fits on one design (a path's alphas)."""
+
+    design: object
+    width: int
+    y: jax.Array
+    d: jax.Array
+    xbar: np.ndarray  # X^T d: the gap's column means (squared loss)
+    fit_intercept: bool
+
+
+def problem(X, y, weights, *, fit_intercept: bool) -> Problem:
+    """``X`` (numpy or scipy.sparse, rows as many as ``y``) put on the device once."""
     design, col_nnz = columns(X, n_rows=y.shape[0])
-    width = 1 if col_nnz is None else chunk_width(col_nnz)
-    p = design.n_features
     dtype = np.dtype(y.dtype)
     sw = np.asarray(weights)
-    d = jax.device_put((sw / np.sum(sw)).astype(dtype))
-    tol = float(hyper.tol)
+    d = (sw / np.sum(sw)).astype(dtype)
+    xbar = np.asarray(X.T @ d, dtype).ravel() if fit_intercept else np.zeros(X.shape[1], dtype)
+    width = 1 if col_nnz is None else chunk_width(col_nnz)
+    return Problem(design, width, y, jax.device_put(d), xbar, bool(fit_intercept))
+
+
+def gap_terms(prob: Problem, loss, penalty):
+    """``(l1, l2, xbar)`` for the duality gap (see :func:`check`), or None: the squared
+    loss with a penalty of elastic-net form."""
+    form = penalty.as_elastic_net(prob.design.n_features, prob.xbar.dtype) if isinstance(loss, Squared) else None
+    return None if form is None else jax.device_put((form[0], form[1], prob.xbar))
+
+
+def solve(prob: Problem, loss, penalty, w0, b0, *, tol, max_iter, compiler):
+    """The outer loop for one penalty: returns ``(SolverOutput, predictions)``."""
+    design, y, d = prob.design, prob.y, prob.d
+    p = design.n_features
+    dtype = np.dtype(y.dtype)
     w = np.asarray(w0, dtype).copy()
     b = np.asarray(b0, dtype)
-    static = dict(fit_intercept=bool(fit_intercept))
+    gap = gap_terms(prob, loss, penalty)
+    static = dict(fit_intercept=prob.fit_intercept)
     history, n_iter, status = [], 0, MAX_ITER
     # from w = 0 the predictions are the intercept: no pass (and no program) to make them
     z0 = jax.device_put(np.full(y.shape[0], b, dtype)) if not np.any(w) else None
-    chk = compiler(CHECK, design, y, d, w, b, z0, loss, penalty, **static)
+    chk = compiler(CHECK, design, y, d, w, b, z0, loss, penalty, gap, **static)
     # the predictions the inner solve updates in place drift from X w + b in float32 (by
     # ~1e-5 relative over a solve, enough to stall the criterion): recomputed there
     exact_z = dtype.itemsize >= 8
@@ -484,18 +524,24 @@ def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=Tr
         ws_pad = np.full(cap, p, np.int32)
         ws_pad[: len(ws)] = ws
         # the working set is solved to a fraction of the largest violation outside the
-        # support: once none is left, the working set is the whole problem, solved to tol
+        # support; once none is left it is the whole problem: to tol (or, under the gap,
+        # to 1% of the largest violation: the gap falls as its square)
         outside = float(np.max(np.where(w != 0, 0.0, scores), initial=0.0))
-        tol_in = np.asarray(max(INNER_FRACTION * outside, 0.9 * tol), dtype)
+        last = 0.9 * tol if gap is None else 0.01 * float(chk.dist)
+        tol_in = np.asarray(INNER_FRACTION * outside if outside > 0 else last, dtype)
+        tol_in = np.maximum(tol_in, np.asarray(0.9 * tol if gap is None else 0.0, dtype))
         w_new, b_new, z_new, _ = compiler(
-            INNER, design, ws_pad, np.int32(len(ws)), y, d, w, b, chk.z, loss, penalty, tol_in, width=width, **static
-        )
+            INNER, design, ws_pad, np.int32(len(ws)), y, d, w, b, chk.z, loss, penalty, tol_in,
+            width=prob.width, **static,
+        )  # fmt: skip
         z_new = z_new if exact_z else None
-        chk_new = compiler(CHECK, design, y, d, w_new, b_new, z_new, loss, penalty, **static)
+        chk_new = compiler(CHECK, design, y, d, w_new, b_new, z_new, loss, penalty, gap, **static)
         if not np.isfinite(float(chk_new.crit)):
             status = DIVERGED
             break
         w, b, chk = np.asarray(w_new), np.asarray(b_new), chk_new
+    if status != DIVERGED:
+        b = np.asarray(chk.b)  # the optimal intercept where the gap was measured there
     out = SolverOutput(
         coef=w,
         intercept=np.asarray(b, dtype),
@@ -503,9 +549,60 @@ def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=Tr
         status=np.asarray(status),
         stop_crit=np.asarray(chk.crit, dtype),
         history=np.asarray(history, dtype),
-        criterion=np.asarray(CRITERIA.index("subdiff_distance")),
+        criterion=np.asarray(chk.kind),
     )
+    return out
+
+
+def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=True):
+    """The solver entry point (host-driven): ``data = (X, y, weights)`` with ``X`` a dense
+    array or a scipy.sparse matrix (rows padded to ``y``'s length). Returns
+    ``(SolverOutput, compile_time)``."""
+    compiler = Compiler()
+    prob = problem(data[0], data[1], data[2], fit_intercept=fit_intercept)
+    out = solve(prob, loss, penalty, w0, b0, tol=float(hyper.tol), max_iter=max_iter, compiler=compiler)
     return out, compiler.compile_time
+
+
+def solve_path(X, y, weights, loss, penalties, alphas, *, fit_intercept, tol, max_iter, w0=None, compiler=None):
+    """:func:`jaxreg.path.solve_path`'s contract on the engine: problem ``j`` is ``(y[j],
+    weights[j], penalties[j])`` (``y``, ``weights`` with a leading axis of ``B`` problems,
+    ``penalties`` their unit penalties) along ``alphas`` (``(n_alphas, B)``), each alpha
+    warm-started from the last; ``X`` numpy or scipy.sparse is put on the device once."""
+    compiler = compiler or Compiler()
+    alphas = np.asarray(alphas)
+    A, B = alphas.shape
+    X = X.tocsc() if hasattr(X, "tocsc") else np.asarray(X)
+    design, col_nnz = columns(X, n_rows=X.shape[0])
+    width = 1 if col_nnz is None else chunk_width(col_nnz)
+    dtype = np.dtype(X.dtype)
+    p = X.shape[1]
+    out = {k: np.zeros((A, B) + s, t) for k, s, t in (
+        ("coefs", (p,), dtype), ("intercepts", (), dtype), ("n_iter", (), np.int64), ("converged", (), bool),
+        ("stop_crit", (), dtype), ("kind", (), np.int64))}  # fmt: skip
+    for j in range(B):
+        base = problem(X, jax.device_put(np.asarray(y[j], dtype)), np.asarray(weights[j]), fit_intercept=fit_intercept)
+        prob = base._replace(design=design, width=width)
+        w = np.zeros(p, dtype) if w0 is None else np.asarray(w0, dtype)
+        b = np.zeros((), dtype)
+        if fit_intercept and not np.any(w):
+            b = np.asarray(compiler(INIT_INTERCEPT, loss, prob.y, prob.d), dtype)
+        for i in range(A):
+            res = solve(prob, loss, penalties[j].with_alpha(alphas[i, j]), w, b, tol=tol, max_iter=max_iter,
+                        compiler=compiler)  # fmt: skip
+            w, b = res.coef, res.intercept
+            for key, value in (("coefs", w), ("intercepts", b), ("n_iter", res.n_iter), ("stop_crit", res.stop_crit),
+                               ("kind", res.criterion), ("converged", res.status == CONVERGED)):  # fmt: skip
+                out[key][i, j] = value
+    out["compile_time"] = compiler.compile_time
+    return out
+
+
+def init_intercept(loss, y, d):
+    return loss.init_intercept(y, d)
+
+
+INIT_INTERCEPT = jax.jit(init_intercept)
 
 
 def fast_kernels(loss: Loss, penalty: Penalty, X) -> bool:
@@ -521,7 +618,5 @@ def working_set(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_interce
     apply (:func:`fast_kernels`), the generic engine otherwise. Returns
     ``(SolverOutput, compile_time)``."""
     if fast_kernels(loss, penalty, data[0]):
-        return _ws.working_set(
-            data, loss, penalty, w0, b0, hyper, max_iter=max_iter, fit_intercept=fit_intercept
-        )
+        return _ws.working_set(data, loss, penalty, w0, b0, hyper, max_iter=max_iter, fit_intercept=fit_intercept)
     return engine(data, loss, penalty, w0, b0, hyper, max_iter=max_iter, fit_intercept=fit_intercept)
