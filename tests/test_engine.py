@@ -267,3 +267,23 @@ def test_a_ridge_path_on_sparse_x_matches_the_normal_equations():
     for k, a in enumerate(res.alphas):  # (Xc^T Xc / n + a I) w = Xc^T yc / n
         w = np.linalg.solve(Xc.T @ Xc / len(y) + a * np.eye(60), Xc.T @ yc / len(y))
         np.testing.assert_allclose(res.coefs[:, k], w, atol=1e-9)
+
+
+def test_the_device_passes_over_a_sparse_design_match_scipy():
+    # on a CPU the engine makes X w and X^T v with scipy; other devices use these
+    from jaxreg.solvers import engine
+
+    X, _ = _sparse_regression(17, n=50, p=80)
+    rng = np.random.default_rng(17)
+    w, v = rng.standard_normal(80), rng.standard_normal(60)
+    with jax.enable_x64(True):
+        design, counts = engine.columns(X, n_rows=60)  # ten empty padding rows
+        np.testing.assert_allclose(design.matvec(w)[:50], X @ w, atol=1e-12)
+        np.testing.assert_allclose(design.matvec(w)[50:], 0.0)
+        np.testing.assert_allclose(design.rmatvec(v), X.T @ v[:50], atol=1e-12)
+        ws = jnp.asarray([3, 7, 80, 80])  # two features and two padding slots
+        block = design.block(ws, engine.chunk_width(counts))
+        np.testing.assert_allclose(
+            block.dot_all(jnp.asarray(v)), [X[:, 3].T @ v[:50], X[:, 7].T @ v[:50], 0, 0], atol=1e-12
+        )
+    assert list(counts) == list(np.diff(X.tocsc().indptr))
