@@ -57,20 +57,22 @@ def check_finite(a, name):
 
 
 def check_sparse(X, name="X", dtype=None):
-    """A 2-D, non-empty numeric scipy.sparse matrix with finite stored values, as CSR
-    of the compute dtype."""
+    """A 2-D, non-empty numeric scipy.sparse matrix with finite stored values, as CSR or
+    CSC (kept as given: the working set reads columns, mini-batches read rows, and each
+    conversion is a pass over the nonzeros) of the compute dtype; other formats as CSR."""
     if len(X.shape) != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{name} has shape {X.shape}; {name} must be 2-D (n_samples, n_features) and non-empty")
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{name} has dtype {X.dtype}; {name} must be numeric (bool, int or float)")
-    X = X.tocsr().astype(dtype or compute_dtype(X), copy=False)
+    X = (X if X.format in ("csr", "csc") else X.tocsr()).astype(dtype or compute_dtype(X), copy=False)
     bad = ~np.isfinite(X.data)
     if np.any(bad):
         k = int(np.argmax(bad))
-        row = int(np.searchsorted(X.indptr, k, side="right") - 1)
+        major, minor = int(np.searchsorted(X.indptr, k, side="right") - 1), int(X.indices[k])
+        row, col = (major, minor) if X.format == "csr" else (minor, major)
         raise ValueError(
             f"{name} contains {int(bad.sum())} non-finite stored value(s) (first at row {row}, column "
-            f"{int(X.indices[k])}); {name} must be finite"
+            f"{col}); {name} must be finite"
         )
     return X
 
