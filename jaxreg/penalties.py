@@ -61,6 +61,7 @@ __all__ = [
     "LInf",
     "soft_threshold",
     "simplex_threshold",
+    "l1_distance",
 ]
 
 
@@ -98,7 +99,7 @@ def _check_alpha(alpha, name="alpha"):
             raise ValueError(f"{name}={alpha!r} is not allowed; {name} must be a finite number >= 0")
 
 
-def _l1_distance(w, grad, thresh):
+def l1_distance(w, grad, thresh):
     """Distance of ``-grad`` to ``thresh * d|w|`` coordinate by coordinate."""
     at_zero = jnp.maximum(jnp.abs(grad) - thresh, 0.0)
     off_zero = jnp.abs(grad + thresh * jnp.sign(w))
@@ -218,7 +219,7 @@ class L1(Penalty):
         return soft_threshold(v, step * self.alpha)
 
     def subdiff_distance(self, w, grad):
-        return _l1_distance(w, grad, self.alpha)
+        return l1_distance(w, grad, self.alpha)
 
     def alpha_max(self, grad0):
         return jnp.max(jnp.abs(grad0))
@@ -278,7 +279,7 @@ class ElasticNet(Penalty):
 
     def subdiff_distance(self, w, grad):
         smooth_grad = grad + self.alpha * (1.0 - self.l1_ratio) * w
-        return _l1_distance(w, smooth_grad, self.alpha * self.l1_ratio)
+        return l1_distance(w, smooth_grad, self.alpha * self.l1_ratio)
 
     def alpha_max(self, grad0):
         if is_concrete(self.l1_ratio) and float(self.l1_ratio) == 0.0:
@@ -324,7 +325,7 @@ class WeightedL1(Penalty):
         return soft_threshold(v, step * self._thresh(v))
 
     def subdiff_distance(self, w, grad):
-        return _l1_distance(w, grad, self._thresh(w))
+        return l1_distance(w, grad, self._thresh(w))
 
     def alpha_max(self, grad0):
         wt = self.weights if grad0.ndim == 1 else self.weights[:, None]
@@ -416,7 +417,7 @@ class Lp(Penalty):
 
     def subdiff_distance(self, w, grad):
         if self.p == 1.0:
-            return _l1_distance(w, grad, self.alpha)
+            return l1_distance(w, grad, self.alpha)
         return jnp.abs(grad + self.alpha * jnp.sign(w) * jnp.abs(w) ** (self.p - 1.0))
 
     def alpha_max(self, grad0):

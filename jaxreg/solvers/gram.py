@@ -38,7 +38,7 @@ from jax import lax
 from jaxreg._buckets import bucket
 from jaxreg._compile import compiled
 from jaxreg.losses import Loss, Squared
-from jaxreg.penalties import Penalty, _l1_distance
+from jaxreg.penalties import Penalty, l1_distance
 from jaxreg.solvers import working_set as ws
 from jaxreg.solvers._common import CONVERGED, MAX_ITER, SolverOutput
 
@@ -70,7 +70,7 @@ def gap(G, q, yy, l1, l2, w, Gw):
     ``CRITERIA``)."""
     corr = q - Gw
     xta = corr - l2 * w
-    dist = _l1_distance(w, -xta, l1)
+    dist = l1_distance(w, -xta, l1)
     ratio = jnp.where(l1 > 0, jnp.abs(xta) / jnp.where(l1 > 0, l1, 1.0), 0.0)
     dual_norm = jnp.max(ratio, initial=0.0)
     c = jnp.where(dual_norm > 1.0, 1.0 / dual_norm, 1.0)

@@ -65,7 +65,7 @@ import numpy as np
 from jaxreg._buckets import ALIGN
 from jaxreg._compile import Compiler
 from jaxreg.losses import Logistic, Loss, Squared
-from jaxreg.penalties import L1, ElasticNet, Lp, Penalty, WeightedL1
+from jaxreg.penalties import Penalty
 from jaxreg.solvers._common import SolverOutput
 from jaxreg.solvers.working_set_check import (
     SQUARED,
@@ -148,9 +148,9 @@ CRITERIA = ("duality_gap", "subdiff_distance")
 
 def handles(loss: Loss, penalty: Penalty) -> str | None:
     """None when this solver handles the pair, else the reason it does not."""
-    if not isinstance(loss, (Squared, Logistic)):
+    if not isinstance(loss, (Squared, Logistic)):  # their derivatives are written into the kernels
         return f"working_set handles the squared and logistic losses, not {loss.name!r}; use fista"
-    if isinstance(penalty, (L1, WeightedL1, ElasticNet)) or (isinstance(penalty, Lp) and penalty.p == 1.0):
+    if penalty.as_elastic_net(1, np.float64) is not None:  # sum l1_j |w_j| + l2/2 ||w||^2
         return None
     return (
         f"working_set handles L1-type penalties (L1, WeightedL1, ElasticNet, Lp with p = 1), not {penalty!r}; "
@@ -164,16 +164,10 @@ def l1_l2(penalty: Penalty, n_features: int, dtype):
 
 
 def l1_l2_host(penalty: Penalty, n_features: int, dtype):
-    """The penalty as ``sum_j l1_j |w_j| + l2 / 2 ||w||^2``: ``(l1 (p,), l2 scalar)`` in numpy."""
-    alpha = np.asarray(penalty.alpha, dtype)
-    if isinstance(penalty, ElasticNet):
-        r = np.asarray(penalty.l1_ratio, dtype)
-        l1, l2 = np.full(n_features, alpha * r, dtype), alpha * (1 - r)
-    elif isinstance(penalty, WeightedL1):
-        l1, l2 = alpha * np.asarray(penalty.weights, dtype), np.zeros((), dtype)
-    else:  # L1, Lp(p=1)
-        l1, l2 = np.full(n_features, alpha, dtype), np.zeros((), dtype)
-    return l1, np.asarray(l2, dtype)
+    """The penalty as ``sum_j l1_j |w_j| + l2 / 2 ||w||^2``: ``(l1 (p,), l2 scalar)`` in numpy
+    (the penalty's own :meth:`~jaxreg.penalties.Penalty.as_elastic_net`)."""
+    l1, l2 = penalty.as_elastic_net(n_features, dtype)
+    return np.asarray(l1, dtype), np.asarray(l2, dtype)
 
 
 # ----------------------------------------------------------------------------- entry point

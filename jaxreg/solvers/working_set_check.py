@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxreg.penalties import _l1_distance
+from jaxreg.penalties import l1_distance
 
 HIGHEST = lax.Precision.HIGHEST
 dot = partial(jnp.matmul, precision=HIGHEST)
@@ -87,7 +87,7 @@ def criterion(corr, w, r, prep: Prep, l1, l2):
     subdifferential distance. Returns ``(value, kind, per-feature distance)``.
     """
     xta = corr - l2 * w
-    dist = _l1_distance(w, -xta, l1)
+    dist = l1_distance(w, -xta, l1)
     ratio = jnp.where(l1 > 0, jnp.abs(xta) / jnp.where(l1 > 0, l1, 1.0), 0.0)
     dual_norm = jnp.max(ratio, initial=0.0)
     c = jnp.where(dual_norm > 1.0, 1.0 / dual_norm, 1.0)

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxreg.penalties import _l1_distance
+from jaxreg.penalties import l1_distance
 from jaxreg.solvers._common import CONVERGED, MAX_ITER
 from jaxreg.solvers.working_set_check import SQUARED, Prep, dot, make_prep, pieces
 from jaxreg.solvers.working_set_layout import Design
@@ -91,7 +91,7 @@ def model(XT, y, d, z, b, *, fit_intercept: bool) -> Model:
 def lcheck(XT, m: Model, y, d, z, w, l1, l2):
     """Criterion (largest subdifferential distance, intercept included), scores, objective,
     and the penalty scaled for the model (``l1 / H``, ``l2 / H``). ``XT`` is unused."""
-    dist = _l1_distance(w, m.grad + l2 * w, l1)
+    dist = l1_distance(w, m.grad + l2 * w, l1)
     crit = jnp.maximum(jnp.max(dist), jnp.abs(m.grad_b))
     crit = jnp.where(jnp.all(jnp.isfinite(m.grad)), crit, jnp.nan)  # see working_set_check.evaluate
     obj = _loss(y, d, z) + _penalty(w, l1, l2)
