@@ -54,8 +54,9 @@ CRITERIA = _ws.CRITERIA  # ("duality_gap", "subdiff_distance"): this one reports
 
 WS_MIN = 16  # smallest working set
 WS_GROWTH = 2  # the working set holds this many times the support
-ONE_CAP = 1024  # up to this many features every working set takes capacity p (one program)
+ONE_CAP = 1024  # sparse X: up to this many features every working set takes capacity p (one program)
 SMALL_CAP = 256  # the smallest capacity beyond that (capacity costs only the gather of its columns)
+DENSE_MIN_CAP = 64  # the smallest capacity on a dense design (see capacity)
 CD_BLOCK = 1  # coordinate updates written out per loop step (capacities are multiples of it)
 PN_MAX = 50  # proximal Newton iterations per working set
 CD_MAX = 200  # coordinate-descent epochs per proximal Newton iteration
@@ -442,11 +443,16 @@ def bucket(size: int) -> int:
     return pow2 * 3 // 4 if size <= pow2 * 3 // 4 else pow2
 
 
-def capacity(size: int, p: int) -> int:
+def capacity(size: int, p: int, dense: bool) -> int:
     """The static capacity for a working set of ``size`` of ``p`` features (a multiple of
-    ``CD_BLOCK``): all of them up to ``ONE_CAP`` features, else a bucket of ``size`` (at
-    least ``SMALL_CAP``: each capacity is a program to compile)."""
-    cap = p if p <= ONE_CAP else min(max(bucket(size), SMALL_CAP), p)
+    ``CD_BLOCK``; each capacity is a program to compile). Sparse: all of them up to
+    ``ONE_CAP`` features, else a bucket of ``size`` (at least ``SMALL_CAP``): its columns are
+    read in place, so capacity costs little. Dense: a bucket of ``size`` (at least
+    ``DENSE_MIN_CAP``), since the working set's rows are gathered (capacity x n entries)."""
+    if dense:
+        cap = min(max(bucket(size), DENSE_MIN_CAP), p)
+    else:
+        cap = p if p <= ONE_CAP else min(max(bucket(size), SMALL_CAP), p)
     return int(-(-cap // CD_BLOCK) * CD_BLOCK)
 
 
@@ -555,7 +561,7 @@ def solve(prob: Problem, loss, penalty, w0, b0, *, tol, max_iter, compiler):
         scores = np.asarray(chk.scores)
         size = min(max(WS_MIN, WS_GROWTH * int(np.sum(w != 0))), p)
         ws = select(scores, w, size)
-        cap = capacity(len(ws), p)
+        cap = capacity(len(ws), p, dense=isinstance(design, DenseColumns))
         ws_pad = np.full(cap, p, np.int32)
         ws_pad[: len(ws)] = ws
         # the working set is solved to a fraction of the largest violation outside the
