@@ -416,7 +416,18 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False  # binary logistic loss only
+        tags.input_tags.sparse = True  # CSR/CSC X: the folds' paths run on the engine
         return tags
+
+    @staticmethod
+    def _dense_path(X, s, Wf, ratio, alphas, kw):
+        """Every fold's path on the logistic working-set kernels, batched."""
+        n, p = X.shape
+        B = len(ratio)
+        return solve_path(
+            X, jnp.asarray(np.broadcast_to(s, (B, n))), jnp.asarray(Wf), Logistic(),
+            (ratio[:, None] * np.ones((1, p)), 1.0 - ratio), alphas, **kw,
+        )  # fmt: skip
 
     def _grids(self):
         if isinstance(self.Cs, numbers.Integral) and not isinstance(self.Cs, bool):
@@ -453,7 +464,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         V.check_positive(self.tol, "tol", strict=False, allow_none=False)
         V.check_positive(self.max_iter, "max_iter", integer=True, allow_none=False)
         Cs, l1_ratios = self._grids()
-        X, y, sw, weighted = _check_data(self, X, y, sample_weight, classifier=True)
+        X, y, sw, weighted = _check_data(self, X, y, sample_weight, classifier=True, accept_sparse=True)
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
         if y_type != "binary":
@@ -472,17 +483,12 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         ratio = np.repeat(l1_ratios, F)
         alphas = 1.0 / (Cs[:, None] * Wf.sum(axis=1)[None, :])  # (n_Cs, B); increasing C
         with compute_context(X.dtype):
-            res = solve_path(
-                X,
-                jnp.asarray(np.broadcast_to(s, (R * F, n))),
-                jnp.asarray(Wf),
-                Logistic(),
-                (ratio[:, None] * np.ones((1, p)), 1.0 - ratio),
-                alphas,
-                fit_intercept=bool(self.fit_intercept),
-                tol=float(self.tol),
-                max_iter=int(self.max_iter),
-            )
+            kw = dict(fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter))
+            if is_sparse(X):  # the engine, fold after fold (each C warm-started)
+                units = [ElasticNet(1.0, r) for r in ratio]
+                res = engine.solve_path(X, np.broadcast_to(s, (R * F, n)), Wf, Logistic(), units, alphas, **kw)
+            else:
+                res = self._dense_path(X, s, Wf, ratio, alphas, kw)
         score = _SCORES[self.scoring]
         scores = np.empty((F, len(Cs), R))
         for i in range(R):
@@ -500,11 +506,13 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         if not self.fit_intercept:
             paths = paths[..., :p]
         self.coefs_paths_ = {key: paths}
-        # the batch shares its outer iterations: the same count for every fold; a grid point
-        # optimal at its warm start counts the one check that found it so (scikit-learn
-        # expects n_iter_ >= 1)
+        # a batch on the dense kernels shares its outer iterations (one count for every fold),
+        # the engine counts each fold's own; a grid point optimal at its warm start counts the
+        # one check that found it so (scikit-learn expects n_iter_ >= 1)
         n_iter = np.maximum(res["n_iter"], 1)
-        self.n_iter_ = np.broadcast_to(n_iter[None, :, None], (F, len(Cs), R))[None].copy()
+        if n_iter.ndim == 1:
+            n_iter = np.broadcast_to(n_iter[:, None], (len(Cs), R * F))
+        self.n_iter_ = np.moveaxis(n_iter.reshape(len(Cs), R, F), 2, 0)[None].copy()  # (1, F, n_Cs, R)
         if self.refit:
             r = fit(
                 X,

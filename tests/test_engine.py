@@ -288,3 +288,18 @@ def test_the_device_passes_over_a_sparse_design_match_scipy():
             block.dot_all(jnp.asarray(v)), [Xd[:, 3] @ v[:50], Xd[:, 7] @ v[:50], 0, 0], atol=1e-12
         )
     assert list(counts) == list(np.diff(X.tocsc().indptr))
+
+
+def test_logistic_cv_on_sparse_x_equals_the_dense_fit():
+    X, y = _sparse_regression(18)
+    yb = (y > 0).astype(int)
+    kw = dict(Cs=[0.01, 0.1, 1.0, 10.0], cv=3, l1_ratios=(1.0, 0.5), tol=1e-10)
+    sparse = jaxreg.LogisticRegressionCV(**kw).fit(X, yb)
+    dense = jaxreg.LogisticRegressionCV(**kw).fit(X.toarray(), yb)  # the batched logistic kernels
+    assert sparse.C_ == dense.C_ and sparse.l1_ratio_ == dense.l1_ratio_
+    # at C = 10 the problem is flat (p > n): both meet tol = 1e-10 in the subdifferential
+    # distance with coefficients 1e-6 apart
+    np.testing.assert_allclose(sparse.coefs_paths_[1], dense.coefs_paths_[1], atol=1e-5)
+    np.testing.assert_allclose(sparse.scores_[1], dense.scores_[1], atol=1e-12)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, atol=1e-6)
+    assert sparse.n_iter_.shape == dense.n_iter_.shape
