@@ -303,3 +303,37 @@ def test_logistic_cv_on_sparse_x_equals_the_dense_fit():
     np.testing.assert_allclose(sparse.scores_[1], dense.scores_[1], atol=1e-12)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, atol=1e-6)
     assert sparse.n_iter_.shape == dense.n_iter_.shape
+
+
+def test_a_new_separable_penalty_is_one_class():
+    # non-negative lasso, alpha * sum(w) with w >= 0, written here and nowhere else: the
+    # working set (auto), its scores and criterion all come from these four methods
+    from sklearn.linear_model import Lasso as SkLasso
+
+    from jaxreg._tree import pytree_dataclass
+    from jaxreg.penalties import Penalty
+
+    @pytree_dataclass
+    class NonNegativeL1(Penalty):
+        alpha: float = 1.0
+        name = "nonnegative_l1"
+
+        def value(self, w):
+            return self.alpha * jnp.sum(w)
+
+        def prox(self, v, step):
+            return jnp.maximum(v - step * self.alpha, 0.0)
+
+        def subdiff_distance(self, w, grad):
+            return jnp.where(w > 0, jnp.abs(grad + self.alpha), jnp.maximum(-grad - self.alpha, 0.0))
+
+        def alpha_max(self, grad0):
+            return jnp.maximum(jnp.max(-grad0), 0.0)
+
+    for sparse in (False, True):
+        X, y = data("squared", sparse=sparse, seed=19)
+        res = jaxreg.fit(X, y, penalty=NonNegativeL1(0.05), tol=1e-12)
+        sk = SkLasso(alpha=0.05, positive=True, tol=1e-14, max_iter=100_000).fit(X, y)
+        assert res.solver == "working_set" and res.converged and np.all(res.coef >= 0)
+        np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-8)
+        np.testing.assert_allclose(res.intercept, sk.intercept_, atol=1e-8)
