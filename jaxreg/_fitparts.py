@@ -16,7 +16,7 @@ import numpy as np
 from jaxreg import _compile, _sparse
 from jaxreg import _validation as V
 from jaxreg.losses import Loss
-from jaxreg.penalties import Penalty, WeightedL1
+from jaxreg.penalties import Bounded, Penalty, WeightedL1
 from jaxreg.solvers import SOLVERS, STATUS_NAMES
 
 __all__ = [
@@ -177,6 +177,14 @@ def check_options(spec, options):
 
 
 def check_penalty(penalty: Penalty, n_features: int):
+    if isinstance(penalty, Bounded):
+        for name in ("lower", "upper"):
+            shape = np.shape(getattr(penalty, name))
+            if shape not in ((), (n_features,)):
+                raise ValueError(
+                    f"Bounded {name} has shape {shape}; it must be a number or one entry per feature ({n_features},)"
+                )
+        return check_penalty(penalty.penalty, n_features)
     if isinstance(penalty, WeightedL1):
         if penalty.weights is None:
             raise ValueError("WeightedL1(weights=None) is not allowed; weights must be an array of numbers >= 0")

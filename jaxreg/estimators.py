@@ -16,8 +16,9 @@ weighted means with ``sample_weight``; ``W`` below is ``sum(sample_weight)``, ``
 scikit-learn's other parameters are accepted with its meaning where jaxreg has one:
 ``random_state`` seeds the stochastic solvers (when ``seed`` is None); ``warm_start`` starts
 from the previous fit's coefficients; ``class_weight`` (dict or "balanced") multiplies the
-sample weights; ``positive`` and ``dual`` only take False (an error names the value
-otherwise); ``selection`` ("cyclic" or "random": jaxreg's coordinate solvers run cyclically
+sample weights; ``positive=True`` (Lasso, ElasticNet, LinearRegression) keeps every
+coefficient >= 0 (``penalties.Bounded(..., lower=0)`` on the working set; the CV estimators
+take only False); ``dual`` only takes False (an error names the value otherwise); ``selection`` ("cyclic" or "random": jaxreg's coordinate solvers run cyclically
 to the same optimum); ``copy_X``, ``precompute``, ``n_jobs``, ``verbose`` and
 ``intercept_scaling`` change nothing (X is never modified; the Gram matrix is used when it
 pays, see ``gram_cd``). scikit-learn's solver names map to jaxreg's (``SKLEARN_SOLVERS``:
@@ -44,7 +45,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
 from jaxreg.fit import dual_gap, fit
-from jaxreg.penalties import L2, PENALTIES, Lp, get_penalty
+from jaxreg.penalties import L2, PENALTIES, Bounded, Lp, get_penalty
 from jaxreg.penalties import ElasticNet as _ElasticNetPenalty
 
 __all__ = [
@@ -166,13 +167,15 @@ def _solver_name(solver):
     return SKLEARN_SOLVERS.get(solver, solver) if isinstance(solver, str) else solver
 
 
+def _positive(penalty, positive):
+    """``penalty`` with every coefficient kept >= 0 (scikit-learn's ``positive=True``)."""
+    return Bounded(penalty, lower=0.0) if positive else penalty
+
+
 def _check_sklearn_params(est):
     """The scikit-learn parameters jaxreg accepts but cannot honour in every value."""
-    if getattr(est, "positive", False):
-        raise ValueError(
-            f"positive={est.positive!r} is not supported yet; use positive=False (bounds on the coefficients are "
-            "planned for every separable penalty)"
-        )
+    if not isinstance(getattr(est, "positive", False), (bool, np.bool_)):
+        raise ValueError(f"positive={est.positive!r} is not allowed; it must be True or False")
     if getattr(est, "dual", False):
         raise ValueError("dual=True is not allowed; it is liblinear's dual formulation, jaxreg solves the primal")
     selection = getattr(est, "selection", "cyclic")
@@ -336,7 +339,9 @@ class LinearRegression(_Regressor):
         _store_params(self, locals())
 
     def _penalty(self, weight_sum):
-        return L2(0.0)  # no penalty, compiled as Ridge's (see the module docstring)
+        # no penalty, compiled as Ridge's (see the module docstring); positive: non-negative
+        # least squares on the working set
+        return _positive(L2(0.0), self.positive)
 
     def _fitted(self, X, y, sw):
         # beta_ML maximises prod_i N(y_i | x_i w + b, 1/beta)^(s_i): 1/beta_ML = weighted mean r_i^2.
@@ -393,7 +398,7 @@ class Lasso(_AlphaParam, _Regressor):
 
     def _penalty(self, weight_sum):
         # The elastic net with l1_ratio = 1, compiled as ElasticNet's (see the module docstring).
-        return _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), 1.0)
+        return _positive(_ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), 1.0), self.positive)
 
     def _fitted(self, X, y, sw):
         self.dual_gap_ = dual_gap(self.fit_result_, X, y, sw, self.fit_intercept)
@@ -440,7 +445,9 @@ class ElasticNet(_Regressor):
         _store_params(self, locals())
 
     def _penalty(self, weight_sum):
-        return _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), self.l1_ratio)
+        return _positive(
+            _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), self.l1_ratio), self.positive
+        )
 
     def _fitted(self, X, y, sw):
         self.dual_gap_ = dual_gap(self.fit_result_, X, y, sw, self.fit_intercept)

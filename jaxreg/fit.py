@@ -34,7 +34,7 @@ from jaxreg._fitparts import (
     static_kwargs,
 )
 from jaxreg.losses import get_loss
-from jaxreg.penalties import get_penalty
+from jaxreg.penalties import Bounded, get_penalty
 from jaxreg.solvers import SOLVERS, Data, Hyper, auto_solver, get_solver
 from jaxreg.solvers.working_set import l1_l2_host
 
@@ -376,15 +376,19 @@ def dual_gap(result: FitResult, X, y, sample_weight=None, fit_intercept=True) ->
     if result.criterion == "duality_gap":
         yc = y - d @ y if fit_intercept else y
         return float(result.stop_crit * (d @ yc**2))
-    l1, l2 = l1_l2_host(result.penalty, np.shape(X)[1], np.float64)
-    return elastic_net_gap(X, y, sw, result.coef, result.intercept, l1, l2, fit_intercept)
+    penalty, positive = result.penalty, False
+    if isinstance(penalty, Bounded):  # positive=True: scikit-learn's gap for it
+        positive = np.all(np.asarray(penalty.lower) == 0) and np.all(np.isinf(penalty.upper))
+        penalty = penalty.penalty
+    l1, l2 = l1_l2_host(penalty, np.shape(X)[1], np.float64)
+    return elastic_net_gap(X, y, sw, result.coef, result.intercept, l1, l2, fit_intercept, positive)
 
 
-def elastic_net_gap(X, y, sample_weight, coef, intercept, l1, l2, fit_intercept) -> float:
+def elastic_net_gap(X, y, sample_weight, coef, intercept, l1, l2, fit_intercept, positive=False) -> float:
     """The duality gap of ``sum_i d_i (y_i - x_i w - b)^2 / 2 + sum_j l1_j |w_j| + l2/2 ||w||^2``
-    at ``(coef, intercept)`` (``d`` the normalized weights; ``l1`` a number or one per
-    feature), at scikit-learn's dual point (the residual rescaled to be feasible), computed
-    in numpy from the coefficients alone (dense or sparse X)."""
+    (with ``positive``: subject to ``w >= 0``) at ``(coef, intercept)`` (``d`` the normalized
+    weights; ``l1`` a number or one per feature), at scikit-learn's dual point (the residual
+    rescaled to be feasible), computed in numpy from the coefficients alone (dense or sparse X)."""
     d = sample_weight / sample_weight.sum()
     r = y - np.asarray(X @ coef) - intercept
     dr = d * r
@@ -392,7 +396,8 @@ def elastic_net_gap(X, y, sample_weight, coef, intercept, l1, l2, fit_intercept)
     ybar = d @ y if fit_intercept else 0.0
     xta = np.asarray(X.T @ dr).ravel() - xbar * dr.sum() - l2 * coef
     l1 = np.broadcast_to(np.asarray(l1, float), xta.shape)
-    ratio = np.max(np.abs(xta[l1 > 0]) / l1[l1 > 0], initial=0.0)  # the dual norm of X^T D r
+    corr = xta if positive else np.abs(xta)  # with w >= 0 only positive correlations bind
+    ratio = np.max(corr[l1 > 0] / l1[l1 > 0], initial=0.0)  # the dual norm of X^T D r
     c = 1.0 / ratio if ratio > 1.0 else 1.0
     gap = 0.5 * (1 + c**2) * (dr @ r + l2 * coef @ coef) + l1 @ np.abs(coef) - c * dr @ (y - ybar)
     return float(max(gap, 0.0))
@@ -429,4 +434,3 @@ def _gradient_at_zero(loss, y, sw, *, fit_intercept):
     which would compile on its own in every new process)."""
     b = loss.init_intercept(y, sw) if fit_intercept else jnp.zeros(y.shape[1:], y.dtype)
     return loss.grad_z(y, jnp.broadcast_to(b, y.shape).astype(y.dtype), sw)
-

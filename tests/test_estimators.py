@@ -358,8 +358,8 @@ def test_warm_start_continues_from_the_previous_fit(reg_data):
 @pytest.mark.parametrize(
     "est, match",
     [
-        (jaxreg.Lasso(positive=True), r"positive=True is not supported yet"),
-        (jaxreg.LinearRegression(positive=True), r"positive=True is not supported yet"),
+        (jaxreg.Lasso(positive=1.0), r"positive=1.0 is not allowed; it must be True or False"),
+        (jaxreg.LinearRegression(positive="yes"), r"positive='yes' is not allowed"),
         (jaxreg.ElasticNet(selection="shuffled"), r"selection='shuffled' is not allowed; allowed: 'cyclic', 'random'"),
     ],
 )
