@@ -10,7 +10,8 @@ from jaxreg.bayes import BayesianLinearRegression
 from jaxreg.cv import ElasticNetCV, LassoCV, LogisticRegressionCV
 from jaxreg.estimators import Classifier, ElasticNet, Lasso, LinearRegression, LogisticRegression, Regressor, Ridge
 from jaxreg.fit import FitResult, alpha_max, fit
-from jaxreg.losses import Logistic, Multinomial, Squared
+from jaxreg.glm import GammaRegressor, PoissonRegressor, TweedieRegressor
+from jaxreg.losses import Gamma, Huber, Logistic, Multinomial, Poisson, Squared, Tweedie
 from jaxreg.path import PathResult, path
 from jaxreg.penalties import L1, L2, LInf, Lp, NoPenalty, WeightedL1
 
@@ -29,6 +30,10 @@ __all__ = [
     "Squared",
     "Logistic",
     "Multinomial",
+    "Poisson",
+    "Gamma",
+    "Tweedie",
+    "Huber",
     "NoPenalty",
     "L1",
     "L2",
@@ -44,6 +49,9 @@ __all__ = [
     "Regressor",
     "LogisticRegression",
     "Classifier",
+    "PoissonRegressor",
+    "GammaRegressor",
+    "TweedieRegressor",
     "LassoCV",
     "ElasticNetCV",
     "LogisticRegressionCV",

@@ -211,6 +211,7 @@ def fit(
     V.check_positive(max_iter, "max_iter", integer=True)
 
     X, y = V.check_X_y(X, y, regression=not loss.is_classifier, accept_sparse=True, finite_X=not spec.checks_finite)
+    loss.check_target(y)
     if _sparse.is_sparse(X) and not spec.iterative:
         X = _sparse.densify_for_closed_form(X)
     dtype = X.dtype
@@ -416,6 +417,7 @@ def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_wei
     loss = get_loss(loss)
     penalty = L1(1.0) if penalty is None else get_penalty(penalty)
     X, y = V.check_X_y(X, y, regression=not loss.is_classifier, accept_sparse=True)
+    loss.check_target(y)
     dtype = X.dtype
     if loss.is_classifier:
         _, y = V.encode_labels(y, loss.name, dtype)

@@ -17,7 +17,13 @@ A user's own loss is one pure function of ``(y, z)``: :func:`custom_loss` makes 
 ``Loss`` that every solver accepting the pair runs on, the working set included.
 
 Labels are encoded once, outside ``jit``, by :mod:`jaxreg._validation`: ``Logistic``
-expects ``y`` in {-1, +1}; ``Multinomial`` expects one-hot rows.
+expects ``y`` in {-1, +1}; ``Multinomial`` expects one-hot rows. A regression loss with a
+restricted domain says so in ``check_target(y)`` (``Poisson``: ``y >= 0``; ``Gamma``:
+``y > 0``), which ``fit`` calls once at the edge.
+
+``Poisson``, ``Gamma`` and ``Tweedie(power)`` (log link) are scikit-learn's half deviances, so
+``L2(alpha)`` with them is ``PoissonRegressor(alpha=alpha)`` and its kin; ``Huber(epsilon)``
+is skglm's fixed-threshold Huber datafit.
 """
 
 from __future__ import annotations
@@ -29,9 +35,22 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxreg._tree import pytree_dataclass
+from jaxreg._tree import is_concrete, pytree_dataclass
 
-__all__ = ["Loss", "Squared", "Logistic", "Multinomial", "CustomLoss", "custom_loss", "get_loss", "LOSSES"]
+__all__ = [
+    "Loss",
+    "Squared",
+    "Logistic",
+    "Multinomial",
+    "Poisson",
+    "Gamma",
+    "Tweedie",
+    "Huber",
+    "CustomLoss",
+    "custom_loss",
+    "get_loss",
+    "LOSSES",
+]
 
 
 def _weighted_mean(values, weights):
@@ -88,6 +107,11 @@ class Loss:
             return jnp.where(jnp.isfinite(delta), b - t * delta, b)
 
         return lax.fori_loop(0, 50, step, jnp.vdot(d, y))
+
+    def check_target(self, y):
+        """Raise a ValueError when the (numpy, validated) regression target ``y`` is outside
+        the loss's domain; called once at the edge by ``fit``, ``path`` and ``alpha_max``.
+        Every target is allowed by default."""
 
     def value(self, y, z, weights=None):
         """Weighted mean of ``per_sample`` (for Multinomial, summed over classes first)."""
@@ -180,6 +204,173 @@ class Multinomial(Loss):
         return logf - jnp.mean(logf)
 
 
+def _check_target(y, loss: str, strict: bool, why: str):
+    """``y >= 0`` (``y > 0`` when ``strict``), else an error naming the first bad value."""
+    y = np.asarray(y)
+    bad = np.flatnonzero(y <= 0 if strict else y < 0)
+    if bad.size:
+        i = int(bad[0])
+        bound = "> 0" if strict else ">= 0"
+        raise ValueError(
+            f"y[{i}]={float(y[i])!r} is not allowed ({bad.size} value(s) of y are not {bound}); "
+            f"loss={loss!r} needs every y {bound} ({why})"
+        )
+
+
+def _log_mean(y, weights):
+    # log of the weighted mean of y, floored so that an all-zero y gives a finite intercept
+    return jnp.log(jnp.maximum(_weighted_mean(y, weights), jnp.finfo(y.dtype).tiny))
+
+
+# The GLM losses below are scikit-learn's half deviances (PoissonRegressor, GammaRegressor,
+# TweedieRegressor), log link, z the linear predictor and mu = exp(z):
+#   Poisson  y log(y / mu) - y + mu
+#   Gamma    log(mu / y) + y / mu - 1
+#   Tweedie  y^(2-p) / ((1-p)(2-p)) - y mu^(1-p) / (1-p) + mu^(2-p) / (2-p)   (1 < p < 2)
+# Each is >= 0 and 0 at mu = y, so ``value`` is the mean half deviance and scikit-learn's
+# objective ``mean half deviance + alpha/2 ||w||^2`` is ours with ``L2(alpha)``. Their second
+# derivative in z is unbounded (it grows with mu): ``curvature`` is only FISTA's first step
+# guess (it backtracks from it).
+
+
+@pytree_dataclass
+class Poisson(Loss):
+    """Poisson half deviance, log link: ``mean(y log(y / exp(z)) - y + exp(z))``, ``y >= 0``
+    (scikit-learn's ``PoissonRegressor`` scaling; ``y log y = 0`` at ``y = 0``).
+
+    Examples
+    --------
+    >>> import numpy as np, jaxreg
+    >>> from jaxreg.losses import Poisson
+    >>> from jaxreg.penalties import L2
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([1.0, 2.0, 4.0, 8.0])
+    >>> res = jaxreg.fit(X, y, loss=Poisson(), penalty=L2(0.0), tol=1e-10)
+    >>> round(float(res.coef[0]), 4)  # y = exp(log 2 * x) exactly
+    0.6931
+    """
+
+    name: ClassVar[str] = "poisson"
+    curvature: ClassVar[float] = 1.0
+
+    def per_sample(self, y, z):
+        return jax.scipy.special.xlogy(y, y) - y * z - y + jnp.exp(z)
+
+    def derivatives(self, y, z):
+        mu = jnp.exp(z)
+        return mu - y, mu
+
+    def init_intercept(self, y, weights=None):
+        return _log_mean(y, weights)
+
+    def check_target(self, y):
+        _check_target(y, self.name, False, "Poisson counts or rates")
+
+
+@pytree_dataclass
+class Gamma(Loss):
+    """Gamma half deviance, log link: ``mean(z - log y + y exp(-z) - 1)``, ``y > 0``
+    (scikit-learn's ``GammaRegressor`` scaling)."""
+
+    name: ClassVar[str] = "gamma"
+    curvature: ClassVar[float] = 1.0
+
+    def per_sample(self, y, z):
+        return z - jnp.log(y) + y * jnp.exp(-z) - 1.0
+
+    def derivatives(self, y, z):
+        t = y * jnp.exp(-z)
+        return 1.0 - t, t
+
+    def init_intercept(self, y, weights=None):
+        return _log_mean(y, weights)
+
+    def check_target(self, y):
+        _check_target(y, self.name, True, "Gamma: positive amounts")
+
+
+@pytree_dataclass(static=("power",))
+class Tweedie(Loss):
+    """Tweedie half deviance with ``power`` p in [1, 2], log link (scikit-learn's
+    ``TweedieRegressor(link="log")`` scaling): p = 1 is :class:`Poisson`, p = 2 is
+    :class:`Gamma`, between them a compound Poisson-Gamma (claims: many zeros, positive
+    amounts). ``y >= 0`` for p < 2, ``y > 0`` for p = 2 (scikit-learn's rule). ``power`` is
+    structural: a new power recompiles, as ``p`` of :class:`jaxreg.penalties.Lp`."""
+
+    power: float = 1.5
+    name: ClassVar[str] = "tweedie"
+    curvature: ClassVar[float] = 1.0
+
+    def __post_init__(self):
+        p = self.power
+        if not isinstance(p, (int, float, np.integer, np.floating)) or isinstance(p, bool) or not 1 <= p <= 2:
+            raise ValueError(f"power={p!r} is not allowed; power must be a number in [1, 2] (1 Poisson, 2 Gamma)")
+        object.__setattr__(self, "power", float(p))
+
+    def per_sample(self, y, z):
+        p = self.power
+        if p == 1.0:
+            return Poisson().per_sample(y, z)
+        if p == 2.0:
+            return Gamma().per_sample(y, z)
+        return (
+            jnp.power(y, 2.0 - p) / ((1.0 - p) * (2.0 - p))
+            - y * jnp.exp((1.0 - p) * z) / (1.0 - p)
+            + jnp.exp((2.0 - p) * z) / (2.0 - p)
+        )
+
+    def derivatives(self, y, z):
+        # d/dz: mu^(2-p) - y mu^(1-p); d2/dz2: (2-p) mu^(2-p) + (p-1) y mu^(1-p) (>= 0)
+        p = self.power
+        a, c = jnp.exp((2.0 - p) * z), y * jnp.exp((1.0 - p) * z)
+        return a - c, (2.0 - p) * a + (p - 1.0) * c
+
+    def init_intercept(self, y, weights=None):
+        # mean of d/dz is exp((1-p) b) (exp(b) - mean y): zero at b = log(mean y)
+        return _log_mean(y, weights)
+
+    def check_target(self, y):
+        p = self.power
+        why = "Gamma amounts" if p == 2.0 else "counts" if p == 1.0 else "compound Poisson-Gamma: zeros or amounts"
+        _check_target(y, f"tweedie (power={p:g})", p == 2.0, why)
+
+    def __repr__(self):
+        return f"Tweedie(power={self.power:g})"
+
+
+@pytree_dataclass
+class Huber(Loss):
+    """Huber loss of the residual ``r = y - z`` at a FIXED threshold ``epsilon``:
+    ``r^2 / 2`` where ``|r| <= epsilon``, ``epsilon |r| - epsilon^2 / 2`` beyond (skglm's
+    ``Huber`` datafit; a mean over samples).
+
+    Not scikit-learn's ``HuberRegressor``, which scales the residuals by a scale ``sigma`` it
+    fits jointly (its ``epsilon`` is in units of sigma). At scikit-learn's fitted
+    ``scale_`` = sigma its coefficients minimise ``Huber(epsilon * sigma)`` with
+    ``L2(alpha * sigma / n)``. ``epsilon`` is traced: a new value does not recompile.
+    """
+
+    epsilon: float = 1.35
+    name: ClassVar[str] = "huber"
+    curvature: ClassVar[float] = 1.0
+
+    def __post_init__(self):
+        e = self.epsilon
+        if is_concrete(e) and not (np.isfinite(e) and e > 0):
+            raise ValueError(f"epsilon={e!r} is not allowed; epsilon must be a finite number > 0")
+
+    def per_sample(self, y, z):
+        a = jnp.abs(y - z)
+        e = self.epsilon
+        return jnp.where(a <= e, 0.5 * a * a, e * a - 0.5 * e * e)
+
+    def derivatives(self, y, z):
+        e = self.epsilon
+        return jnp.clip(z - y, -e, e), (jnp.abs(y - z) <= e).astype(z.dtype)
+
+    def __repr__(self):
+        return f"Huber(epsilon={self.epsilon!r})"
+
+
 @pytree_dataclass(static=("fn", "label", "curvature_bound"))
 class CustomLoss(Loss):
     """A regression loss given by one pure function ``fn(y, z)`` of the target and the
@@ -217,11 +408,19 @@ def custom_loss(fn, *, name: str | None = None, curvature: float | None = None) 
     return CustomLoss(fn, name or getattr(fn, "__name__", "custom"), None if curvature is None else float(curvature))
 
 
-LOSSES = {"squared": Squared, "logistic": Logistic, "multinomial": Multinomial}
+LOSSES = {
+    "squared": Squared,
+    "logistic": Logistic,
+    "multinomial": Multinomial,
+    "poisson": Poisson,
+    "gamma": Gamma,
+    "tweedie": Tweedie,
+    "huber": Huber,
+}
 
 
 def get_loss(loss) -> Loss:
-    """A loss instance from an instance or a name ("squared", "logistic", "multinomial")."""
+    """A loss instance from an instance or a name (a key of ``LOSSES``, default parameters)."""
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, str) and loss.lower() in LOSSES:

@@ -201,6 +201,7 @@ def _problem(X, y, loss, penalty, sample_weight):
     if reason:
         raise ValueError(f"path cannot handle loss={loss.name!r} with penalty {penalty!r}: {reason}")
     X, y = V.check_X_y(X, y, regression=not loss.is_classifier, accept_sparse=True)
+    loss.check_target(y)
     classes = None
     if loss.is_classifier:
         classes, y = V.encode_labels(y, loss.name, X.dtype)

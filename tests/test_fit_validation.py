@@ -93,7 +93,7 @@ CASES = [
     (
         "unknown loss",
         dict(X=X, y=y, loss="hinge"),
-        r"loss='hinge' is not a known loss; allowed: \['logistic', 'multinomial', 'squared'\]",
+        r"loss='hinge' is not a known loss; allowed: \['gamma', 'huber', 'logistic', 'multinomial', 'poisson', 'squared', 'tweedie'\]",
     ),
     ("unknown penalty name", dict(X=X, y=y, penalty="l3"), r"penalty='l3' is not a known penalty"),
     ("unknown option", dict(X=X, y=y, momentum=0.9), r"unknown option\(s\) \['momentum'\]; allowed options"),
