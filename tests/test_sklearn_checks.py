@@ -43,6 +43,14 @@ def test_classifiers(estimator, check):
     _run(estimator, check)
 
 
+# The three GLM regressors share one class in jaxreg/glm.py (they differ in their Loss, tested
+# against scikit-learn in test_glm.py); checking one keeps the file's time down.
+@pytest.mark.xdist_group("sklearn_checks_glm")
+@parametrize_with_checks([jaxreg.PoissonRegressor()])
+def test_glm_regressors(estimator, check):
+    _run(estimator, check)
+
+
 @parametrize_with_checks(
     [
         jaxreg.PolynomialBasis(),
