@@ -31,7 +31,7 @@ from jaxreg._sparse import is_sparse
 from jaxreg.fit import alpha_max, dual_gap, fit
 from jaxreg.losses import Logistic, Squared
 from jaxreg.path import alpha_grid, compute_context, solve_path
-from jaxreg.penalties import L1, ElasticNet
+from jaxreg.penalties import L1, ElasticNet, keep_positive
 from jaxreg.solvers import engine, gram
 
 __all__ = ["LassoCV", "ElasticNetCV", "LogisticRegressionCV"]
@@ -93,8 +93,9 @@ class _PathCV(RegressorMixin, BaseEstimator):
         self
         """
         ensure_compilation_cache()
-        if getattr(self, "positive", False):
-            raise ValueError("positive=True is not supported by jaxreg's CV estimators; use positive=False")
+        positive = getattr(self, "positive", False)
+        if not isinstance(positive, (bool, np.bool_)):
+            raise ValueError(f"positive={positive!r} is not allowed; it must be True or False")
         V.check_positive(self.tol, "tol", strict=False, allow_none=False)
         V.check_positive(self.max_iter, "max_iter", integer=True, allow_none=False)
         X, y, sw, weighted = _check_data(self, X, y, sample_weight, accept_sparse=True)
@@ -104,7 +105,13 @@ class _PathCV(RegressorMixin, BaseEstimator):
             grids = np.stack(
                 [
                     alpha_grid(
-                        alpha_max(X, y, penalty=ElasticNet(1.0, r), fit_intercept=self.fit_intercept, sample_weight=sw),
+                        alpha_max(
+                            X,
+                            y,
+                            penalty=keep_positive(ElasticNet(1.0, r), positive),
+                            fit_intercept=self.fit_intercept,
+                            sample_weight=sw,
+                        ),
                         self.alphas,
                         self.eps,
                     )
@@ -125,9 +132,9 @@ class _PathCV(RegressorMixin, BaseEstimator):
         units_l2 = 1.0 - np.repeat(l1_ratios, F)
         alphas = np.repeat(grids, F, axis=0).T  # (n_alphas, B)
         with compute_context(X.dtype):
-            if is_sparse(X):  # the engine, fold after fold (each alpha warm-started)
+            if is_sparse(X) or positive:  # the engine, fold after fold (each alpha warm-started)
                 kw = dict(fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter))
-                units = [ElasticNet(1.0, r) for r in np.repeat(l1_ratios, F)]
+                units = [keep_positive(ElasticNet(1.0, r), positive) for r in np.repeat(l1_ratios, F)]
                 Y, Wb = np.broadcast_to(y, (B, n)), np.tile(Wf, (len(l1_ratios), 1))
                 res = engine.solve_path(X, Y, Wb, Squared(), units, alphas, **kw)
             elif p <= gram.MAX_FEATURES:  # few features: the path on each fold's Gram matrix
@@ -163,6 +170,7 @@ class _PathCV(RegressorMixin, BaseEstimator):
 
     def _refit(self, X, y, sample_weight):
         pen = L1(self.alpha_) if self.l1_ratio_ == 1.0 else ElasticNet(self.alpha_, self.l1_ratio_)
+        pen = keep_positive(pen, getattr(self, "positive", False))
         r = fit(
             X,
             y,
@@ -204,7 +212,7 @@ class LassoCV(_PathCV):
         Accepted for compatibility with scikit-learn and ignored (they tune scikit-learn's
         coordinate descent).
     positive : bool, default=False
-        Only False is supported.
+        Keep every coefficient >= 0 (the folds' paths then run on the engine).
 
     Attributes
     ----------

@@ -16,12 +16,13 @@ weighted means with ``sample_weight``; ``W`` below is ``sum(sample_weight)``, ``
 scikit-learn's other parameters are accepted with its meaning where jaxreg has one:
 ``random_state`` seeds the stochastic solvers (when ``seed`` is None); ``warm_start`` starts
 from the previous fit's coefficients; ``class_weight`` (dict or "balanced") multiplies the
-sample weights; ``positive=True`` (Lasso, ElasticNet, LinearRegression) keeps every
-coefficient >= 0 (``penalties.Bounded(..., lower=0)`` on the working set; the CV estimators
-take only False); ``dual`` only takes False (an error names the value otherwise); ``selection`` ("cyclic" or "random": jaxreg's coordinate solvers run cyclically
-to the same optimum); ``copy_X``, ``precompute``, ``n_jobs``, ``verbose`` and
-``intercept_scaling`` change nothing (X is never modified; the Gram matrix is used when it
-pays, see ``gram_cd``). scikit-learn's solver names map to jaxreg's (``SKLEARN_SOLVERS``:
+sample weights; ``positive=True`` (Lasso, ElasticNet, LinearRegression and the CV
+estimators) keeps every coefficient >= 0 (``penalties.Bounded(..., lower=0)`` on the
+working set); ``dual`` only takes False (an error names the value otherwise); ``selection``
+("cyclic" or "random": jaxreg's coordinate solvers run cyclically to the same optimum);
+``copy_X``, ``precompute``, ``n_jobs``, ``verbose`` and ``intercept_scaling`` change nothing
+(X is never modified; the Gram matrix is used when it pays, see ``gram_cd``).
+scikit-learn's solver names map to jaxreg's (``SKLEARN_SOLVERS``:
 "svd" and "cholesky" are ``closed_form``, the others ``auto``).
 
 No penalty is passed to ``fit`` as ``L2(0)`` and an L1 penalty as ``ElasticNet(alpha, 1)`` (as
@@ -45,7 +46,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
 from jaxreg.fit import dual_gap, fit
-from jaxreg.penalties import L2, PENALTIES, Bounded, Lp, get_penalty
+from jaxreg.penalties import L2, PENALTIES, Lp, get_penalty, keep_positive
 from jaxreg.penalties import ElasticNet as _ElasticNetPenalty
 
 __all__ = [
@@ -165,11 +166,6 @@ SKLEARN_SOLVERS = {
 
 def _solver_name(solver):
     return SKLEARN_SOLVERS.get(solver, solver) if isinstance(solver, str) else solver
-
-
-def _positive(penalty, positive):
-    """``penalty`` with every coefficient kept >= 0 (scikit-learn's ``positive=True``)."""
-    return Bounded(penalty, lower=0.0) if positive else penalty
 
 
 def _check_sklearn_params(est):
@@ -341,7 +337,7 @@ class LinearRegression(_Regressor):
     def _penalty(self, weight_sum):
         # no penalty, compiled as Ridge's (see the module docstring); positive: non-negative
         # least squares on the working set
-        return _positive(L2(0.0), self.positive)
+        return keep_positive(L2(0.0), self.positive)
 
     def _fitted(self, X, y, sw):
         # beta_ML maximises prod_i N(y_i | x_i w + b, 1/beta)^(s_i): 1/beta_ML = weighted mean r_i^2.
@@ -398,7 +394,7 @@ class Lasso(_AlphaParam, _Regressor):
 
     def _penalty(self, weight_sum):
         # The elastic net with l1_ratio = 1, compiled as ElasticNet's (see the module docstring).
-        return _positive(_ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), 1.0), self.positive)
+        return keep_positive(_ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), 1.0), self.positive)
 
     def _fitted(self, X, y, sw):
         self.dual_gap_ = dual_gap(self.fit_result_, X, y, sw, self.fit_intercept)
@@ -445,7 +441,7 @@ class ElasticNet(_Regressor):
         _store_params(self, locals())
 
     def _penalty(self, weight_sum):
-        return _positive(
+        return keep_positive(
             _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), self.l1_ratio), self.positive
         )
 

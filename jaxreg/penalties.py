@@ -62,6 +62,7 @@ __all__ = [
     "MCP",
     "SCAD",
     "Bounded",
+    "keep_positive",
     "soft_threshold",
     "simplex_threshold",
     "l1_distance",
@@ -655,6 +656,12 @@ class Bounded(Penalty):
 
     def __repr__(self):
         return f"Bounded({self.penalty!r}, lower={self.lower!r}, upper={self.upper!r})"
+
+
+def keep_positive(penalty: Penalty, positive: bool = True) -> Penalty:
+    """``penalty`` with every coefficient kept >= 0 when ``positive`` (scikit-learn's
+    ``positive=True``), else ``penalty`` itself."""
+    return Bounded(penalty, lower=0.0) if positive else penalty
 
 
 PENALTIES = {

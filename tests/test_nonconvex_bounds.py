@@ -11,7 +11,7 @@ import scipy.optimize
 import scipy.sparse as sp
 
 import jaxreg
-from jaxreg.penalties import MCP, SCAD, L1, L2, Bounded, ElasticNet, NoPenalty
+from jaxreg.penalties import L1, L2, MCP, SCAD, Bounded, ElasticNet, NoPenalty
 
 
 def _design(seed=0, n=200, p=40, sparse=False):
@@ -142,3 +142,22 @@ def test_bounds_are_checked():
     free = jaxreg.fit(X, y, penalty=Bounded(NoPenalty(), lower=-10.0, upper=10.0), tol=1e-12)
     ols = np.linalg.lstsq(np.c_[X, np.ones(len(y))], y, rcond=None)[0]
     np.testing.assert_allclose(free.coef, ols[:8], atol=1e-8)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_positive_cv_estimators_match_sklearn(sparse):
+    import warnings
+
+    import sklearn.linear_model as sklm
+
+    X, y = _design(7, n=100, p=20, sparse=sparse)
+    y = y - 2.0 * (X.toarray() if sparse else X)[:, 12]
+    kw = dict(l1_ratio=[0.5, 1.0], positive=True, cv=4, alphas=10)
+    ours = jaxreg.ElasticNetCV(tol=1e-10, **kw).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = sklm.ElasticNetCV(tol=1e-10, max_iter=100_000, **kw).fit(X, y)
+    assert ours.alpha_ == pytest.approx(ref.alpha_, rel=1e-12) and ours.l1_ratio_ == ref.l1_ratio_
+    np.testing.assert_allclose(ours.mse_path_, ref.mse_path_, rtol=1e-8)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-8)
+    assert np.all(ours.coef_ >= 0) and ours.coef_[12] == 0

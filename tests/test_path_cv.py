@@ -167,8 +167,8 @@ def test_elasticnetcv_chooses_l1_ratio_like_sklearn(data):
 def test_cv_estimators_are_sklearn_estimators():
     est = clone(ElasticNetCV(l1_ratio=0.3, alphas=7, cv=3))
     assert est.get_params()["l1_ratio"] == 0.3 and est.get_params()["alphas"] == 7
-    with pytest.raises(ValueError, match=r"positive=True is not supported"):
-        LassoCV(positive=True).fit(np.ones((10, 2)), np.arange(10.0))
+    with pytest.raises(ValueError, match=r"positive=0 is not allowed; it must be True or False"):
+        LassoCV(positive=0).fit(np.ones((10, 2)), np.arange(10.0))
     with pytest.raises(ValueError, match=r"l1_ratio=0.0 is not allowed"):
         ElasticNetCV(l1_ratio=0.0).fit(np.random.default_rng(0).standard_normal((10, 2)), np.arange(10.0))
 
