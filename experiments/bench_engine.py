@@ -36,8 +36,21 @@ CASES = {
     "enet_1000x5000": ("dense", 1000, 5000, None, 1 / 20, 0.5),
     "lasso_10000x1000": ("dense", 10000, 1000, None, 1 / 100, 1.0),
     "pseudo_huber_l1_1000x2000": ("huber", 1000, 2000, None, 1 / 20, 1.0),
+    # issue 15: GLM and penalty families on the same engine
+    "poisson_lasso_10000x1000": ("poisson", 10000, 1000, None, 1 / 20, 1.0),
+    "poisson_lasso_1000x5000": ("poisson", 1000, 5000, None, 1 / 20, 1.0),
+    "mcp_1000x5000": ("mcp", 1000, 5000, None, 1 / 10, 1.0),
+    "positive_lasso_1000x5000": ("positive", 1000, 5000, None, 1 / 20, 1.0),
 }
-PEERS = ("jaxreg", "skglm", "celer", "sklearn", "jaxreg_fista")
+PEERS = ("jaxreg", "skglm", "celer", "sklearn", "glum", "jaxreg_fista")
+# which peers solve which problem (the others are left out of that case)
+SUPPORTS = {
+    "lasso": ("skglm", "celer", "sklearn"),
+    "huber": ("jaxreg_fista",),
+    "poisson": ("skglm", "glum"),
+    "mcp": ("skglm",),
+    "positive": ("skglm", "sklearn"),
+}
 
 
 def make(kind, n, p, density, seed=0):
@@ -45,6 +58,17 @@ def make(kind, n, p, density, seed=0):
     import scipy.sparse as sp
 
     rng = np.random.default_rng(seed)
+    if kind in ("poisson", "mcp", "positive"):
+        X = rng.standard_normal((n, p))
+        X /= np.sqrt((X**2).mean(axis=0))
+        w = np.zeros(p)
+        k = max(10, p // 500)
+        w[rng.choice(p, k, replace=False)] = (0.1 if kind == "poisson" else 1.0) * rng.standard_normal(k)
+        if kind == "poisson":
+            return X, rng.poisson(np.exp(X @ w + 0.5)).astype(float)
+        if kind == "positive":
+            w = np.abs(w) * np.where(rng.random(p) < 0.5, 1, -1) * (w != 0)  # some negative truth
+        return X, X @ w + 0.1 * rng.standard_normal(n)
     if kind == "sparse":
         X = sp.random(n, p, density=density, random_state=seed, format="csc", data_rvs=rng.standard_normal)
     elif kind == "onehot":
@@ -70,23 +94,37 @@ def worker(case, reps):
 
     kind, n, p, density, frac, l1_ratio = CASES[case]
     X, y = make(kind, n, p, density)
-    amax = float(np.max(np.abs(X.T @ (y - y.mean())))) / n / l1_ratio
+    corr = X.T @ (y - y.mean())
+    amax = float(np.max(corr if kind == "positive" else np.abs(corr))) / n / l1_ratio
     alpha = frac * amax
     huber = kind == "huber"
+    model = kind if kind in SUPPORTS else "lasso"
+    gamma = 3.0
 
     def objective(coef, b):
-        r = y - X @ coef - b
-        data = np.mean(np.sqrt(1 + r**2) - 1) if huber else 0.5 * r @ r / n
+        z = X @ coef + b
+        r = y - z
+        if kind == "poisson":
+            data = np.mean(np.exp(z) - y * z)
+        else:
+            data = np.mean(np.sqrt(1 + r**2) - 1) if huber else 0.5 * r @ r / n
+        if kind == "mcp":
+            aw = np.abs(coef)
+            return data + np.sum(np.where(aw <= gamma * alpha, alpha * aw - aw**2 / (2 * gamma), gamma * alpha**2 / 2))
+        if kind == "positive" and np.any(coef < 0):
+            return np.inf
         return data + alpha * (l1_ratio * np.abs(coef).sum() + 0.5 * (1 - l1_ratio) * coef @ coef)
 
     def run_jaxreg(solver):
         import jax.numpy as jnp
 
         import jaxreg
-        from jaxreg.penalties import ElasticNet
+        from jaxreg.penalties import MCP, ElasticNet, keep_positive
 
         loss = jaxreg.losses.custom_loss(lambda y, z: jnp.sqrt(1 + (y - z) ** 2) - 1) if huber else "squared"
+        loss = "poisson" if kind == "poisson" else loss
         pen = ElasticNet(alpha, l1_ratio)
+        pen = MCP(alpha, gamma) if kind == "mcp" else keep_positive(pen, kind == "positive")
         kw = dict(
             solver=solver, tol=1e-10 if solver == "fista" else 1e-8, max_iter=100_000 if solver == "fista" else 100
         )
@@ -98,7 +136,31 @@ def worker(case, reps):
         return fit
 
     def run_peer(name):
-        if name == "skglm":
+        if model == "poisson" and name == "skglm":
+            from skglm import GeneralizedLinearEstimator
+            from skglm.datafits import Poisson
+            from skglm.penalties import L1
+            from skglm.solvers import ProxNewton
+
+            m = GeneralizedLinearEstimator(Poisson(), L1(alpha), ProxNewton(tol=1e-10, fit_intercept=True))
+        elif model == "poisson":  # glum
+            from glum import GeneralizedLinearRegressor
+
+            m = GeneralizedLinearRegressor(family="poisson", alpha=alpha, l1_ratio=1.0, gradient_tol=1e-10)
+        elif model == "mcp":
+            from skglm import MCPRegression
+
+            m = MCPRegression(alpha=alpha, gamma=gamma, tol=1e-10)
+        elif model == "positive":
+            from skglm import Lasso as L
+            from sklearn.linear_model import Lasso as SL
+
+            m = (
+                L(alpha=alpha, positive=True, tol=1e-10)
+                if name == "skglm"
+                else SL(alpha=alpha, positive=True, tol=1e-10, max_iter=100_000)
+            )
+        elif name == "skglm":
             from skglm import ElasticNet as E
             from skglm import Lasso as L
 
@@ -115,15 +177,13 @@ def worker(case, reps):
 
         def fit():
             m.fit(X, y)
-            return m.coef_, float(m.intercept_), name, 0.0
+            return np.ravel(m.coef_), float(np.ravel(m.intercept_)[0]), name, 0.0
 
         return fit
 
     rows = []
     for lib in PEERS:
-        if huber and lib not in ("jaxreg", "jaxreg_fista"):
-            continue
-        if not huber and lib == "jaxreg_fista":
+        if lib != "jaxreg" and lib not in SUPPORTS[model]:
             continue
         try:
             fit = (
@@ -139,6 +199,7 @@ def worker(case, reps):
             t0 = time.perf_counter()
             coef, b, solver, _ = fit()
             times.append(time.perf_counter() - t0)
+        b = float(np.ravel(b)[0]) if np.size(b) else 0.0
         rows.append(
             dict(
                 case=case,

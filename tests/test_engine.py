@@ -283,7 +283,7 @@ def test_the_device_passes_over_a_sparse_design_match_scipy():
         np.testing.assert_allclose(design.matvec(w)[50:], 0.0)
         np.testing.assert_allclose(design.rmatvec(v), X.T @ v[:50], atol=1e-12)
         ws = jnp.asarray([3, 7, 80, 80])  # two features and two padding slots
-        block = design.block(ws, engine.chunk_width(counts))
+        block = design.block(ws, 2, engine.chunk_width(counts))
         np.testing.assert_allclose(
             block.dot_all(jnp.asarray(v)), [Xd[:, 3] @ v[:50], Xd[:, 7] @ v[:50], 0, 0], atol=1e-12
         )

@@ -13,8 +13,8 @@ The outer loop runs on the host and calls two compiled pieces:
     subdifferential distances (the working set's scores and, their maximum with the
     intercept's gradient, the stopping criterion: the same measure as FISTA's), the
     objective;
-``inner`` (static capacity: a bucket of the working-set size; for sparse X also a
-    bucket of its longest column)
+``inner`` (static capacity: every feature up to ``ONE_CAP``, else a power of two at or
+    above the working-set size; for sparse X also the chunk width of :func:`chunk_width`)
     proximal Newton on the working set (the support and the features with the largest
     scores, ``max(16, 2 |support|)`` in all, skglm's rule): the loss replaced by its
     second-order model at ``z`` (``sum d (g u + h u^2 / 2)`` in the change ``u`` of the
@@ -24,10 +24,10 @@ The outer loop runs on the host and calls two compiled pieces:
     direction found. For the squared loss the model is exact and the step is always
     accepted: this is plain coordinate descent.
 
-The working set's columns: a dense design gives its rows of ``X^T`` (``cap`` x ``n``,
-gathered once per call); a sparse one is read in place from its CSC arrays, each column
-in chunks of a width fixed per design (:func:`chunk_width`), so a coordinate update costs
-the column's nonzeros, not ``n`` and not the longest column's.
+The working set's columns are read in place: a dense design's rows of ``X^T`` one dynamic
+slice each, a sparse one's CSC entries in chunks of a width fixed per design
+(:func:`chunk_width`), so a coordinate update costs the column's nonzeros, not ``n`` and
+not the longest column's, and a capacity costs only index-sized vectors.
 """
 
 from __future__ import annotations
@@ -54,9 +54,8 @@ CRITERIA = _ws.CRITERIA  # ("duality_gap", "subdiff_distance"): this one reports
 
 WS_MIN = 16  # smallest working set
 WS_GROWTH = 2  # the working set holds this many times the support
-ONE_CAP = 1024  # sparse X: up to this many features every working set takes capacity p (one program)
-SMALL_CAP = 256  # the smallest capacity beyond that (capacity costs only the gather of its columns)
-DENSE_MIN_CAP = 64  # the smallest capacity on a dense design (see capacity)
+ONE_CAP = 1024  # up to this many features every working set takes capacity p (one program)
+SMALL_CAP = 256  # the smallest capacity beyond that
 CD_BLOCK = 1  # coordinate updates written out per loop step (capacities are multiples of it)
 PN_MAX = 50  # proximal Newton iterations per working set
 CD_MAX = 200  # coordinate-descent epochs per proximal Newton iteration
@@ -102,8 +101,8 @@ class DenseColumns:
     def rmatvec(self, v):
         return _dot(self.XT, v)
 
-    def block(self, ws, width):
-        return DenseBlock(self.XT.at[ws].get(mode="fill", fill_value=0.0))
+    def block(self, ws, size, width):
+        return DenseBlock(self.XT, ws, size)
 
 
 @pytree_dataclass(static=("n_samples",))
@@ -129,33 +128,47 @@ class SparseColumns:
             self.data * v[self.indices], self.cols, num_segments=self.n_features, indices_are_sorted=True
         )
 
-    def block(self, ws, width):
+    def block(self, ws, size, width):
         start = self.indptr.at[ws].get(mode="fill", fill_value=0)
         count = self.indptr.at[ws + 1].get(mode="fill", fill_value=0) - start
-        return SparseBlock(start, count, self.data, self.indices, width)
+        return SparseBlock(start, count, self.data, self.indices, size, width)
+
+
+def _each(fn, size, cap, dtype):
+    """``out[k] = fn(k)`` for the first ``size`` of ``cap`` working-set entries, one after
+    the other (zero beyond): each column runs its own cost (a ``vmap`` would run every
+    column as long as the longest), and the padding costs nothing."""
+    return lax.fori_loop(0, size, lambda k, out: out.at[k].set(fn(k)), jnp.zeros(cap, dtype))
 
 
 @pytree_dataclass
 class DenseBlock:
-    """The working set's rows of ``XT`` (cap, n); padding rows are zero."""
+    """The working set's rows of ``XT``, read in place (one dynamic slice per row: nothing
+    is gathered, so the capacity costs only index-sized vectors); ``size`` entries of
+    ``ws`` are features, the rest padding."""
 
-    R: jax.Array
+    XT: jax.Array
+    ws: jax.Array
+    size: jax.Array
+
+    def row(self, k):
+        return lax.dynamic_index_in_dim(self.XT, self.ws[k], keepdims=False)
 
     def dot(self, k, v):
-        return jnp.vdot(self.R[k], v)
+        return jnp.vdot(self.row(k), v)
 
     def model_grad(self, k, g, h, u):
         """``x_k . (g + h u)``: the model's gradient in coordinate ``k``."""
-        return jnp.vdot(self.R[k], g + h * u)
+        return jnp.vdot(self.row(k), g + h * u)
 
     def axpy(self, k, a, u):
-        return u + a * self.R[k]
+        return u + a * self.row(k)
 
     def dot_all(self, v):
-        return _dot(self.R, v)
+        return _each(lambda k: self.dot(k, v), self.size, self.ws.shape[0], v.dtype)
 
     def sq_all(self, v):
-        return _dot(self.R * self.R, v)
+        return _each(lambda k: jnp.vdot(self.row(k) ** 2, v), self.size, self.ws.shape[0], v.dtype)
 
 
 @pytree_dataclass(static=("width",))
@@ -169,6 +182,7 @@ class SparseBlock:
     count: jax.Array
     data: jax.Array  # padded with MAX_WIDTH zeros at the end
     indices: jax.Array
+    size: jax.Array  # working-set entries that are features (the rest is padding)
     width: int
 
     def _fold(self, k, fn, init):
@@ -193,20 +207,14 @@ class SparseBlock:
     def axpy(self, k, a, u):
         return self._fold(k, lambda i, val, u: u.at[i].add(a * val), u)
 
-    def _each(self, fn, v):
-        """``out[k] = fn(k)`` for every column, one after the other: each runs its own
-        number of chunks (a ``vmap`` would run every column as long as the longest)."""
-        m = self.start.shape[0]
-        return lax.fori_loop(0, m, lambda k, out: out.at[k].set(fn(k)), jnp.zeros(m, v.dtype))
-
     def dot_all(self, v):
-        return self._each(lambda k: self.dot(k, v), v)
+        return _each(lambda k: self.dot(k, v), self.size, self.start.shape[0], v.dtype)
 
     def sq_all(self, v):
         def sq(k):
             return self._fold(k, lambda i, val, acc: acc + jnp.vdot(val * val, v[i]), jnp.zeros((), v.dtype))
 
-        return self._each(sq, v)
+        return _each(sq, self.size, self.start.shape[0], v.dtype)
 
 
 def columns(X, n_rows=None, full_passes=True):
@@ -316,7 +324,7 @@ def _blocks(count, fn, init):
 def inner(design, ws, count, y, d, w, b, z, loss, penalty, tol_in, *, width: int, fit_intercept: bool):
     """Proximal Newton on the working set ``ws`` (``count`` features, padded with ``p``)
     to ``tol_in``. Returns ``(w, b, z, coordinate-descent epochs)``."""
-    B = design.block(ws, width)
+    B = design.block(ws, count, width)
     pen = penalty.restrict(ws)
     valid = jnp.arange(ws.shape[0]) < count
     dtype = z.dtype
@@ -437,24 +445,12 @@ INNER = jax.jit(inner, static_argnames=("width", "fit_intercept"))
 # ----------------------------------------------------------------------------- driver
 
 
-def bucket(size: int) -> int:
-    """``size`` rounded up to the next of 16, 24, 32, 48, 64, 96, ... (powers of two and
-    their 1.5 multiples)."""
-    size = max(int(size), 16)
-    pow2 = 1 << (size - 1).bit_length()
-    return pow2 * 3 // 4 if size <= pow2 * 3 // 4 else pow2
-
-
-def capacity(size: int, p: int, dense: bool) -> int:
+def capacity(size: int, p: int) -> int:
     """The static capacity for a working set of ``size`` of ``p`` features (a multiple of
-    ``CD_BLOCK``; each capacity is a program to compile). Sparse: all of them up to
-    ``ONE_CAP`` features, else a bucket of ``size`` (at least ``SMALL_CAP``): its columns are
-    read in place, so capacity costs little. Dense: a bucket of ``size`` (at least
-    ``DENSE_MIN_CAP``), since the working set's rows are gathered (capacity x n entries)."""
-    if dense:
-        cap = min(max(bucket(size), DENSE_MIN_CAP), p)
-    else:
-        cap = p if p <= ONE_CAP else min(max(bucket(size), SMALL_CAP), p)
+    ``CD_BLOCK``; each capacity is a program to compile): all of them up to ``ONE_CAP``
+    features, else the power of two at or above ``size`` (at least ``SMALL_CAP``). The
+    columns are read in place, so capacity costs only index-sized vectors."""
+    cap = p if p <= ONE_CAP else min(max(1 << (max(int(size), 1) - 1).bit_length(), SMALL_CAP), p)
     return int(-(-cap // CD_BLOCK) * CD_BLOCK)
 
 
@@ -563,7 +559,7 @@ def solve(prob: Problem, loss, penalty, w0, b0, *, tol, max_iter, compiler):
         scores = np.asarray(chk.scores)
         size = min(max(WS_MIN, WS_GROWTH * int(np.sum(w != 0))), p)
         ws = select(scores, w, size)
-        cap = capacity(len(ws), p, dense=isinstance(design, DenseColumns))
+        cap = capacity(len(ws), p)
         ws_pad = np.full(cap, p, np.int32)
         ws_pad[: len(ws)] = ws
         # the working set is solved to a fraction of the largest violation outside the
