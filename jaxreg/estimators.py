@@ -123,14 +123,7 @@ class _JaxregLinearModel(BaseEstimator):
             **self._warm_start(),
             **self._fit_options(),
         )
-        res.raise_for_status()
-        if res.status == "max_iter":
-            warnings.warn(
-                f"{type(self).__name__}: solver {res.solver!r} did not converge in {res.n_iter} iterations "
-                f"({res.criterion} = {res.stop_crit:.3g}); increase max_iter, loosen tol, or scale the features",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+        check_fit_status(self, res, stacklevel=4)
         self.n_iter_ = int(res.n_iter)
         self.objective_history_ = res.history
         self.fit_result_ = res
@@ -166,6 +159,19 @@ SKLEARN_SOLVERS = {
 
 def _solver_name(solver):
     return SKLEARN_SOLVERS.get(solver, solver) if isinstance(solver, str) else solver
+
+
+def check_fit_status(est, res, stacklevel=3):
+    """Raise for a diverged fit; warn (scikit-learn's ConvergenceWarning) for one that hit
+    ``max_iter``. Shared by every estimator that wraps :func:`jaxreg.fit`."""
+    res.raise_for_status()
+    if res.status == "max_iter":
+        warnings.warn(
+            f"{type(est).__name__}: solver {res.solver!r} did not converge in {res.n_iter} iterations "
+            f"({res.criterion} = {res.stop_crit:.3g}); increase max_iter, loosen tol, or scale the features",
+            ConvergenceWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def _check_sklearn_params(est):

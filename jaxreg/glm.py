@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-import warnings
 
 import jax
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
 from jaxreg._fitparts import canonical
+from jaxreg.estimators import check_fit_status
 from jaxreg.fit import fit
 from jaxreg.losses import Gamma, Loss, Poisson, Tweedie
 from jaxreg.penalties import L2, ElasticNet
@@ -108,14 +107,7 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
             sample_weight=sw,
             **warm,
         )
-        res.raise_for_status()
-        if res.status == "max_iter":
-            warnings.warn(
-                f"{type(self).__name__}: solver {res.solver!r} did not converge in {res.n_iter} iterations "
-                f"({res.criterion} = {res.stop_crit:.3g}); increase max_iter or loosen tol",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        check_fit_status(self, res, stacklevel=3)
         self.coef_ = res.coef
         self.intercept_ = float(res.intercept)
         self.n_iter_ = int(res.n_iter)
