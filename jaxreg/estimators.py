@@ -371,10 +371,16 @@ class Ridge(_AlphaParam, _Regressor):
     ----------
     coef_, intercept_, n_iter_, objective_history_, fit_result_, n_features_in_, feature_names_in_
         As in :class:`LinearRegression`.
+    solver_ : str
+        The solver the fit used, as scikit-learn reports it: the ``solver`` given (a
+        scikit-learn name maps to jaxreg's, see ``SKLEARN_SOLVERS``), or the one ``"auto"`` chose.
     """
 
     def _penalty(self, weight_sum):
         return L2(_check_number(self.alpha, "alpha", strict=False) / weight_sum)
+
+    def _fitted(self, X, y, sw):
+        self.solver_ = self.fit_result_.solver if self.solver == "auto" else self.solver
 
 
 class Lasso(_AlphaParam, _Regressor):

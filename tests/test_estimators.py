@@ -397,3 +397,11 @@ def test_dual_gap_is_sklearns(l1_ratio, weighted, reg_data):
         recomputed = _dual_gap(X, y, sw, est.coef_, est.intercept_, 0.05 * l1_ratio, 0.05 * (1 - l1_ratio), True)
         assert est.dual_gap_ == pytest.approx(recomputed, rel=1e-3, abs=1e-13)
     assert 0 <= est.dual_gap_ <= 1e-8 * d @ (y - d @ y) ** 2
+
+
+def test_ridge_reports_the_solver_it_used(reg_data):
+    X, y, _ = reg_data
+    assert jaxreg.Ridge(solver="svd").fit(X, y).solver_ == "svd"  # scikit-learn's name, as given
+    auto = jaxreg.Ridge().fit(X, y)
+    assert auto.solver_ == auto.fit_result_.solver == "closed_form"
+    assert jaxreg.Ridge(solver="fista", tol=1e-10).fit(X, y).solver_ == "fista"
