@@ -665,6 +665,8 @@ class LogisticRegression(_Classifier):
         kind = self.penalty
         if kind not in self._PENALTIES:
             raise ValueError(f"penalty={kind!r} is not allowed; allowed: {list(self._PENALTIES)}")
+        if isinstance(self.C, numbers.Real) and not isinstance(self.C, bool) and self.C == np.inf:
+            return L2(0.0)  # scikit-learn's C=inf: no penalty, whatever the penalty's kind
         alpha = 1.0 / (_check_number(self.C, "C") * weight_sum)
         if kind == "auto":  # scikit-learn >= 1.8: l1_ratio alone chooses the penalty
             r = 0.0 if self.l1_ratio is None else _check_number(self.l1_ratio, "l1_ratio", strict=False)

@@ -405,3 +405,14 @@ def test_ridge_reports_the_solver_it_used(reg_data):
     auto = jaxreg.Ridge().fit(X, y)
     assert auto.solver_ == auto.fit_result_.solver == "closed_form"
     assert jaxreg.Ridge(solver="fista", tol=1e-10).fit(X, y).solver_ == "fista"
+
+
+def test_logistic_c_inf_is_unpenalized_as_in_sklearn(clf_data):
+    import sklearn.linear_model as sklm
+
+    X, y = clf_data
+    ours = jaxreg.LogisticRegression(C=np.inf, l1_ratio=1.0, tol=1e-10).fit(X, y)
+    ref = sklm.LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-5)
+    with pytest.raises(ValueError, match="C=-inf"):
+        jaxreg.LogisticRegression(C=-np.inf).fit(X, y)
