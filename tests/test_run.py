@@ -27,6 +27,8 @@ SHIPPED = {
     "normal_equation_vs_gd",
     "logistic_regularized",
     "bayesian_sequential",
+    "mcp_scad_vs_lasso",
+    "poisson_counts",
 }
 
 
@@ -43,7 +45,7 @@ def _coefs(folder):
     }
 
 
-def test_the_nine_configs_ship():
+def test_the_shipped_configs_are_the_listed_ones():
     assert {p.stem for p in CONFIGS} == SHIPPED
 
 
@@ -94,7 +96,25 @@ def _bayesian_sequential(fits, config):
     np.testing.assert_allclose(f["posterior_std"], np.sqrt(np.diag(S)), rtol=1e-10)
 
 
+def _mcp_scad_vs_lasso(fits):
+    for name in ("lasso", "mcp", "scad"):  # all find the support; MCP/SCAD without the lasso's bias
+        assert fits[name]["false_positives"] == fits[name]["false_negatives"] == 0
+    assert max(fits["mcp"]["coef_error"], fits["scad"]["coef_error"]) < 0.5 * fits["lasso"]["coef_error"]
+    assert min(fits["mcp"]["test_rmse"], fits["scad"]["test_rmse"]) < fits["lasso"]["test_rmse"]
+
+
+def _poisson_counts(fits):
+    poisson = {k.split()[-1]: f for k, f in fits.items() if k.startswith("poisson_path")}
+    squared = {k.split()[-1]: f for k, f in fits.items() if k.startswith("squared_path")}
+    assert all(poisson[a]["test_rmse"] < squared[a]["test_rmse"] for a in poisson)
+    assert all(f["test_deviance"] > 0 for f in poisson.values()) and "test_deviance" not in squared[next(iter(squared))]
+    assert fits["poisson_l1"]["false_negatives"] == 0 and fits["poisson_l1"]["coef_error"] < 0.3
+    assert abs(fits["poisson_l1"]["coef"][-1] - 1.0) < 0.2  # log(exposure): true coefficient 1
+
+
 CLAIMS = {
+    "mcp_scad_vs_lasso": _mcp_scad_vs_lasso,
+    "poisson_counts": _poisson_counts,
     "polynomial_overfitting": _polynomial_overfitting,
     "ridge_tames_degree9": _ridge_tames_degree9,
     "l1_vs_l2_sparsity": _l1_vs_l2_sparsity,
@@ -170,6 +190,25 @@ BAD = [
         "did you mean 'learning_rate'?",
     ),
     (BASE.replace("{name: ridge,", "{name: ridge, kind: bayes,"), "models[0].kind = 'bayes'", "did you mean"),
+    (BASE.replace("{name: ridge,", "{name: ridge, loss: poison,"), "models[0].loss = 'poison'", "'poisson'?"),
+    (
+        BASE.replace("{name: ridge,", "{name: ridge, loss: {kind: tweedie, power: 2.5},"),
+        "loss.power = 2.5",
+        "less than or equal to 2",
+    ),
+    (BASE.replace("{name: ridge,", "{name: ridge, loss: {kind: poisson, power: 1.5},"), "models[0].loss:", "power"),
+    (
+        BASE.replace("{name: ridge,", "{name: ridge, loss: {kind: huber, epsilon: 0},"),
+        "loss.epsilon = 0",
+        "greater than 0",
+    ),
+    (BASE.replace("kind: l2, alpha: 0.1", "kind: scad, alpha: 0.1, gamma: 1.5"), "penalty.gamma = 1.5", "> 2"),
+    (BASE.replace("kind: l2, alpha: 0.1", "kind: mcp, alpha: 0.1, gamma: 1"), "penalty.gamma = 1", "than 1"),
+    (BASE.replace("alpha: 0.1", "alpha: 0.1, gamma: 3"), "models[0].penalty:", "gamma applies to kind 'mcp' or"),
+    (BASE.replace("alpha: 0.1", "alpha_ratio: 0.1"), "models[0].penalty:", "mcp, scad; give alpha"),
+    (BASE.replace("kind: l2, alpha: 0.1", "kind: linf, alpha: 0.1, positive: true"), "penalty:", "separable"),
+    (BASE.replace("alpha: 0.1", "alpha: 0.1, positive: true, lower: -1"), "penalty:", "not both"),
+    (BASE.replace("alpha: 0.1", "alpha: 0.1, upper: -1"), "penalty.upper = -1", "greater than or equal to 0"),
     (BASE + "  - {name: ridge, solver: fista}\n", "models[1].name = 'ridge' is already the name", "unique"),
     (
         BASE.replace("{kind: sinusoidal, n_samples: 12}", "{kind: npy, x: bad.yaml, y: bad.yaml, stream: true}"),
@@ -336,6 +375,33 @@ def test_streamed_npy_data(tmp_path):
     b, w = _coefs(tmp_path / "o")["mb"]
     np.testing.assert_allclose(f["train_mse"], np.mean((y - X @ w - b) ** 2), rtol=1e-7)
     assert "test_mse" not in f
+
+
+def test_new_losses_penalties_and_bounds_in_configs(tmp_path):
+    from jaxreg.losses import Huber, Poisson, Tweedie
+    from jaxreg.penalties import L1, MCP, SCAD, Bounded, NoPenalty
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        BASE.replace(
+            "  - {name: ridge, penalty: {kind: l2, alpha: 0.1}, solver: closed_form}\n",
+            "  - {name: a, loss: poisson, penalty: {kind: mcp, alpha: 0.1}}\n"
+            "  - {name: b, loss: {kind: tweedie, power: [1.2, 1.8]}, penalty: {kind: scad, alpha_ratio: 0.1, gamma: 3}}\n"
+            "  - {name: c, loss: {kind: huber, epsilon: 2}, penalty: {kind: l1, alpha: 0.1, positive: true}}\n"
+            "  - {name: d, penalty: {kind: none, lower: -1, upper: 2}}\n",
+        )
+    )
+    _, plan = load_run(cfg)
+    assert [f.label for f in plan] == ["a", "b power=1.2", "b power=1.8", "c", "d"]
+    losses = [f.model.loss.build() for f in plan[:4]]
+    assert losses == [Poisson(), Tweedie(1.2), Tweedie(1.8), Huber(2.0)]
+    assert plan[0].model.penalty.build() == MCP(0.1, 3.0) and plan[1].model.penalty.build(0.5) == SCAD(0.5, 3.0)
+    assert repr(plan[3].model.penalty.build(0.1)) == repr(Bounded(L1(0.1), lower=0.0))
+    assert repr(plan[4].model.penalty.build()) == repr(Bounded(NoPenalty(), lower=-1.0, upper=2.0))
+    assert plan[3].model.penalty.label() == "l1 alpha=0.1 positive"
+    assert plan[1].model.loss.label() == "tweedie(power=1.2)" and plan[1].model.penalty.label().startswith(
+        "scad(gamma=3)"
+    )
 
 
 def test_readme_config_example_validates(tmp_path):

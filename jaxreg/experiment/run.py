@@ -113,26 +113,50 @@ def _finite(x):
     return x if math.isfinite(x) else None
 
 
+# The losses whose prediction is the mean exp(z) (log link), each with the power of its
+# Tweedie deviance (tweedie: its own power). jaxreg.losses gives no link, so it is named here.
+_LOG_LINK = {"poisson": 1.0, "gamma": 2.0, "tweedie": None}
+
+
+def _kind(loss) -> str:
+    return loss if isinstance(loss, str) else loss.name
+
+
 def _scores(loss, coef, intercept, X, classes):
+    """Predictions: the mean for regression losses (``exp(z)`` with a log link), class
+    probabilities for logistic and multinomial. ``loss`` is a name or a Loss."""
     z = np.asarray(X @ coef + intercept, dtype=np.float64)
-    if loss == "squared":
-        return z
-    if loss == "logistic":
+    kind = _kind(loss)
+    if kind in _LOG_LINK:
+        return np.exp(z)
+    if kind == "logistic":
         p1 = 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
         return np.column_stack([1.0 - p1, p1])
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    if kind == "multinomial":
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+    return z
 
 
 def error_metrics(loss, coef, intercept, X, y, classes, prefix) -> dict:
-    """``{prefix}_mse`` and ``_rmse`` (regression) or ``_accuracy`` and ``_log_loss``."""
+    """``{prefix}_mse`` and ``_rmse`` of the predicted mean (regression; with a log link also
+    ``_deviance``, scikit-learn's mean Tweedie deviance of the loss's power), or
+    ``_accuracy`` and ``_log_loss``. ``loss`` is a name or a Loss."""
     if X is None:
         return {}
     out = _scores(loss, coef, intercept, X, classes)
-    if loss == "squared":
-        mse = float(np.mean((np.asarray(y, np.float64) - out) ** 2))
-        return {f"{prefix}_mse": _finite(mse), f"{prefix}_rmse": _finite(math.sqrt(mse))}
+    kind = _kind(loss)
+    if kind not in ("logistic", "multinomial"):
+        y = np.asarray(y, np.float64)
+        mse = float(np.mean((y - out) ** 2))
+        metrics = {f"{prefix}_mse": _finite(mse), f"{prefix}_rmse": _finite(math.sqrt(mse))}
+        if kind in _LOG_LINK:
+            from sklearn.metrics import mean_tweedie_deviance
+
+            power = _LOG_LINK[kind] if _LOG_LINK[kind] is not None else float(loss.power)
+            metrics[f"{prefix}_deviance"] = _finite(mean_tweedie_deviance(y, out, power=power))
+        return metrics
     from sklearn.metrics import log_loss
 
     pred = np.asarray(classes)[np.argmax(out, axis=1)]
@@ -146,12 +170,15 @@ def error_metrics(loss, coef, intercept, X, y, classes, prefix) -> dict:
 # ----------------------------------------------------------------------------- one fit
 
 
-def _loss_name(model, split):
-    if model.loss != "auto":
-        return model.loss
-    if split.task == "regression":
-        return "squared"
-    return "logistic" if len(np.unique(split.y_train)) == 2 else "multinomial"
+def _loss(model, split):
+    """The model's jaxreg loss (``auto``: squared, logistic or multinomial by the data)."""
+    kind = model.loss.kind
+    if kind == "auto":
+        if split.task == "regression":
+            kind = "squared"
+        else:
+            kind = "logistic" if len(np.unique(split.y_train)) == 2 else "multinomial"
+    return model.loss.build(kind)
 
 
 def run_fit(pf: PlannedFit, split: Split, feats, config: RunConfig, fast=False) -> Record:
@@ -171,7 +198,7 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
 
     m = pf.model
     transform, Ftr, Fte = feats
-    loss = _loss_name(m, split)
+    loss = _loss(m, split)
     kwargs = {k: v for k, v in m.fit_kwargs().items() if v is not None}
     kwargs.setdefault("seed", config.seed)
     if config.device != "auto":
@@ -185,7 +212,7 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
     penalty = m.penalty.build(alpha)
     res = jaxreg.fit(Ftr, y, loss=loss, penalty=penalty, fit_intercept=m.fit_intercept, **kwargs)
     info.update(
-        loss=loss,
+        loss=loss.name if m.loss.kind == "auto" else m.loss.label(),
         penalty=m.penalty.kind,
         alpha=alpha,
         solver=res.solver,
@@ -207,18 +234,32 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
     classes = None if res.classes is None else [c.item() if hasattr(c, "item") else c for c in res.classes]
     if split.streamed:
         # squared loss with unit weights: objective = mse/2 + penalty(w), so mse is exact
-        pen = float(penalty.value(res.coef)) if loss == "squared" else None
+        pen = float(penalty.value(res.coef)) if loss.name == "squared" else None
         info["train_mse"] = None if pen is None else _finite(2.0 * (res.objective - pen))
     else:
         info.update(error_metrics(loss, res.coef, res.intercept, Ftr, split.y_train, classes, "train"))
         info.update(error_metrics(loss, res.coef, res.intercept, Fte, split.y_test, classes, "test"))
     if classes is not None:
         info["classes"] = classes
+    info.update(_recovery(res.coef, split.coef_true, pf.features))
 
     def predict(X):
         return _scores(loss, res.coef, res.intercept, transform(X), classes)
 
     return Record(pf, info, np.asarray(res.coef), res.intercept, np.asarray(res.history), predict)
+
+
+def _recovery(coef, truth, features) -> dict:
+    """Against a known truth (generated data, no basis expansion): the support's false
+    positives and negatives and, on unscaled features, ``coef_error = ||w - w_true||_2``."""
+    coef = np.asarray(coef)
+    if truth is None or features.basis != "none" or np.shape(truth) != coef.shape:
+        return {}
+    found, true = coef != 0, np.asarray(truth) != 0
+    out = {"false_positives": int(np.sum(found & ~true)), "false_negatives": int(np.sum(~found & true))}
+    if not features.standardize:
+        out["coef_error"] = _finite(np.linalg.norm(coef - truth))
+    return out
 
 
 def _run_bayes(pf, split, feats, info) -> Record:

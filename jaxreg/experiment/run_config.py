@@ -27,7 +27,7 @@ from jaxreg.experiment.config import (
     validate,
 )
 from jaxreg.experiment.run_data import RunDataSpec, check_paths
-from jaxreg.experiment.specs import PenaltySpec, SolverRun
+from jaxreg.experiment.specs import LOSS_KINDS, BoundedPenaltySpec, LossSpec, SolverRun
 
 __all__ = [
     "FeatureSpec",
@@ -112,14 +112,25 @@ class SplitSpec(StrictModel):
 class FitModel(SolverRun):
     """A model fitted with :func:`jaxreg.fit`: ``loss``, ``penalty``, ``solver`` (with
     ``tol``, ``max_iter`` and ``options``) and ``fit_intercept``. ``loss: auto`` is squared
-    for regression data, logistic for two classes, multinomial for more."""
+    for regression data, logistic for two classes, multinomial for more; a loss with
+    parameters is a mapping (``{kind: tweedie, power: 1.5}``, ``{kind: huber, epsilon: 1.35}``).
+    The penalty may carry bounds (``positive: true``, ``lower``, ``upper``)."""
 
     kind: Literal["fit"] = "fit"
     name: str = Field(min_length=1)
-    loss: Literal["auto", "squared", "logistic", "multinomial"] = "auto"
-    penalty: PenaltySpec = PenaltySpec(kind="none")
+    loss: LossSpec = LossSpec(kind="auto")
+    penalty: BoundedPenaltySpec = BoundedPenaltySpec(kind="none")
     solver: str = "auto"
     fit_intercept: bool = True
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss_name(cls, v):
+        if not isinstance(v, str):
+            return v
+        if v not in LOSS_KINDS:
+            raise ValueError(f"not a jaxreg loss; allowed: {', '.join(LOSS_KINDS)}{did_you_mean(v, LOSS_KINDS)}")
+        return {"kind": v}
 
 
 class BayesModel(StrictModel):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from jaxreg.datasets import BUILTIN
 from jaxreg.errors import UsageError
@@ -26,6 +26,7 @@ from jaxreg.experiment.npy_data import NpyDataSpec
 __all__ = [
     "BuiltinData",
     "LineData",
+    "CountData",
     "CsvData",
     "NpzData",
     "SvmlightData",
@@ -54,6 +55,47 @@ class LineData(StrictModel):
     low: float = -1.0
     high: float = 1.0
     seed: int = Field(0, ge=0)
+
+
+class CountData(StrictModel):
+    """Counts ``y ~ Poisson(exposure * exp(intercept + X w))``: the correlated Gaussian design
+    and sparse truth of the ``linear`` kind (``corr(x_i, x_j) = rho^|i-j|``, ``n_informative``
+    standard normal coefficients times ``coef_scale``). With ``log_exposure_spread`` > 0 each
+    sample has an exposure (time at risk) with ``log(exposure)`` uniform on ``[-spread,
+    spread]``, appended as the last column: ``jaxreg.fit`` takes no offset, so the exposure
+    enters as a feature whose true coefficient is 1."""
+
+    kind: Literal["counts"] = "counts"
+    n_samples: int = Field(500, ge=1)
+    n_features: int = Field(20, ge=1)
+    rho: float = Field(0.3, ge=0.0, lt=1.0, description="column correlation")
+    n_informative: int = Field(5, ge=0, description="nonzero true coefficients")
+    coef_scale: float = Field(0.5, gt=0.0, description="the true coefficients' scale (log-rate units)")
+    intercept: float = 0.0
+    log_exposure_spread: float = Field(0.0, ge=0.0, description="log(exposure) uniform on [-spread, spread]")
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _informative_fits(self):
+        if self.n_informative > self.n_features:
+            raise ValueError(f"n_informative={self.n_informative} must be <= n_features={self.n_features}")
+        return self
+
+    def make(self, dtype=np.float64) -> Dataset:
+        """The arrays (deterministic given ``seed``)."""
+        from jaxreg.datasets import make_correlated_regression
+
+        X, _, w = make_correlated_regression(
+            self.n_samples, self.n_features, rho=self.rho, n_informative=self.n_informative, seed=self.seed
+        )
+        w = self.coef_scale * w
+        rng = np.random.default_rng([self.seed, 1])
+        eta = self.intercept + X @ w
+        if self.log_exposure_spread > 0:
+            log_exposure = rng.uniform(-self.log_exposure_spread, self.log_exposure_spread, self.n_samples)
+            X, w, eta = np.column_stack([X, log_exposure]), np.append(w, 1.0), eta + log_exposure
+        y = rng.poisson(np.exp(eta)).astype(dtype)
+        return Dataset(X.astype(dtype), y, "regression", w)
 
 
 class CsvData(StrictModel):
@@ -93,6 +135,7 @@ RunDataSpec = Annotated[
     | ClassificationData
     | SinusoidalData
     | LineData
+    | CountData
     | BuiltinData
     | CsvData
     | NpzData
@@ -171,6 +214,8 @@ def load_data(spec, dtype=np.float64):
         x = rng.uniform(spec.low, spec.high, spec.n_samples)
         y = spec.intercept + spec.slope * x + spec.noise * rng.standard_normal(spec.n_samples)
         return Dataset(x[:, None].astype(dtype), y.astype(dtype), "regression", np.array([spec.intercept, spec.slope]))
+    if isinstance(spec, CountData):
+        return spec.make(dtype)
     if isinstance(spec, BuiltinData):
         from jaxreg.datasets import load_builtin
 

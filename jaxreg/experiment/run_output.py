@@ -87,7 +87,9 @@ def table(records) -> str:
     classification = any("train_accuracy" in r.info for r in records)
     err = ("train acc", "test acc") if classification else ("train rmse", "test rmse")
     keys = ("train_accuracy", "test_accuracy") if classification else ("train_rmse", "test_rmse")
-    head = ["fit", "solver", "status", "iters", "objective", err[0], err[1], "nonzeros", "compile s", "fit s"]
+    deviance = any("test_deviance" in r.info for r in records)  # a log-link loss: its held-out deviance
+    head = ["fit", "solver", "status", "iters", "objective", err[0], err[1]]
+    head += ["test deviance"] * deviance + ["nonzeros", "compile s", "fit s"]
     rows = []
     for r in records:
         i = r.info
@@ -100,6 +102,7 @@ def table(records) -> str:
                 _num(i.get("objective"), "{:.6g}"),
                 _num(i.get(keys[0])),
                 _num(i.get(keys[1])),
+                *([_num(i.get("test_deviance"))] * deviance),
                 str(i.get("nonzeros", "")),
                 _num(i.get("compile_time"), "{:.2f}"),
                 _num(i.get("fit_time"), "{:.4f}"),

@@ -1,35 +1,101 @@
-"""Config models for what is fitted: a penalty (with ``alpha`` absolute or as a fraction of
-``alpha_max``) and a jaxreg solver with its options. Shared by sweeps and experiments.
+"""Config models for what is fitted: a loss (with its parameters), a penalty (with
+``alpha`` absolute or as a fraction of ``alpha_max``, optionally with bounds) and a jaxreg
+solver with its options. Shared by sweeps and experiments.
 
-Solver names are checked against the live registry :data:`jaxreg.solvers.SOLVERS`, so a
-solver added there is usable in configs with no change here.
+Solver, loss and penalty names are checked against the live registries
+(:data:`jaxreg.solvers.SOLVERS`, :data:`jaxreg.losses.LOSSES`,
+:data:`jaxreg.penalties.PENALTIES`), and which kind takes which parameter is read from the
+classes' fields, so an entry added there is usable in configs with no new table here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from jaxreg.experiment.config import StrictModel, did_you_mean
-from jaxreg.penalties import PENALTIES, get_penalty
+from jaxreg.losses import LOSSES
+from jaxreg.penalties import PENALTIES, Bounded, Penalty, get_penalty
 
-__all__ = ["PenaltySpec", "SolverRun", "PENALTY_KINDS", "PENALTY_NAMES"]
+__all__ = [
+    "LossSpec",
+    "PenaltySpec",
+    "BoundedPenaltySpec",
+    "SolverRun",
+    "LOSS_KINDS",
+    "PENALTY_KINDS",
+    "PENALTY_NAMES",
+]
 
 # A config's penalty ``kind`` -> its name in jaxreg.penalties.PENALTIES. Configs spell the
 # elastic net "elastic_net"; weighted_l1 needs per-feature weights, which a config does not give.
 PENALTY_NAMES = {{"elasticnet": "elastic_net"}.get(name, name): name for name in PENALTIES if name != "weighted_l1"}
 PENALTY_KINDS = tuple(PENALTY_NAMES)
-# the parameter only one kind takes (the others refuse it)
-_OWN_PARAM = {"elastic_net": "l1_ratio", "lp": "p"}
+LOSS_KINDS = ("auto", *LOSSES)
+
+
+def _defaults(cls) -> dict:
+    """A loss or penalty class's parameters and their defaults (its dataclass fields)."""
+    return {f.name: f.default for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
+
+
+def _owners(registry, names, params) -> dict:
+    """``{param: the kinds whose class takes it}``: a kind refuses the others' parameters."""
+    return {p: tuple(k for k, n in names.items() if p in _defaults(registry[n])) for p in params}
+
+
+def _refuse_foreign(spec, owners, what):
+    for param, kinds in owners.items():
+        if getattr(spec, param) is not None and spec.kind not in kinds:
+            allowed = " or ".join(repr(k) for k in kinds)
+            raise ValueError(f"{param} applies to {what} {allowed} only, not {spec.kind!r}")
+
+
+_PENALTY_PARAMS = _owners(PENALTIES, PENALTY_NAMES, ("l1_ratio", "p", "gamma"))
+_LOSS_PARAMS = _owners(LOSSES, {k: k for k in LOSSES}, ("power", "epsilon"))
+# kinds whose alpha_max (the smallest alpha with all-zero coefficients) exists; lp only at p = 1
+_ALPHA_MAX_KINDS = tuple(k for k, n in PENALTY_NAMES.items() if PENALTIES[n].alpha_max is not Penalty.alpha_max)
+
+
+class LossSpec(StrictModel):
+    """A loss: ``kind`` (a name in :data:`jaxreg.losses.LOSSES`, or ``auto``: squared for
+    regression data, logistic for two classes, multinomial for more) and its parameters:
+    ``power`` of tweedie (in [1, 2]), ``epsilon`` of huber (> 0). In a config ``loss:
+    poisson`` is short for ``loss: {kind: poisson}``."""
+
+    kind: Literal[LOSS_KINDS]  # type: ignore[valid-type]
+    power: float | None = Field(None, ge=1.0, le=2.0, description="tweedie only (default 1.5)")
+    epsilon: float | None = Field(None, gt=0.0, description="huber only (default 1.35)")
+
+    @model_validator(mode="after")
+    def _params_apply(self):
+        _refuse_foreign(self, _LOSS_PARAMS, "loss")
+        return self
+
+    def build(self, kind=None):
+        """The jaxreg loss (``kind`` resolves ``auto``)."""
+        kind = kind or self.kind
+        params = {p: getattr(self, p) for p, kinds in _LOSS_PARAMS.items() if kind in kinds}
+        return LOSSES[kind](**{p: v for p, v in params.items() if v is not None})
+
+    def label(self) -> str:
+        """``poisson``, ``tweedie(power=1.5)``, ``huber(epsilon=1.35)``."""
+        if self.kind == "auto":
+            return "auto"
+        given = {p: getattr(self, p) for p in _LOSS_PARAMS}
+        extra = [f"{p}={v if given.get(p) is None else given[p]:g}" for p, v in _defaults(LOSSES[self.kind]).items()]
+        return self.kind + (f"({', '.join(extra)})" if extra else "")
 
 
 class PenaltySpec(StrictModel):
     """A penalty: ``kind`` and its strength.
 
     ``alpha`` is absolute; ``alpha_ratio`` is a fraction of ``alpha_max`` (the smallest
-    alpha giving all-zero coefficients), which exists for l1, elastic_net, linf and lp with
-    p = 1. Give one of the two (neither for ``none``).
+    alpha giving all-zero coefficients), which exists for l1, elastic_net, linf, mcp, scad
+    and lp with p = 1. Give one of the two (neither for ``none``). ``gamma`` shapes mcp
+    (> 1, default 3) and scad (> 2, default 3.7), skglm's parametrisation.
     """
 
     kind: Literal[PENALTY_KINDS]
@@ -37,6 +103,14 @@ class PenaltySpec(StrictModel):
     alpha_ratio: float | None = Field(None, gt=0.0)
     l1_ratio: float | None = Field(None, gt=0.0, le=1.0, description="elastic_net only (default 0.5)")
     p: float | None = Field(None, ge=1.0, description="lp only")
+    gamma: float | None = Field(None, gt=1.0, description="mcp (default 3) and scad (> 2, default 3.7) only")
+
+    @field_validator("gamma")
+    @classmethod
+    def _scad_gamma(cls, v, info: ValidationInfo):
+        if v is not None and info.data.get("kind") == "scad" and v <= 2.0:
+            raise ValueError("kind 'scad' needs gamma > 2 (mcp needs gamma > 1)")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -47,20 +121,19 @@ class PenaltySpec(StrictModel):
         elif (self.alpha is None) == (self.alpha_ratio is None):
             raise ValueError(f"kind {k!r} needs exactly one of alpha (absolute) or alpha_ratio (fraction of alpha_max)")
         if self.alpha_ratio is not None and not self.has_alpha_max:
+            kinds = ", ".join("lp with p=1" if m == "lp" else m for m in _ALPHA_MAX_KINDS)
             raise ValueError(
                 f"alpha_ratio is not allowed for kind {k!r}{'' if k != 'lp' else f' with p={self.p}'}: alpha_max "
-                "exists only for l1, elastic_net, linf and lp with p=1; give alpha instead"
+                f"exists only for {kinds}; give alpha instead"
             )
-        for owner, param in _OWN_PARAM.items():
-            if getattr(self, param) is not None and k != owner:
-                raise ValueError(f"{param} applies to kind {owner!r} only, not {k!r}")
+        _refuse_foreign(self, _PENALTY_PARAMS, "kind")
         if k == "lp" and self.p is None:
             raise ValueError("kind 'lp' needs p (a number >= 1)")
         return self
 
     @property
     def has_alpha_max(self) -> bool:
-        return self.kind in ("l1", "elastic_net", "linf") or (self.kind == "lp" and self.p == 1.0)
+        return self.kind in _ALPHA_MAX_KINDS and (self.kind != "lp" or self.p == 1.0)
 
     @property
     def l1_fraction(self) -> float:
@@ -73,12 +146,16 @@ class PenaltySpec(StrictModel):
         if self.kind == "none":
             return get_penalty("none")
         params = {"alpha": self.alpha if alpha is None else float(alpha)}
-        if self.kind in _OWN_PARAM:  # elastic_net's l1_ratio has a default; lp's p is required
-            params[_OWN_PARAM[self.kind]] = self.l1_fraction if self.kind == "elastic_net" else self.p
+        for param, kinds in _PENALTY_PARAMS.items():  # lp's p is required; the others have defaults
+            if self.kind in kinds and getattr(self, param) is not None:
+                params[param] = getattr(self, param)
+        if self.kind == "elastic_net":
+            params["l1_ratio"] = self.l1_fraction
         return get_penalty(PENALTY_NAMES[self.kind], **params)
 
     def resolve_alpha(self, X, y, loss, fit_intercept=True) -> float:
-        """The absolute alpha on data ``(X, y)``: ``alpha``, or ``alpha_ratio * alpha_max``."""
+        """The absolute alpha on data ``(X, y)``: ``alpha``, or ``alpha_ratio * alpha_max``
+        (``loss`` a name or a :class:`jaxreg.losses.Loss`)."""
         if self.kind == "none":
             return 0.0
         if self.alpha is not None:
@@ -95,6 +172,8 @@ class PenaltySpec(StrictModel):
             extra = f"(l1_ratio={self.l1_fraction:g})"
         elif self.kind == "lp":
             extra = f"(p={self.p:g})"
+        elif "gamma" in _defaults(PENALTIES[PENALTY_NAMES[self.kind]]):
+            extra = f"(gamma={self.gamma or _defaults(PENALTIES[PENALTY_NAMES[self.kind]])['gamma']:g})"
         if self.kind == "none":
             return "none"
         if self.alpha_ratio is not None:
@@ -103,6 +182,52 @@ class PenaltySpec(StrictModel):
         else:
             strength = f"alpha={self.alpha:g}"
         return f"{self.kind}{extra} {strength}"
+
+
+class BoundedPenaltySpec(PenaltySpec):
+    """A penalty with optional box constraints on the coefficients: ``positive: true``
+    (scikit-learn's ``positive=True``, every coefficient >= 0) or ``lower`` (<= 0) and
+    ``upper`` (>= 0), one number for every coefficient; built as
+    :class:`jaxreg.penalties.Bounded` (the penalty's prox clipped to the box), so the
+    penalty must be separable. ``jaxreg run`` takes it; sweeps take :class:`PenaltySpec`,
+    as their peers and float64 objective know no bounds."""
+
+    positive: bool = False
+    lower: float | None = Field(None, le=0.0, description="every coefficient >= lower (<= 0)")
+    upper: float | None = Field(None, ge=0.0, description="every coefficient <= upper (>= 0)")
+
+    @model_validator(mode="after")
+    def _bounds_apply(self):
+        if self.positive and self.lower is not None:
+            raise ValueError("give positive: true (lower = 0) or lower, not both")
+        if self.bounded and not PENALTIES[PENALTY_NAMES[self.kind]].separable:
+            allowed = ", ".join(k for k, n in PENALTY_NAMES.items() if PENALTIES[n].separable)
+            raise ValueError(f"bounds need a separable penalty, not kind {self.kind!r}; allowed: {allowed}")
+        return self
+
+    @property
+    def bounded(self) -> bool:
+        return self.positive or self.lower is not None or self.upper is not None
+
+    def build(self, alpha=None):
+        """The penalty with strength ``alpha``, clipped to the bounds when there are any."""
+        penalty = super().build(alpha)
+        if not self.bounded:
+            return penalty
+        lower = 0.0 if self.positive else (-float("inf") if self.lower is None else self.lower)
+        upper = float("inf") if self.upper is None else self.upper
+        return Bounded(penalty, lower=lower, upper=upper)
+
+    def label(self) -> str:
+        """:meth:`PenaltySpec.label` plus ``positive`` or ``in [lower, upper]``."""
+        text = super().label()
+        if self.positive and self.upper is None:
+            return f"{text} positive"
+        if self.bounded:
+            lo = 0.0 if self.positive else (-float("inf") if self.lower is None else self.lower)
+            hi = float("inf") if self.upper is None else self.upper
+            return f"{text} in [{lo:g}, {hi:g}]"
+        return text
 
 
 class SolverRun(StrictModel):
