@@ -523,6 +523,7 @@ class _Classifier(ClassifierMixin, _JaxregLinearModel):
         coef = np.asarray(res.coef)
         self.coef_ = coef[None, :] if coef.ndim == 1 else coef.T
         self.intercept_ = np.atleast_1d(np.asarray(res.intercept, dtype=coef.dtype))
+        self.n_iter_ = np.array([self.n_iter_])  # scikit-learn's shape (1,): one fit for all classes
         return self
 
     def decision_function(self, X):

@@ -416,3 +416,12 @@ def test_logistic_c_inf_is_unpenalized_as_in_sklearn(clf_data):
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-5)
     with pytest.raises(ValueError, match="C=-inf"):
         jaxreg.LogisticRegression(C=-np.inf).fit(X, y)
+
+
+def test_classifier_n_iter_has_sklearns_shape(clf_data):
+    import sklearn.linear_model as sklm
+
+    X, y = clf_data
+    ours = jaxreg.LogisticRegression().fit(X, y)
+    assert ours.n_iter_.shape == sklm.LogisticRegression().fit(X, y).n_iter_.shape == (1,)
+    assert ours.n_iter_[0] == ours.fit_result_.n_iter >= 1
