@@ -140,3 +140,14 @@ def test_objective64_agrees_with_jaxreg_losses_and_penalties(problems, loss, pen
         expected = float(get_loss(loss).value(jnp.asarray(y_enc), jnp.asarray(X @ w + b)))
         expected += float(spec.build().value(jnp.asarray(w)))
     assert objective64(loss, spec, spec.alpha or 0.0, X, y_enc, w, b) == pytest.approx(expected, rel=1e-12)
+
+
+def test_objective64_scores_mcp_by_its_own_formula(problems):
+    # not L-infinity's (every kind it did not know fell through to it)
+    X, _, y = problems["squared"]
+    w = np.random.default_rng(2).standard_normal(12) * 0.5
+    spec = PenaltySpec(kind="mcp", alpha=0.3, gamma=3.0)
+    aw = np.abs(w)
+    mcp = np.sum(np.where(aw <= 0.9, 0.3 * aw - aw**2 / 6.0, 0.9 * 0.3 / 2))
+    expected = 0.5 * np.mean((y - X @ w - 0.1) ** 2) + mcp
+    assert objective64("squared", spec, 0.3, X, y, w, 0.1) == pytest.approx(expected, rel=1e-12)

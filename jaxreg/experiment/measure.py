@@ -64,8 +64,13 @@ def objective64(loss: str, penalty: PenaltySpec, alpha: float, X, y_enc, coef, i
         pen = a * (r * np.sum(aw) + 0.5 * (1.0 - r) * np.sum(w**2))
     elif k == "lp":
         pen = a / penalty.p * np.sum(aw**penalty.p)
-    else:
+    elif k == "linf":
         pen = a * np.max(aw)
+    else:  # any other penalty (mcp, scad, ...): its own value, computed in float64
+        import jax
+
+        with jax.enable_x64(True):
+            pen = float(penalty.build(a).value(jax.numpy.asarray(w, dtype=jax.numpy.float64)))
     return float(data + pen)
 
 
