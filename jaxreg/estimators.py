@@ -161,6 +161,18 @@ def _solver_name(solver):
     return SKLEARN_SOLVERS.get(solver, solver) if isinstance(solver, str) else solver
 
 
+def _warn_alpha_zero(alpha):
+    """scikit-learn's warning for Lasso/ElasticNet at alpha = 0 (least squares by coordinate
+    descent; jaxreg's working set does converge there, but the advice stands)."""
+    if alpha == 0:
+        warnings.warn(
+            "With alpha=0, this algorithm does not converge well. You are advised to use the LinearRegression "
+            "estimator",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
 def check_fit_status(est, res, stacklevel=3):
     """Raise for a diverged fit; warn (scikit-learn's ConvergenceWarning) for one that hit
     ``max_iter``. Shared by every estimator that wraps :func:`jaxreg.fit`."""
@@ -406,7 +418,9 @@ class Lasso(_AlphaParam, _Regressor):
 
     def _penalty(self, weight_sum):
         # The elastic net with l1_ratio = 1, compiled as ElasticNet's (see the module docstring).
-        return keep_positive(_ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), 1.0), self.positive)
+        alpha = _check_number(self.alpha, "alpha", strict=False)
+        _warn_alpha_zero(alpha)
+        return keep_positive(_ElasticNetPenalty(alpha, 1.0), self.positive)
 
     def _fitted(self, X, y, sw):
         self.dual_gap_ = dual_gap(self.fit_result_, X, y, sw, self.fit_intercept)
@@ -453,9 +467,9 @@ class ElasticNet(_Regressor):
         _store_params(self, locals())
 
     def _penalty(self, weight_sum):
-        return keep_positive(
-            _ElasticNetPenalty(_check_number(self.alpha, "alpha", strict=False), self.l1_ratio), self.positive
-        )
+        alpha = _check_number(self.alpha, "alpha", strict=False)
+        _warn_alpha_zero(alpha)
+        return keep_positive(_ElasticNetPenalty(alpha, self.l1_ratio), self.positive)
 
     def _fitted(self, X, y, sw):
         self.dual_gap_ = dual_gap(self.fit_result_, X, y, sw, self.fit_intercept)

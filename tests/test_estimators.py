@@ -425,3 +425,12 @@ def test_classifier_n_iter_has_sklearns_shape(clf_data):
     ours = jaxreg.LogisticRegression().fit(X, y)
     assert ours.n_iter_.shape == sklm.LogisticRegression().fit(X, y).n_iter_.shape == (1,)
     assert ours.n_iter_[0] == ours.fit_result_.n_iter >= 1
+
+
+@pytest.mark.parametrize("cls", [jaxreg.Lasso, jaxreg.ElasticNet])
+def test_alpha_zero_warns_as_sklearn(cls, reg_data):
+    X, y, _ = reg_data
+    with pytest.warns(UserWarning, match="With alpha=0, this algorithm does not converge well"):
+        est = cls(alpha=0.0, tol=1e-10).fit(X, y)
+    ols = np.linalg.lstsq(np.c_[X, np.ones(len(y))], y, rcond=None)[0]
+    np.testing.assert_allclose(est.coef_, ols[:-1], atol=1e-6)
