@@ -16,7 +16,7 @@ weighted means with ``sample_weight``; ``W`` below is ``sum(sample_weight)``, ``
 scikit-learn's other parameters are accepted with its meaning where jaxreg has one:
 ``random_state`` seeds the stochastic solvers (when ``seed`` is None); ``warm_start`` starts
 from the previous fit's coefficients; ``class_weight`` (dict or "balanced") multiplies the
-sample weights; ``positive=True`` (Lasso, ElasticNet, LinearRegression and the CV
+sample weights; ``positive=True`` (Ridge, Lasso, ElasticNet, LinearRegression and the CV
 estimators) keeps every coefficient >= 0 (``penalties.Bounded(..., lower=0)`` on the
 working set); ``dual`` only takes False (an error names the value otherwise); ``selection``
 ("cyclic" or "random": jaxreg's coordinate solvers run cyclically to the same optimum);
@@ -389,7 +389,7 @@ class Ridge(_AlphaParam, _Regressor):
     """
 
     def _penalty(self, weight_sum):
-        return L2(_check_number(self.alpha, "alpha", strict=False) / weight_sum)
+        return keep_positive(L2(_check_number(self.alpha, "alpha", strict=False) / weight_sum), self.positive)
 
     def _fitted(self, X, y, sw):
         self.solver_ = self.fit_result_.solver if self.solver == "auto" else self.solver

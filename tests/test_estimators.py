@@ -434,3 +434,15 @@ def test_alpha_zero_warns_as_sklearn(cls, reg_data):
         est = cls(alpha=0.0, tol=1e-10).fit(X, y)
     ols = np.linalg.lstsq(np.c_[X, np.ones(len(y))], y, rcond=None)[0]
     np.testing.assert_allclose(est.coef_, ols[:-1], atol=1e-6)
+
+
+def test_ridge_positive_matches_sklearn(reg_data):
+    import sklearn.linear_model as sklm
+
+    X, y, _ = reg_data
+    y = y - 3.0 * X[:, 2]  # a negative truth the constraint must cut
+    ours = jaxreg.Ridge(alpha=2.0, positive=True, tol=1e-12).fit(X, y)
+    ref = sklm.Ridge(alpha=2.0, positive=True, tol=1e-12).fit(X, y)  # L-BFGS-B
+    assert np.all(ours.coef_ >= 0) and ours.coef_[2] == 0
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
