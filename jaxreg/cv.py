@@ -354,10 +354,10 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
     ----------
     Cs : int or list of float, default=10
         The grid, or its size (``logspace(-4, 4, Cs)``).
-    l1_ratios : sequence of float in (0, 1], default=(1.0,)
-        Unlike scikit-learn (whose default is the L2 penalty), the default is the lasso
-        penalty: this estimator is the working-set solver's (use scikit-learn's or
-        ``jaxreg.fit(..., penalty=L2(...))`` for a pure L2 penalty).
+    l1_ratios : sequence of float in [0, 1], default=(1.0,)
+        0 is the L2 penalty, 1 the lasso. Unlike scikit-learn (whose default is the L2
+        penalty), the default is the lasso. Grids with a 0 run on the working-set engine one
+        fold after another (the batched logistic kernels need an L1 part).
     fit_intercept : bool, default=True
     cv : int, cross-validation generator or iterable, default=None (5-fold stratified)
     scoring : None, "accuracy" or "neg_log_loss", default=None (accuracy)
@@ -446,11 +446,8 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
             if Cs.size == 0 or not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
                 raise ValueError(f"Cs={self.Cs!r} is not allowed; give an int or finite numbers > 0")
         r = np.atleast_1d(np.asarray(self.l1_ratios, dtype=float))
-        if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r <= 0) or np.any(r > 1):
-            raise ValueError(
-                f"l1_ratios={self.l1_ratios!r} is not allowed; give numbers in (0, 1] (the working-set solver "
-                "needs an L1 part; for a pure L2 penalty use scikit-learn's LogisticRegressionCV)"
-            )
+        if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r < 0) or np.any(r > 1):
+            raise ValueError(f"l1_ratios={self.l1_ratios!r} is not allowed; give numbers in [0, 1] (0 is L2, 1 is L1)")
         return Cs, r
 
     def fit(self, X, y, sample_weight=None):
@@ -492,7 +489,8 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         alphas = 1.0 / (Cs[:, None] * Wf.sum(axis=1)[None, :])  # (n_Cs, B); increasing C
         with compute_context(X.dtype):
             kw = dict(fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter))
-            if is_sparse(X):  # the engine, fold after fold (each C warm-started)
+            if is_sparse(X) or np.any(ratio == 0):  # the engine, fold after fold (each C warm-started);
+                # the batched logistic kernels need an L1 part in every problem
                 units = [ElasticNet(1.0, r) for r in ratio]
                 res = engine.solve_path(X, np.broadcast_to(s, (R * F, n)), Wf, Logistic(), units, alphas, **kw)
             else:
