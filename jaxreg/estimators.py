@@ -115,7 +115,7 @@ class _JaxregLinearModel(BaseEstimator):
             y,
             loss=loss,
             penalty=penalty,
-            solver=_solver_name(self.solver),
+            solver=self._solver(),
             fit_intercept=self.fit_intercept,
             tol=self.tol,
             max_iter=self.max_iter,
@@ -128,6 +128,14 @@ class _JaxregLinearModel(BaseEstimator):
         self.objective_history_ = res.history
         self.fit_result_ = res
         return res
+
+    def _solver(self):
+        """jaxreg's solver for ``self.solver``; with ``positive=True`` a scikit-learn name
+        (scikit-learn's positive fits are L-BFGS-B or coordinate descent) is the working
+        set, which takes the bounds, via ``auto``."""
+        if getattr(self, "positive", False) and (self.solver in SKLEARN_SOLVERS or self.solver == "lbfgs"):
+            return "auto"
+        return _solver_name(self.solver)
 
     def _warm_start(self):
         """``coef_init``/``intercept_init`` from the previous fit with ``warm_start=True``."""

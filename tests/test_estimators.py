@@ -443,6 +443,7 @@ def test_ridge_positive_matches_sklearn(reg_data):
     y = y - 3.0 * X[:, 2]  # a negative truth the constraint must cut
     ours = jaxreg.Ridge(alpha=2.0, positive=True, tol=1e-12).fit(X, y)
     ref = sklm.Ridge(alpha=2.0, positive=True, tol=1e-12).fit(X, y)  # L-BFGS-B
+    assert jaxreg.Ridge(alpha=2.0, positive=True, solver="lbfgs").fit(X, y).fit_result_.solver == "working_set"
     assert np.all(ours.coef_ >= 0) and ours.coef_[2] == 0
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
