@@ -481,7 +481,7 @@ class Problem(NamedTuple):
     width: int
     y: jax.Array
     d: jax.Array
-    xbar: np.ndarray  # X^T d: the gap's column means (squared loss)
+    xbar: np.ndarray | None  # X^T d: the gap's column means (squared loss only, else None)
     fit_intercept: bool
     # a sparse X on the CPU, as scipy CSC: the full passes ``X^T v`` and ``X w`` run there
     # (scipy's loops over the nonzeros are ~3x faster than XLA's scatter-based segment sums
@@ -489,10 +489,13 @@ class Problem(NamedTuple):
     host: object = None
 
 
-def problem(X, y, weights, *, fit_intercept: bool, like: Problem | None = None) -> Problem:
+def problem(X, y, weights, *, fit_intercept: bool, loss: Loss, like: Problem | None = None) -> Problem:
     """``X`` (numpy or scipy.sparse, rows as many as ``y``) put on the device once (or
-    taken from ``like``, a problem on the same ``X``)."""
-    on_host = hasattr(X, "tocsc") and default_device().platform == "cpu"
+    taken from ``like``, a problem on the same ``X``). ``xbar`` (a pass over ``X``) is made
+    only for the squared loss, the one whose duality gap needs it."""
+    sparse = hasattr(X, "tocsc")
+    X = X.tocsc() if sparse else X  # one conversion serves the device design and the host passes
+    on_host = sparse and default_device().platform == "cpu"
     if like is not None:
         design, col_nnz = like.design, None
     else:
@@ -500,9 +503,11 @@ def problem(X, y, weights, *, fit_intercept: bool, like: Problem | None = None) 
     dtype = np.dtype(y.dtype)
     sw = np.asarray(weights)
     d = (sw / np.sum(sw)).astype(dtype)
-    xbar = np.asarray(X.T @ d, dtype).ravel() if fit_intercept else np.zeros(X.shape[1], dtype)
+    xbar = None
+    if isinstance(loss, Squared):
+        xbar = np.asarray(X.T @ d, dtype).ravel() if fit_intercept else np.zeros(X.shape[1], dtype)
     width = like.width if like is not None else 1 if col_nnz is None else chunk_width(col_nnz)
-    host = like.host if like is not None else X.tocsc() if on_host else None
+    host = like.host if like is not None else X if on_host else None
     if host is not None and host.shape[0] != y.shape[0]:  # padding rows: empty
         host = type(host)((host.data, host.indices, host.indptr), shape=(y.shape[0], host.shape[1]))
     return Problem(design, width, y, jax.device_put(d), xbar, bool(fit_intercept), host)
@@ -511,12 +516,12 @@ def problem(X, y, weights, *, fit_intercept: bool, like: Problem | None = None) 
 def gap_terms(prob: Problem, loss, penalty):
     """``(l1, l2, xbar)`` for the duality gap (see :func:`check`), or None: the squared
     loss with a penalty of elastic-net form."""
-    form = penalty.as_elastic_net(prob.design.n_features, prob.xbar.dtype) if isinstance(loss, Squared) else None
+    form = None if prob.xbar is None else penalty.as_elastic_net(prob.design.n_features, prob.xbar.dtype)
     return None if form is None else jax.device_put((form[0], form[1], prob.xbar))
 
 
 def solve(prob: Problem, loss, penalty, w0, b0, *, tol, max_iter, compiler):
-    """The outer loop for one penalty: returns ``(SolverOutput, predictions)``."""
+    """The outer loop for one penalty: returns the :class:`SolverOutput`."""
     design, y, d = prob.design, prob.y, prob.d
     p = design.n_features
     dtype = np.dtype(y.dtype)
@@ -603,7 +608,7 @@ def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=Tr
     array or a scipy.sparse matrix (rows padded to ``y``'s length). Returns
     ``(SolverOutput, compile_time)``."""
     compiler = Compiler()
-    prob = problem(data[0], data[1], data[2], fit_intercept=fit_intercept)
+    prob = problem(data[0], data[1], data[2], fit_intercept=fit_intercept, loss=loss)
     out = solve(prob, loss, penalty, w0, b0, tol=float(hyper.tol), max_iter=max_iter, compiler=compiler)
     return out, compiler.compile_time
 
@@ -625,7 +630,7 @@ def solve_path(X, y, weights, loss, penalties, alphas, *, fit_intercept, tol, ma
     prob = None
     for j in range(B):
         yj = jax.device_put(np.asarray(y[j], dtype))
-        prob = problem(X, yj, np.asarray(weights[j]), fit_intercept=fit_intercept, like=prob)
+        prob = problem(X, yj, np.asarray(weights[j]), fit_intercept=fit_intercept, loss=loss, like=prob)
         w = np.zeros(p, dtype) if w0 is None else np.asarray(w0, dtype)
         b = np.zeros((), dtype)
         if fit_intercept and not np.any(w):
