@@ -131,28 +131,17 @@ class _PathCV(RegressorMixin, BaseEstimator):
         units_l1 = np.repeat(l1_ratios, F)[:, None] * np.ones((1, p))
         units_l2 = 1.0 - np.repeat(l1_ratios, F)
         alphas = np.repeat(grids, F, axis=0).T  # (n_alphas, B)
+        Y, Wb = np.broadcast_to(y, (B, n)), np.tile(Wf, (len(l1_ratios), 1))
+        kw = dict(fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter))
         with compute_context(X.dtype):
             if is_sparse(X) or positive:  # the engine, fold after fold (each alpha warm-started)
-                kw = dict(fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter))
                 units = [keep_positive(ElasticNet(1.0, r), positive) for r in np.repeat(l1_ratios, F)]
-                Y, Wb = np.broadcast_to(y, (B, n)), np.tile(Wf, (len(l1_ratios), 1))
                 res = engine.solve_path(X, Y, Wb, Squared(), units, alphas, **kw)
             elif p <= gram.MAX_FEATURES:  # few features: the path on each fold's Gram matrix
-                Y, Wb = np.broadcast_to(y, (B, n)), np.tile(Wf, (len(l1_ratios), 1))
-                kw = dict(fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter))
                 res = gram.solve_path(X, Y, Wb, (units_l1, units_l2), alphas, compiler=Compiler(), **kw)
             else:
-                res = solve_path(
-                    X,
-                    jnp.asarray(np.broadcast_to(y, (B, n))),
-                    jnp.asarray(np.tile(Wf, (len(l1_ratios), 1))),
-                    Squared(),
-                    (units_l1, units_l2),
-                    alphas,
-                    fit_intercept=bool(self.fit_intercept),
-                    tol=float(self.tol),
-                    max_iter=int(self.max_iter),
-                )
+                units = (units_l1, units_l2)
+                res = solve_path(X, jnp.asarray(Y), jnp.asarray(Wb), Squared(), units, alphas, **kw)
         mse = np.empty((len(l1_ratios), F, grids.shape[1]))
         for i in range(len(l1_ratios)):
             for f, (_, test) in enumerate(folds):
