@@ -231,7 +231,9 @@ def main():
     print(f"load: {os.getloadavg()}")
     for case in a.only:
         with tempfile.TemporaryDirectory() as cache:
-            env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, JAXREG_CACHE_DIR=cache)
+            # an empty JAX cache; with it set jaxreg keeps the user's choice and its own store of
+            # executables stays off (jaxreg._cache), so the first fit compiles everything
+            env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, XDG_CACHE_HOME=cache)
             out = subprocess.run([sys.executable, __file__, "--worker", case, "--reps", str(a.reps)],
                                  env=env, capture_output=True, text=True, check=False)  # fmt: skip
         if out.returncode != 0:
