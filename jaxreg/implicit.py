@@ -1,0 +1,279 @@
+"""Differentiable fits: :func:`solution` returns a fit's coefficients through a
+``jax.custom_vjp`` whose backward pass is implicit differentiation of the optimality
+conditions (Bertrand et al. 2020, "Implicit differentiation of Lasso-type models for
+hyperparameter optimization").
+
+At a minimum ``(w, b)`` of ``f(w, b; theta) = loss.value(y, X w + b, sw) + penalty.value(w)``
+the gradient in the coordinates where the penalty is differentiable (all of them for a smooth
+penalty, the support ``w_j != 0`` for the L1-type ones) is zero:
+
+    G(w_S, b; theta) = grad_{(w_S, b)} f = 0.
+
+Where the support is stable, the implicit function theorem gives
+``d(w_S, b)/d theta = -H^{-1} dG/d theta`` with ``H = A_S^T D A_S + diag(penalty'')``,
+``A = [X, 1]`` and ``D = diag(sw * loss'' / sum sw)``; the coefficients off the support stay
+zero. The backward pass solves ``H v = cotangent`` once and returns ``-(dG/d theta)^T v``
+(one vector-Jacobian product of ``G``), for every differentiable input at once: the penalty's
+leaves (``alpha``, ``l1_ratio``, ``weights``), the loss's leaves, ``sample_weight``, ``X``
+and ``y``. The system is kept at full size, the rows and columns off the support replaced by
+the identity, so it has one shape under ``jit`` and ``vmap``.
+
+The forward pass is :func:`jaxreg.fit` (in float64 on the host, whatever the input dtype),
+called directly on concrete values and through ``jax.pure_callback`` when traced (under
+``jit`` or ``vmap``; ``vmap`` runs the fits one after another).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxreg.fit import fit
+from jaxreg.losses import Loss, get_loss
+from jaxreg.penalties import L1, L2, ElasticNet, Penalty, WeightedL1
+
+__all__ = ["solution", "fit_count", "PENALTY_NAMES"]
+
+PENALTY_NAMES = ("l1", "l2", "elastic_net", "weighted_l1")
+
+# Forward fits run so far in this process (what :mod:`jaxreg.tune` reports as n_fits_).
+_FITS = [0]
+
+
+def fit_count() -> int:
+    """The number of forward fits :func:`solution` has run in this process."""
+    return _FITS[0]
+
+
+def _make_penalty(penalty, alpha, l1_ratio, weights) -> Penalty:
+    if isinstance(penalty, Penalty):
+        if not penalty.separable:
+            raise ValueError(
+                f"penalty={penalty!r} is not allowed; implicit differentiation needs a separable "
+                f"penalty (one of {PENALTY_NAMES} or an L1, L2, ElasticNet, WeightedL1, Lp instance)"
+            )
+        return penalty if alpha is None else penalty.with_alpha(alpha)
+    name = penalty.lower().replace("elasticnet", "elastic_net") if isinstance(penalty, str) else penalty
+    if name not in PENALTY_NAMES:
+        raise ValueError(f"penalty={penalty!r} is not allowed; allowed: {PENALTY_NAMES} or a jaxreg Penalty")
+    if alpha is None:
+        raise ValueError(f"alpha=None is not allowed with penalty={penalty!r}; give a number >= 0")
+    if name == "weighted_l1":
+        if weights is None:
+            raise ValueError("weights=None is not allowed with penalty='weighted_l1'; give one weight >= 0 per feature")
+        return WeightedL1(alpha, jnp.asarray(weights))
+    if name == "elastic_net":
+        return ElasticNet(alpha, l1_ratio)
+    return L1(alpha) if name == "l1" else L2(alpha)
+
+
+def _labels(y, loss: Loss, dtype):
+    """The target as the loss reads it: logistic labels {0, 1} or {-1, +1} become -1/+1."""
+    if loss.name != "logistic":
+        if loss.is_classifier:
+            raise ValueError(f"loss={loss.name!r} is not supported by solution yet; use 'squared', 'logistic' or a GLM")
+        return jnp.asarray(y, dtype)
+    if not isinstance(y, jax.core.Tracer):
+        vals = set(np.unique(np.asarray(y)).tolist())
+        if not (vals <= {0, 1} or vals <= {-1, 1}):
+            raise ValueError(f"y has labels {sorted(vals)[:10]}; loss='logistic' needs labels in {{0, 1}} or {{-1, +1}}")
+    return jnp.where(jnp.asarray(y) > 0, 1.0, -1.0).astype(dtype)
+
+
+def solution(
+    X,
+    y,
+    alpha=None,
+    *,
+    loss="squared",
+    penalty="l1",
+    l1_ratio=0.5,
+    weights=None,
+    sample_weight=None,
+    fit_intercept=True,
+    tol=1e-10,
+    max_iter=None,
+    coef_init=None,
+    intercept_init=None,
+):
+    """The minimiser ``(coef, intercept)`` of ``loss(X @ w + b, y) + penalty(w)``, differentiable
+    (``jax.grad``, ``jax.vjp``) by implicit differentiation, under ``jit`` and ``vmap``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features), dense
+    y : array of shape (n_samples,)
+        Targets; for ``loss="logistic"`` labels in {0, 1} or {-1, +1}.
+    alpha : float or scalar array
+        The penalty's strength (``jaxreg.fit``'s scaling: mean loss + penalty). Required with a
+        penalty name; with a Penalty instance it replaces the instance's alpha when given.
+    loss : "squared", "logistic", a GLM loss name or a :class:`jaxreg.losses.Loss`
+    penalty : "l1", "l2", "elastic_net", "weighted_l1" or a separable
+        :class:`jaxreg.penalties.Penalty` (its array leaves are differentiable too)
+    l1_ratio : float, for "elastic_net"
+    weights : array of shape (n_features,), for "weighted_l1"
+    sample_weight : array of shape (n_samples,), optional
+        The loss is ``sum(sw * l) / sum(sw)``, so only the weights' ratios matter.
+    fit_intercept : bool
+    tol : float
+        The forward fit's tolerance (``jaxreg.fit``'s); gradients are as accurate as the fit.
+    max_iter : int, optional
+    coef_init, intercept_init : optional warm start of the forward fit (not differentiated).
+
+    Returns
+    -------
+    coef : array of shape (n_features,)
+    intercept : scalar array (0 when ``fit_intercept=False``)
+
+    Notes
+    -----
+    Off the support, the derivative of a zero coefficient is 0: exact where the support does
+    not change under a small change of the inputs, which is everywhere but at the finitely many
+    alphas where a coefficient enters or leaves. Float64 gradients need ``jax.enable_x64``.
+
+    Examples
+    --------
+    >>> import jax, numpy as np, jaxreg
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((40, 5)); y = X @ np.array([1.0, 0, 0, -2.0, 0]) + 0.1
+    >>> with jax.enable_x64(True):
+    ...     g = jax.grad(lambda a: jaxreg.solution(X, y, a)[0][0])(0.1)
+    >>> bool(g < 0)  # more shrinkage, smaller coefficient
+    True
+    """
+    loss = get_loss(loss)
+    if not isinstance(fit_intercept, (bool, np.bool_)):
+        raise ValueError(f"fit_intercept={fit_intercept!r} is not allowed; it must be True or False")
+    if not (isinstance(tol, (int, float)) and tol > 0):
+        raise ValueError(f"tol={tol!r} is not allowed; tol must be a number > 0")
+    X = jnp.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X has shape {X.shape}; X must be 2-D (n_samples, n_features)")
+    if not jnp.issubdtype(X.dtype, jnp.floating):
+        X = X.astype(jnp.result_type(float))
+    dtype = X.dtype
+    n, p = X.shape
+    if np.shape(y) != (n,):
+        raise ValueError(f"y has shape {np.shape(y)}; y must be 1-D with one target per row of X ({n},)")
+    y = _labels(y, loss, dtype)
+    sw = jnp.ones(n, dtype) if sample_weight is None else jnp.asarray(sample_weight, dtype)
+    if sw.shape != (n,):
+        raise ValueError(f"sample_weight has shape {sw.shape}; it must be 1-D with one weight per sample ({n},)")
+    pen = _make_penalty(penalty, alpha, l1_ratio, weights)
+    pen = jax.tree.map(lambda a: jnp.asarray(a, dtype), pen)
+    loss = jax.tree.map(lambda a: jnp.asarray(a, dtype), loss)
+    w0 = jnp.zeros(p, dtype) if coef_init is None else jnp.asarray(coef_init, dtype)
+    b0 = jnp.zeros((), dtype) if intercept_init is None else jnp.asarray(intercept_init, dtype)
+    if w0.shape != (p,):
+        raise ValueError(f"coef_init has shape {w0.shape}; it must have shape ({p},)")
+    options = (bool(fit_intercept), float(tol), None if max_iter is None else int(max_iter))
+    return _solve_vjp(options, X, y, sw, loss, pen, w0, b0)
+
+
+# ----------------------------------------------------------------------------- forward
+
+
+def _host_fit(options, loss_def, pen_def, X, y, sw, loss_leaves, pen_leaves, w0, b0):
+    """``jaxreg.fit`` in float64 on numpy values; (coef, intercept) in the input's dtype."""
+    fit_intercept, tol, max_iter = options
+    f64 = [np.asarray(a, np.float64) for a in (X, y, sw, w0, b0)]
+    X64, y64, sw64, w064, b064 = f64
+    leaves = [np.asarray(a, np.float64) for a in pen_leaves]
+    leaves = [float(a) if a.ndim == 0 else a for a in leaves]
+    # replace() runs the penalty's own checks (alpha >= 0, l1_ratio in [0, 1], weights >= 0)
+    pen = dataclasses.replace(jax.tree.unflatten(pen_def, leaves))
+    loss = jax.tree.unflatten(loss_def, [float(np.asarray(a)) for a in loss_leaves])
+    if loss.is_classifier and len(np.unique(y64)) < 2:
+        raise ValueError("y has one class only; loss='logistic' needs both labels among the rows fitted")
+    res = fit(
+        X64,
+        y64,
+        loss=loss,
+        penalty=pen,
+        fit_intercept=fit_intercept,
+        tol=tol,
+        max_iter=max_iter,
+        sample_weight=sw64,
+        coef_init=w064,
+        intercept_init=b064 if fit_intercept else None,
+    ).raise_for_status()
+    _FITS[0] += 1
+    if res.status != "converged":
+        warnings.warn(
+            f"solution: the forward fit stopped with status {res.status!r} (stop_crit {res.stop_crit:.3g} "
+            f"> tol {tol:g}); its gradients are only as accurate as the fit",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    dtype = np.asarray(X).dtype
+    return np.asarray(res.coef, dtype), np.asarray(res.intercept, dtype).reshape(())
+
+
+def _forward(options, X, y, sw, loss, pen, w0, b0):
+    loss_leaves, loss_def = jax.tree.flatten(loss)
+    pen_leaves, pen_def = jax.tree.flatten(pen)
+    args = (X, y, sw, loss_leaves, pen_leaves, w0, b0)
+
+    def host(*a):
+        return _host_fit(options, loss_def, pen_def, *a)
+
+    if not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(args)):
+        return tuple(jnp.asarray(a) for a in host(*args))
+    shapes = (jax.ShapeDtypeStruct(w0.shape, X.dtype), jax.ShapeDtypeStruct((), X.dtype))
+    return jax.pure_callback(host, shapes, *args, vmap_method="sequential")
+
+
+# ----------------------------------------------------------------------------- backward
+
+
+def _optimality(w, b, X, y, sw, loss, pen):
+    """``G = grad_{(w, b)} f``: the objective's gradient in the coefficients and intercept."""
+    gz = loss.grad_z(y, X @ w + b, sw)  # sw * loss' / sum(sw)
+    return X.T @ gz + jax.grad(pen.value)(w), jnp.sum(gz)
+
+
+def _hessian(w, b, X, y, sw, loss, pen, fit_intercept):
+    """``H`` on ``[w, b]``, the rows and columns off the support (and the intercept's without
+    one) replaced by the identity, and that mask."""
+    p = w.shape[0]
+    _, h = loss.derivatives(y, X @ w + b)
+    dh = sw * h / jnp.sum(sw)
+    A = jnp.concatenate([X, jnp.ones((X.shape[0], 1), X.dtype)], axis=1)
+    H = A.T @ (dh[:, None] * A)
+    # separable penalty: its Hessian is diagonal, the derivative of its gradient along ones
+    pen_h = jax.jvp(jax.grad(pen.value), (w,), (jnp.ones_like(w),))[1]
+    H = H + jnp.diag(jnp.concatenate([pen_h, jnp.zeros(1, X.dtype)]))
+    mask = jnp.concatenate([pen.generalized_support(w), jnp.array([fit_intercept])])
+    both = mask[:, None] & mask[None, :]
+    H = jnp.where(both, H, jnp.eye(p + 1, dtype=X.dtype))
+    return H, mask
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _solve_vjp(options, X, y, sw, loss, pen, w0, b0):
+    return _forward(options, X, y, sw, loss, pen, w0, b0)
+
+
+def _fwd(options, X, y, sw, loss, pen, w0, b0):
+    w, b = _forward(options, X, y, sw, loss, pen, w0, b0)
+    return (w, b), (X, y, sw, loss, pen, w, b, w0, b0)
+
+
+def _bwd(options, res, cts):
+    X, y, sw, loss, pen, w, b, w0, b0 = res
+    gw, gb = cts
+    fit_intercept = options[0]
+    H, mask = _hessian(w, b, X, y, sw, loss, pen, fit_intercept)
+    rhs = jnp.where(mask, jnp.concatenate([gw, jnp.reshape(gb, (1,))]), 0.0)
+    v = jnp.where(mask, jnp.linalg.solve(H, rhs), 0.0)
+    _, vjp = jax.vjp(lambda *t: _optimality(w, b, *t), X, y, sw, loss, pen)
+    cX, cy, csw, closs, cpen = vjp((-v[:-1], -v[-1]))
+    return (cX, cy, csw, closs, cpen, jnp.zeros_like(w0), jnp.zeros_like(b0))
+
+
+_solve_vjp.defvjp(_fwd, _bwd)
