@@ -106,8 +106,9 @@ class _JaxregLinearModel(BaseEstimator):
             raise ValueError(f"solver_options sets {twice}, which are estimator parameters; set them on the estimator")
         return {**options, **extra}
 
-    def _run_fit(self, X, y, loss, sw):
-        """``jaxreg.fit`` with this estimator's settings; warns or raises on a bad status."""
+    def _run_fit(self, X, y, loss, sw, warm=None):
+        """``jaxreg.fit`` with this estimator's settings; warns or raises on a bad status.
+        ``warm``: the ``coef_init``/``intercept_init`` to use (default: :meth:`_warm_start`)."""
         _check_sklearn_params(self)
         penalty = self._penalty(float(np.sum(sw, dtype=np.float64)))
         res = fit(
@@ -120,7 +121,7 @@ class _JaxregLinearModel(BaseEstimator):
             tol=self.tol,
             max_iter=self.max_iter,
             sample_weight=sw,
-            **self._warm_start(),
+            **(self._warm_start() if warm is None else warm),
             **self._fit_options(),
         )
         check_fit_status(self, res, stacklevel=4)
@@ -263,7 +264,9 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Several targets are fitted one after the other (``coef_`` of shape
+            (n_targets, n_features)).
         sample_weight : array-like of shape (n_samples,), optional
             Frequency weights: a weight of 2 counts a sample twice.
         check_input : bool, default=True
@@ -273,16 +276,67 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         -------
         self
         """
-        X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES, y_numeric=True)
+        X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES, y_numeric=True, multi_output=True)
         sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
-        res = self._run_fit(X, y, "squared", sw)
-        self.coef_ = res.coef
-        self.intercept_ = res.intercept
-        self._fitted(X, y, sw)
+        if y.ndim == 1:
+            res = self._run_fit(X, y, "squared", sw)
+            self.coef_ = res.coef
+            self.intercept_ = res.intercept
+            for name, value in self._target_attributes(X, y, sw, res).items():
+                setattr(self, name, value)
+        else:
+            self._fit_targets(X, y, sw)
+        self._fitted()
         return self
 
-    def _fitted(self, X, y, sw):
-        """Hook for attributes computed from the fit (none by default)."""
+    def _fit_targets(self, X, Y, sw):
+        """Multi-output ``y`` of shape (n, k): one fit per column (scikit-learn fits its
+        linear models column by column too), warm-started column by column with
+        ``warm_start``. ``coef_`` is (k, p), ``intercept_``, ``n_iter_`` and the per-target
+        attributes are arrays of length k; with one column, the classes scikit-learn ravels
+        (``_RAVEL_ONE_TARGET``) give ``coef_`` of shape (p,) and scalar per-target attributes."""
+        k = Y.shape[1]
+        previous = getattr(self, "coef_", None) if getattr(self, "warm_start", False) else None
+        warm = [None] * k
+        if previous is not None and np.size(previous) == k * X.shape[1]:
+            rows = np.reshape(previous, (k, X.shape[1]))
+            b = np.broadcast_to(np.asarray(self.intercept_, dtype=np.float64), (k,))
+            warm = [{"coef_init": rows[j], "intercept_init": b[j]} for j in range(k)]
+        results, attributes = [], []
+        for j in range(k):
+            results.append(self._run_fit(X, Y[:, j], "squared", sw, warm=warm[j] or {}))
+            attributes.append(self._target_attributes(X, Y[:, j], sw, results[-1]))
+        ravel = k == 1 and self._RAVEL_ONE_TARGET
+        coef = np.stack([np.asarray(r.coef) for r in results])
+        self.coef_ = coef[0] if ravel else coef
+        self.intercept_ = np.array([r.intercept for r in results], dtype=coef.dtype)
+        self.n_iter_ = int(results[0].n_iter) if ravel else np.array([r.n_iter for r in results])
+        self.objective_history_ = [r.history for r in results]
+        self.fit_result_ = results[0] if k == 1 else results
+        for name in attributes[0]:
+            values = np.array([a[name] for a in attributes])
+            setattr(self, name, values[0] if ravel else values)
+
+    def _warm_start(self):
+        if np.ndim(getattr(self, "coef_", None)) == 2 and np.shape(self.coef_)[0] > 1:
+            return {}  # the last fit had several targets; this y has one
+        return super()._warm_start()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y may be 2-D (one fit per column)
+        return tags
+
+    # y of shape (n, 1): coef_ of shape (p,) as scikit-learn's Ridge/Lasso/ElasticNet give
+    # (LinearRegression keeps (1, p))
+    _RAVEL_ONE_TARGET = True
+
+    def _target_attributes(self, X, y, sw, res) -> dict:
+        """Attributes computed from one target's fit (none by default)."""
+        return {}
+
+    def _fitted(self):
+        """Hook for attributes of the whole fit (none by default)."""
 
     def predict(self, X):
         """``X @ coef_ + intercept_``.
@@ -293,11 +347,11 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=True, dtype=_DTYPES, reset=False)
-        return np.asarray(X @ self.coef_ + self.intercept_)
+        return np.asarray(X @ np.asarray(self.coef_).T + self.intercept_)
 
 
 class LinearRegression(_Regressor):
@@ -365,11 +419,13 @@ class LinearRegression(_Regressor):
         # least squares on the working set
         return keep_positive(L2(0.0), self.positive)
 
-    def _fitted(self, X, y, sw):
+    _RAVEL_ONE_TARGET = False
+
+    def _target_attributes(self, X, y, sw, res):
         # beta_ML maximises prod_i N(y_i | x_i w + b, 1/beta)^(s_i): 1/beta_ML = weighted mean r_i^2.
-        resid = np.asarray(X @ self.coef_ + self.intercept_, dtype=np.float64) - y
+        resid = np.asarray(X @ res.coef + res.intercept, dtype=np.float64) - y
         mse = float(np.sum(sw * resid**2) / np.sum(sw))
-        self.noise_precision_ = 1.0 / mse if mse > 0 else np.inf
+        return {"noise_precision_": 1.0 / mse if mse > 0 else np.inf}
 
 
 class Ridge(_AlphaParam, _Regressor):
@@ -399,8 +455,9 @@ class Ridge(_AlphaParam, _Regressor):
     def _penalty(self, weight_sum):
         return keep_positive(L2(_check_number(self.alpha, "alpha", strict=False) / weight_sum), self.positive)
 
-    def _fitted(self, X, y, sw):
-        self.solver_ = self.fit_result_.solver if self.solver == "auto" else self.solver
+    def _fitted(self):
+        first = self.fit_result_[0] if isinstance(self.fit_result_, list) else self.fit_result_
+        self.solver_ = first.solver if self.solver == "auto" else self.solver
 
 
 class Lasso(_AlphaParam, _Regressor):
@@ -430,8 +487,8 @@ class Lasso(_AlphaParam, _Regressor):
         _warn_alpha_zero(alpha)
         return keep_positive(_ElasticNetPenalty(alpha, 1.0), self.positive)
 
-    def _fitted(self, X, y, sw):
-        self.dual_gap_ = dual_gap(self.fit_result_, X, y, sw, self.fit_intercept)
+    def _target_attributes(self, X, y, sw, res):
+        return {"dual_gap_": dual_gap(res, X, y, sw, self.fit_intercept)}
 
 
 class ElasticNet(_Regressor):
@@ -479,8 +536,8 @@ class ElasticNet(_Regressor):
         _warn_alpha_zero(alpha)
         return keep_positive(_ElasticNetPenalty(alpha, self.l1_ratio), self.positive)
 
-    def _fitted(self, X, y, sw):
-        self.dual_gap_ = dual_gap(self.fit_result_, X, y, sw, self.fit_intercept)
+    def _target_attributes(self, X, y, sw, res):
+        return {"dual_gap_": dual_gap(res, X, y, sw, self.fit_intercept)}
 
 
 class Regressor(_PenaltyParam, _Regressor):
