@@ -14,6 +14,7 @@ from jaxreg.glm import GammaRegressor, PoissonRegressor, TweedieRegressor
 from jaxreg.losses import Gamma, Huber, Logistic, Multinomial, Poisson, Squared, Tweedie
 from jaxreg.path import PathResult, path
 from jaxreg.penalties import L1, L2, LInf, Lp, NoPenalty, WeightedL1
+from jaxreg.ridge_cv import RidgeCV
 
 __version__ = "0.1.0"
 
@@ -53,6 +54,7 @@ __all__ = [
     "GammaRegressor",
     "TweedieRegressor",
     "LassoCV",
+    "RidgeCV",
     "ElasticNetCV",
     "LogisticRegressionCV",
     "PolynomialBasis",
