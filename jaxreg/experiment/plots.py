@@ -26,15 +26,12 @@ __all__ = [
 
 def save(fig, path):
     """Write ``fig`` as PNG (via a temporary file, so a crash never leaves half a file)."""
-    import os
-    from pathlib import Path
+    from jaxreg.experiment.files import replace_with
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return replace_with(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+    finally:
+        plt.close(fig)
 
 
 def fits_figure(x_train, y_train, curves, x_test=None, y_test=None, truth=None, title=None, ncols=None):

@@ -18,10 +18,11 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 from jaxreg.errors import UsageError
+from jaxreg.experiment.files import append_line as _append_line
+from jaxreg.experiment.files import replace_text
 
 __all__ = [
     "COLUMNS",
@@ -92,29 +93,6 @@ SUMMARY_COLUMNS = [
     "nonzeros",
     "status",
 ]
-
-
-def _append_line(path: Path, line: str):
-    """Append one complete line: a single write on O_APPEND, then fsync."""
-    data = line.encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        written = os.write(fd, data)
-        while written < len(data):  # a short write (rare); the tail follows at once
-            written += os.write(fd, data[written:])
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def replace_text(path: Path, text: str):
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _complete_lines(path: Path) -> str:

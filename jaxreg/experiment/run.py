@@ -4,9 +4,12 @@ folder.
 The folder (``--out``, default ``runs/NAME``) holds ``config.yaml`` (the resolved config),
 ``env.json``, ``metrics.json`` (one entry per fit: train/test error, objective, iterations,
 status, nonzeros, fit and compile time apart), ``coefficients.csv`` and
-``coefficients.npz``, and the PNG plots the config asks for. Every file is written to a
-temporary name and renamed, so an interrupted run never leaves half a file. A fit that
-fails or diverges is recorded with its status and the others still run.
+``coefficients.npz``, and the PNG plots the config asks for; ``run.json`` says whether the
+run finished and ``metrics.jsonl`` has a line per fit as it ended
+(:mod:`jaxreg.experiment.run_folder`: one writer at a time, one run per folder). Every
+file is written to a unique temporary name and renamed, so an interrupted run never leaves
+half a file. A fit that fails or diverges is recorded with its status and the others still
+run.
 """
 
 from __future__ import annotations
@@ -346,7 +349,9 @@ def _check_device(device):
         raise UsageError(f"device = {device!r}: {exc}") from None
 
 
-def run_experiment(config: RunConfig, fits, out, *, progress=True, fast=False, stream=None) -> list[Record]:
+def run_experiment(
+    config: RunConfig, fits, out, *, progress=True, fast=False, stream=None, overwrite=False
+) -> list[Record]:
     """Run every planned fit, write the run folder, print a table; return the records.
 
     Parameters
@@ -355,26 +360,51 @@ def run_experiment(config: RunConfig, fits, out, *, progress=True, fast=False, s
     fits : list of PlannedFit
         From :func:`jaxreg.experiment.run_config.plan`.
     out : str or Path
-        The run folder (created).
+        The run folder (created; see :class:`~jaxreg.experiment.run_folder.RunFolder`).
     progress : bool
         A tqdm bar over the fits on stderr.
     fast : bool
         Cap iterative solvers at :data:`FAST_MAX_ITER` iterations (for tests).
     stream : file, optional
         Where the table goes (default stdout).
+    overwrite : bool
+        Replace an earlier run's files in ``out`` (else a non-empty ``out`` is refused).
+
+    Raises
+    ------
+    UsageError
+        ``out`` is being written by another process, or holds another run (without
+        ``overwrite``) or files no run writes.
     """
+    from jaxreg.experiment.run_folder import RunFolder
+
+    stream = stream or sys.stdout
+    _check_device(config.device)
+    folder = RunFolder(out, overwrite=overwrite).open(config.name, len(fits))
+    records: list[Record] = []
+    try:
+        written = _run_in(folder.path, config, fits, records, progress, fast, stream, folder)
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        try:
+            from jaxreg.experiment import run_output
+
+            run_output.write_metrics(config, records, folder.path, complete=False)
+        finally:
+            folder.close(status, len(records), error=f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        raise
+    folder.close("complete", len(records), files=written)
+    return records
+
+
+def _run_in(out, config, fits, records, progress, fast, stream, folder):
     from tqdm import tqdm
 
     from jaxreg.experiment import run_output
 
-    stream = stream or sys.stdout
-    _check_device(config.device)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     run_output.write_start(config, out)
     split = prepare(config)
     features = {}
-    records = []
     bar = tqdm(fits, unit="fit", disable=not progress, file=sys.stderr)
     for pf in bar:
         bar.set_description(pf.label[:40])
@@ -384,7 +414,7 @@ def run_experiment(config: RunConfig, fits, out, *, progress=True, fast=False, s
             else:
                 features[pf.features] = featurize(pf.features, split.X_train, split.X_test)
         records.append(run_fit(pf, split, features[pf.features], config, fast))
-        run_output.write_metrics(config, records, out)  # after every fit: nothing lost on a crash
+        folder.log_fit(records[-1].info)  # one line per fit: O(1), nothing lost on a crash
     bar.close()
     if config.reference:
         _compare(records, config.reference)
@@ -400,7 +430,10 @@ def run_experiment(config: RunConfig, fits, out, *, progress=True, fast=False, s
         f"wrote {out}/: config.yaml, env.json, metrics.json, coefficients.csv/.npz, {', '.join(written) or 'no plots'}",
         file=stream,
     )
-    return records
+    from jaxreg.experiment.run_folder import RUN_FILES, STATUS
+
+    present = {p.name for p in out.iterdir()}
+    return [n for n in (*RUN_FILES, *written) if n in present or n == STATUS]
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -422,6 +455,11 @@ def add_parser(subparsers):
         "--set data.n_samples=50 --set models.0.penalty.alpha=[0.1,1]",
     )
     p.add_argument("--fast", action="store_true", help=f"cap iterative solvers at {FAST_MAX_ITER} iterations (CI)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of an earlier run in the --out folder (without it a non-empty folder is refused)",
+    )
     p.set_defaults(func=main)
     return p
 
@@ -430,5 +468,5 @@ def main(args) -> int:
     config, fits = load_run(args.config, args.overrides)
     out = Path(args.out) if args.out else Path("runs") / config.name
     fast = args.fast or os.environ.get("JAXREG_FAST", "") not in ("", "0")
-    records = run_experiment(config, fits, out, progress=not args.no_progress, fast=fast)
+    records = run_experiment(config, fits, out, progress=not args.no_progress, fast=fast, overwrite=args.overwrite)
     return 0 if any(r.ok for r in records) else 1

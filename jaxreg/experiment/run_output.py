@@ -6,34 +6,34 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from jaxreg.experiment.results import replace_text, write_csv
+from jaxreg.experiment.files import replace_text, replace_with
+from jaxreg.experiment.results import write_csv
 
-__all__ = ["write_start", "write_metrics", "write_coefficients", "print_table", "to_json"]
+__all__ = ["write_start", "write_metrics", "write_coefficients", "print_table", "to_json", "clean"]
 
 
-def _clean(obj):
+def clean(obj):
     """JSON-able: numpy scalars and arrays as Python, non-finite floats as None."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [clean(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
+        return clean(obj.tolist())
     if isinstance(obj, np.generic):
-        return _clean(obj.item())
+        return clean(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
 
 
 def to_json(obj) -> str:
-    return json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n"
+    return json.dumps(clean(obj), indent=2, allow_nan=False) + "\n"
 
 
 def write_start(config, out: Path):
@@ -48,8 +48,10 @@ def write_start(config, out: Path):
     replace_text(out / "env.json", to_json(env))
 
 
-def write_metrics(config, records, out: Path):
-    doc = {"name": config.name, "fits": [r.info for r in records]}
+def write_metrics(config, records, out: Path, complete=True):
+    """``metrics.json``, written once per run (``complete: false`` when the run stopped
+    early; the lines of ``metrics.jsonl`` are the fits as they ended)."""
+    doc = {"name": config.name, "complete": complete, "fits": [r.info for r in records]}
     replace_text(out / "metrics.json", to_json(doc))
 
 
@@ -72,9 +74,12 @@ def write_coefficients(records, out: Path):
             row.update({f"w{j}": float(c) for j, c in enumerate(r.coef)})
             width = max(width, np.size(r.coef))
             rows.append(row)
-    tmp = out / "coefficients.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, out / "coefficients.npz")
+
+    def save(tmp):
+        with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
+            np.savez(f, **arrays)
+
+    replace_with(out / "coefficients.npz", save)
     write_csv(out / "coefficients.csv", rows, ["id", "label", "status", "intercept", *(f"w{j}" for j in range(width))])
 
 

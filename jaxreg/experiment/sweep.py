@@ -293,15 +293,9 @@ def run_sweep(config: SweepConfig, out_dir, source="sweep", executor=None, progr
 
 
 def _lock(out):
-    import fcntl
+    from jaxreg.experiment.files import lock_folder
 
-    handle = open(out / ".sweep.lock", "w")  # noqa: SIM115 - closed by the caller
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise UsageError(f"another sweep is writing to {out}; wait for it or use another --out") from None
-    return handle
+    return lock_folder(out, ".sweep.lock", "sweep")
 
 
 def _run_locked(config, out, source, executor, progress, stream):
