@@ -25,7 +25,7 @@ from jaxreg._cache import ensure_compilation_cache
 from jaxreg.fit import compute_context, resolve_device
 from jaxreg.losses import Logistic, Loss, get_loss
 from jaxreg.penalties import L1, Penalty, get_penalty
-from jaxreg.solvers import engine
+from jaxreg.solvers import engine, get_solver, ridge_spectral
 from jaxreg.solvers import working_set as ws
 
 __all__ = ["path", "PathResult", "alpha_grid", "solve_path"]
@@ -267,7 +267,11 @@ def path(
         (default) is "fista" for the squared loss without ``coef_init`` on a GPU and the
         working set otherwise (on an H100, 50 alphas on 20000 x 50000 float32 took 4.2 s
         with "fista" and 103 s with the working set, whose coordinate updates are each a
-        few tiny kernels there: experiments/REPORT.md).
+        few tiny kernels there: experiments/REPORT.md). For the squared loss with ``L2`` (or
+        no penalty) on a dense X on the CPU, "auto" solves every ``alpha`` exactly from one
+        factorization (:func:`jaxreg.solvers.ridge_spectral.ridge_path`; ``n_iter`` 1,
+        ``stop_crit`` the gradient's largest entry at the solution), each equal to
+        ``jaxreg.fit(penalty=L2(alpha))``.
 
     Returns
     -------
@@ -289,6 +293,7 @@ def path(
     if solver not in SOLVERS:
         raise ValueError(f"solver={solver!r} is not allowed; allowed: {list(SOLVERS)}")
     X, y, sw, loss, penalty, classes = _problem(X, y, loss, penalty, sample_weight)
+    host_ridge = solver == "auto" and coef_init is None and _ridge_on_host(loss, penalty, X, device)
     if solver == "auto":
         solver = auto_path_solver(loss, resolve_device(device), coef_init is not None)
     max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else max_iter
@@ -318,6 +323,8 @@ def path(
     p = X.shape[1]
     if coef_init is not None and np.shape(coef_init) != (p,):
         raise ValueError(f"coef_init has shape {np.shape(coef_init)}; it must have shape ({p},)")
+    if host_ridge:
+        return _ridge_path(X, y, sw, loss, penalty, grid, bool(fit_intercept))
     with compute_context(X.dtype, device):
         t0 = time.perf_counter()
         kw = dict(fit_intercept=bool(fit_intercept), tol=float(tol), max_iter=int(max_iter))
@@ -346,4 +353,31 @@ def path(
         dtype=str(X.dtype),
         fit_time=elapsed - res["compile_time"],
         compile_time=res["compile_time"],
+    )
+
+
+def _ridge_on_host(loss, penalty, X, device):
+    """Whether the path is ridge (what closed_form solves) on a dense X on the CPU."""
+    quadratic = get_solver("closed_form").unsupported_reason(loss, penalty) is None
+    return quadratic and not _sparse.is_sparse(X) and resolve_device(device).platform == "cpu"
+
+
+def _ridge_path(X, y, sw, loss, penalty, grid, fit_intercept):
+    """Every ``alpha`` of a ridge path from one factorization (numpy/LAPACK, nothing compiled)."""
+    t0 = time.perf_counter()
+    l2s = grid * float(penalty.with_alpha(1.0).grad_lipschitz())
+    coefs, intercepts, crit = ridge_spectral.ridge_path(X, y, sw, l2s, fit_intercept)
+    A = len(grid)
+    return PathResult(
+        alphas=grid,
+        coefs=coefs.T.astype(X.dtype),
+        intercepts=intercepts.astype(X.dtype),
+        n_iter=np.ones(A, int),
+        converged=np.isfinite(crit),
+        stop_crit=crit.astype(X.dtype),
+        criterion="subdiff_distance",
+        loss=loss,
+        penalty=penalty,
+        dtype=str(X.dtype),
+        fit_time=time.perf_counter() - t0,
     )

@@ -160,3 +160,40 @@ def loo_residuals(spec: Spectrum, Ys, Bty, sqrt_sw, alphas, fit_intercept):
         sw = sqrt_sw * sqrt_sw
         one_minus_h = one_minus_h - (sw / sw.sum())[:, None]
     return resid.reshape(-1, k, A) / one_minus_h[:, None, :]
+
+
+def ridge_path(X, y, sw, l2s, fit_intercept):
+    """Weighted ridge at every strength in ``l2s`` from one factorization, in
+    :mod:`closed_form_host`'s scaling: ``sum_i d_i (y_i - x_i^T w - b)^2 / 2 + l2/2 ||w||^2`` with
+    ``d = sw / sum(sw)`` (:func:`jaxreg.fit`'s mean loss plus ``L2(l2)``).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, p)
+    y : ndarray of shape (n,)
+    sw : ndarray of shape (n,)
+        Nonnegative with a positive sum.
+    l2s : ndarray of shape (A,)
+        ``>= 0``; at 0 the minimum-norm least-squares solution (then by the SVD, whose small
+        singular values are accurate where the eigenvalues of ``X^T X`` are not).
+    fit_intercept : bool
+
+    Returns
+    -------
+    coefs (A, p), intercepts (A,), stop_crit (A,): float64; ``stop_crit`` is the largest
+    entry of the gradient ``l2 w - X^T (d * r)`` (and ``|sum d r|`` with an intercept), the
+    optimality measure at the solution, a check rather than a stopping rule.
+    """
+    d = np.asarray(sw, np.float64) / np.sum(sw)
+    l2s = np.asarray(l2s, np.float64)
+    Xs, Ys, _, xbar, ybar = scale(X, np.reshape(y, (-1, 1)), d, fit_intercept)
+    n, p = Xs.shape
+    spec = decompose(Xs, "svd" if np.any(l2s == 0) else choose_mode(n, p, None))
+    W = coefs(spec, spec.B.T @ Ys, l2s)[:, 0, :]  # (p, A)
+    b = ybar[0] - xbar @ W
+    X = np.asarray(X, np.float64)
+    R = d[:, None] * (np.reshape(y, (-1, 1)) - X @ W - b)  # d * residuals, (n, A)
+    crit = np.max(np.abs(l2s * W - X.T @ R), axis=0, initial=0.0)
+    if fit_intercept:
+        crit = np.maximum(crit, np.abs(R.sum(axis=0)))
+    return W.T, b, crit
