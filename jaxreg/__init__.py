@@ -11,10 +11,12 @@ from jaxreg.cv import ElasticNetCV, LassoCV, LogisticRegressionCV
 from jaxreg.estimators import Classifier, ElasticNet, Lasso, LinearRegression, LogisticRegression, Regressor, Ridge
 from jaxreg.fit import FitResult, alpha_max, fit
 from jaxreg.glm import GammaRegressor, PoissonRegressor, TweedieRegressor
+from jaxreg.implicit import solution
 from jaxreg.losses import Gamma, Huber, Logistic, Multinomial, Poisson, Squared, Tweedie
 from jaxreg.path import PathResult, path
 from jaxreg.penalties import L1, L2, LInf, Lp, NoPenalty, WeightedL1
 from jaxreg.ridge_cv import RidgeCV
+from jaxreg.tune import LassoHO, LogisticRegressionHO
 
 __version__ = "0.1.0"
 
@@ -62,5 +64,8 @@ __all__ = [
     "SigmoidBasis",
     "FourierBasis",
     "BayesianLinearRegression",
+    "solution",  # differentiable fits (implicit differentiation) and tuning by gradient
+    "LassoHO",
+    "LogisticRegressionHO",
     "__version__",
 ]

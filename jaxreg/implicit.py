@@ -81,7 +81,9 @@ def _labels(y, loss: Loss, dtype):
     if not isinstance(y, jax.core.Tracer):
         vals = set(np.unique(np.asarray(y)).tolist())
         if not (vals <= {0, 1} or vals <= {-1, 1}):
-            raise ValueError(f"y has labels {sorted(vals)[:10]}; loss='logistic' needs labels in {{0, 1}} or {{-1, +1}}")
+            raise ValueError(
+                f"y has labels {sorted(vals)[:10]}; loss='logistic' needs labels in {{0, 1}} or {{-1, +1}}"
+            )
     return jnp.where(jnp.asarray(y) > 0, 1.0, -1.0).astype(dtype)
 
 
@@ -214,6 +216,17 @@ def _host_fit(options, loss_def, pen_def, X, y, sw, loss_leaves, pen_leaves, w0,
     return np.asarray(res.coef, dtype), np.asarray(res.intercept, dtype).reshape(())
 
 
+def _to_bits(a):
+    """A float64 array as uint32 pairs (last axis 2); other arrays unchanged."""
+    return jax.lax.bitcast_convert_type(a, jnp.uint32) if a.dtype == jnp.float64 else a
+
+
+def _from_bits(a, f64: bool):
+    """The inverse of :func:`_to_bits` on the host (numpy)."""
+    a = np.ascontiguousarray(a)
+    return a.view(np.float64).reshape(a.shape[:-1]) if f64 else a
+
+
 def _forward(options, X, y, sw, loss, pen, w0, b0):
     loss_leaves, loss_def = jax.tree.flatten(loss)
     pen_leaves, pen_def = jax.tree.flatten(pen)
@@ -224,8 +237,24 @@ def _forward(options, X, y, sw, loss, pen, w0, b0):
 
     if not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(args)):
         return tuple(jnp.asarray(a) for a in host(*args))
-    shapes = (jax.ShapeDtypeStruct(w0.shape, X.dtype), jax.ShapeDtypeStruct((), X.dtype))
-    return jax.pure_callback(host, shapes, *args, vmap_method="sequential")
+    # Float64 crosses the callback as uint32 pairs, both ways: the callback's thread may not
+    # have x64 enabled (the context is thread-local), and JAX would then turn float64 inputs
+    # and results into float32 there.
+    f64 = X.dtype == jnp.float64
+    flat, tree = jax.tree.flatten(args)
+
+    def host_bits(*bits):
+        w, b = host(*jax.tree.unflatten(tree, [_from_bits(u, f64) for u in bits]))
+        if not f64:
+            return w, b
+        return w.view(np.uint32).reshape(w.shape + (2,)), b.reshape(1).view(np.uint32)
+
+    out_dtype, extra = (jnp.uint32, (2,)) if f64 else (X.dtype, ())
+    shapes = (jax.ShapeDtypeStruct(w0.shape + extra, out_dtype), jax.ShapeDtypeStruct(extra, out_dtype))
+    w, b = jax.pure_callback(host_bits, shapes, *[_to_bits(a) for a in flat], vmap_method="sequential")
+    if not f64:
+        return w, b
+    return jax.lax.bitcast_convert_type(w, jnp.float64), jax.lax.bitcast_convert_type(b, jnp.float64)
 
 
 # ----------------------------------------------------------------------------- backward
