@@ -144,23 +144,27 @@ def loo_residuals(spec: Spectrum, Ys, Bty, sqrt_sw, alphas, fit_intercept):
     scikit-learn's ``looe``) for every ``alpha > 0``."""
     a = np.asarray(alphas, np.float64)[None, :]
     l = spec.l[:, None]
-    B2 = spec.B * spec.B
-    r, k, A = Bty.shape[0], Bty.shape[1], a.shape[1]
+    n, (r, k), A = Ys.shape[0], Bty.shape, a.shape[1]
+    if fit_intercept:  # sqrt(sw) rides along as a (k+1)-th target, for the intercept's leverage below
+        Bty = np.concatenate([Bty, (sqrt_sw @ spec.B)[:, None]], axis=1)
+        Ys = np.concatenate([Ys, sqrt_sw[:, None]], axis=1)
+    k1 = Bty.shape[1]
     if spec.complete:  # B B^T = I: 1 - h = B^2 (a / (l + a)), r = B (a / (l + a) * B^T ys)
         g = a / (l + a)
-        one_minus_h = B2 @ g
-        resid = spec.B @ (g[:, None, :] * Bty[:, :, None]).reshape(r, k * A)
+        one_minus_h = (spec.B * spec.B) @ g
+        resid = (spec.B @ (g[:, None, :] * Bty[:, :, None]).reshape(r, k1 * A)).reshape(n, k1, A)
     else:  # 1 - h = 1 - B^2 g, r = ys - B (g * B^T ys)
         g = 1.0 / (l + a) if spec.mode == "cov" else l / (l + a)
-        one_minus_h = 1.0 - B2 @ g
-        resid = Ys.reshape(-1, k, 1) - (spec.B @ (g[:, None, :] * Bty[:, :, None]).reshape(r, k * A)).reshape(
-            -1, k, A
-        )
-    if fit_intercept:  # the intercept column's leverage sw_i / sum(sw)
-        sw = sqrt_sw * sqrt_sw
-        one_minus_h = one_minus_h - (sw / sw.sum())[:, None]
-    return resid.reshape(-1, k, A) / one_minus_h[:, None, :]
-
+        one_minus_h = 1.0 - (spec.B * spec.B) @ g
+        resid = Ys[:, :, None] - (spec.B @ (g[:, None, :] * Bty[:, :, None]).reshape(r, k1 * A)).reshape(n, k1, A)
+    if fit_intercept:
+        # the intercept column's leverage, sw_i / sum(sw) in exact arithmetic (centering makes
+        # sqrt(sw) a null vector of Xs). Computed as scikit-learn does, as the residual of
+        # sqrt(sw) through the same factorization: its rounding then cancels the null
+        # direction's in 1 - h, which matters when p > n and alpha is small.
+        one_minus_h = one_minus_h - resid[:, k, :] * (sqrt_sw / (sqrt_sw @ sqrt_sw))[:, None]
+        resid = resid[:, :k, :]
+    return resid / one_minus_h[:, None, :]
 
 def ridge_path(X, y, sw, l2s, fit_intercept):
     """Weighted ridge at every strength in ``l2s`` from one factorization, in
