@@ -41,8 +41,9 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ConfigLoader(yaml.SafeLoader):
-    """SafeLoader that reads ``1e-3``, ``1E6`` and ``.5`` as floats.
+class ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """SafeLoader (libyaml's parser where PyYAML has it) that reads ``1e-3``, ``1E6`` and
+    ``.5`` as floats.
 
     PyYAML follows YAML 1.1, whose float pattern needs a dot (``1.0e-3``), so ``1e-3`` is
     read as the string "1e-3". The extra resolver is the YAML 1.2 core-schema float; it is
@@ -61,6 +62,10 @@ ConfigLoader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
+
+
+# a config is a few KB; a bigger file is a mistake (a data file given as the config, say)
+MAX_CONFIG_BYTES = 16 * 2**20
 
 
 def load_yaml(path) -> dict:
@@ -82,10 +87,21 @@ def load_yaml(path) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
+        what = "is a directory" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
         raise UsageError(f"config file {str(path)!r} {what}; give the path of a YAML file")
+    with open(path, "rb") as f:
+        raw = f.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UsageError(f"config file {str(path)!r} is larger than {MAX_CONFIG_BYTES // 2**20} MiB; is it a config?")
     try:
-        data = yaml.load(path.read_text(), Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"config file {str(path)!r} is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
+            "give a YAML file"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -3,7 +3,7 @@ folder.
 
 The folder (``--out``, default ``runs/NAME``) holds ``config.yaml`` (the resolved config),
 ``env.json``, ``metrics.json`` (one entry per fit: train/test error, objective, iterations,
-status, nonzeros, fit and compile time apart), ``coefficients.csv`` and
+status, nonzeros; solver, compile and whole-call time apart), ``coefficients.csv`` and
 ``coefficients.npz``, and the PNG plots the config asks for; ``run.json`` says whether the
 run finished and ``metrics.jsonl`` has a line per fit as it ended
 (:mod:`jaxreg.experiment.run_folder`: one writer at a time, one run per folder). Every
@@ -213,7 +213,9 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
         raise ValueError("alpha_ratio needs the data in memory (alpha_max is computed from it); give alpha")
     alpha = m.penalty.resolve_alpha(Ftr, y, loss, m.fit_intercept) if not split.streamed else m.penalty.alpha or 0.0
     penalty = m.penalty.build(alpha)
+    t0 = time.perf_counter()
     res = jaxreg.fit(Ftr, y, loss=loss, penalty=penalty, fit_intercept=m.fit_intercept, **kwargs)
+    call_time = time.perf_counter() - t0  # the whole call: validation and transfers too
     info.update(
         loss=loss.name if m.loss.kind == "auto" else m.loss.label(),
         penalty=m.penalty.kind,
@@ -229,6 +231,7 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
         n_features=int(np.shape(res.coef)[0]),
         fit_time=float(res.fit_time),
         compile_time=float(res.compile_time),
+        call_time=call_time,
         dtype=res.dtype,
         device=res.device,
     )

@@ -135,9 +135,9 @@ class RunFolder:
     def log_fit(self, info: dict):
         """One JSON line for a finished fit in ``metrics.jsonl`` (not fsync-ed: it is the
         record of progress, ``metrics.json`` at the end is the result)."""
-        from jaxreg.experiment.run_output import clean
+        from jaxreg.experiment.run_output import dumps
 
-        append_line(self.path / LOG, json.dumps(clean(info), allow_nan=False) + "\n", sync=False)
+        append_line(self.path / LOG, dumps(info) + "\n", sync=False)
 
     def _write_status(self):
         replace_text(self.path / STATUS, json.dumps(self.status, indent=2) + "\n")

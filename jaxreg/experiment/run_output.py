@@ -14,7 +14,7 @@ import yaml
 from jaxreg.experiment.files import replace_text, replace_with
 from jaxreg.experiment.results import write_csv
 
-__all__ = ["write_start", "write_metrics", "write_coefficients", "print_table", "to_json", "clean"]
+__all__ = ["write_start", "write_metrics", "write_coefficients", "print_table", "to_json", "dumps", "clean"]
 
 
 def clean(obj):
@@ -32,8 +32,24 @@ def clean(obj):
     return obj
 
 
+def _plain(obj):
+    """``json.dumps``'s ``default``: numpy scalars and arrays as Python values."""
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def dumps(obj, indent=None) -> str:
+    """JSON text of ``obj`` with non-finite floats as null. The walk of :func:`clean` is
+    done only when a direct encoding meets one (a record is almost always clean already)."""
+    try:
+        return json.dumps(obj, indent=indent, allow_nan=False, default=_plain)
+    except ValueError:
+        return json.dumps(clean(obj), indent=indent, allow_nan=False)
+
+
 def to_json(obj) -> str:
-    return json.dumps(clean(obj), indent=2, allow_nan=False) + "\n"
+    return dumps(obj, indent=2) + "\n"
 
 
 def write_start(config, out: Path):
