@@ -167,13 +167,21 @@ def check_sample_weight(sample_weight, n, dtype):
     return sw.astype(dtype)
 
 
+# counts (iterations, batch sizes, ...) become int32 in the compiled loops
+MAX_COUNT = 2**31 - 1
+
+
 def check_positive(value, name, integer=False, allow_none=True, strict=True):
-    """A positive number (or None when allowed)."""
+    """A positive number (or None when allowed); an integer also at most :data:`MAX_COUNT`."""
     if value is None and allow_none:
         return None
-    kind = "integer" if integer else "number"
-    ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
-    if isinstance(value, bool) or not ok_type or not np.isfinite(value) or (value <= 0 if strict else value < 0):
-        bound = "> 0" if strict else ">= 0"
-        raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite {kind} {bound}")
+    bound = "> 0" if strict else ">= 0"
+    if integer:
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if not ok or (value <= 0 if strict else value < 0) or value > MAX_COUNT:
+            raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite integer {bound} and <= {MAX_COUNT}")
+        return value
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or (value <= 0 if strict else value < 0):
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite number {bound}")
     return value
