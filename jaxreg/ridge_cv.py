@@ -23,7 +23,7 @@ import inspect
 
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.metrics import check_scoring, get_scorer
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -42,6 +42,27 @@ class _Predictions(RegressorMixin, BaseEstimator):
 
     def predict(self, X):
         return X
+
+
+def _r2(Y, P, w):
+    """scikit-learn's ``r2_score`` per output and alpha, ``(k, A)``, for ``Y (m, k)``,
+    ``P (m, k, A)``: ``1 - sum w (y - p)^2 / sum w (y - ybar)^2``, and as its ``force_finite``:
+    1 for a constant target predicted exactly, 0 for one predicted otherwise."""
+    w = np.ones(len(Y)) if w is None else w
+    num = np.einsum("m,mka->ka", w, (Y[:, :, None] - P) ** 2)
+    den = (w @ (Y - np.average(Y, axis=0, weights=w)) ** 2)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den != 0, 1 - num / den, np.where(num == 0, 1.0, 0.0))
+
+
+def _neg_mse(Y, P, w):
+    """scikit-learn's ``neg_mean_squared_error`` per output and alpha, ``(k, A)``."""
+    w = np.ones(len(Y)) if w is None else w
+    return -np.einsum("m,mka->ka", w / w.sum(), (Y[:, :, None] - P) ** 2)
+
+
+# scorers computed for every alpha at once (the others: one scorer call per alpha)
+VECTOR_SCORERS = {"r2": _r2, "neg_mean_squared_error": _neg_mse}
 
 
 def _accepts_sample_weight(scorer):
@@ -172,10 +193,11 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         weighted = sample_weight is not None
         sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
         Y = y.reshape(len(y), -1).astype(np.float64)
-        if self.cv is None:
-            coef, intercept = self._fit_loo(X, Y, sw, weighted, alphas)
-        else:
-            coef, intercept = self._fit_folds(X, Y, sw, weighted, alphas)
+        with rs.blas_threads(*X.shape):
+            if self.cv is None:
+                coef, intercept = self._fit_loo(X, Y, sw, weighted, alphas)
+            else:
+                coef, intercept = self._fit_folds(X, Y, sw, weighted, alphas)
         # scikit-learn's shapes: coef_ (p,) for 1-D y or one column, else (k, p)
         self.coef_ = (coef[:, 0] if Y.shape[1] == 1 else coef.T).astype(dtype)
         if not self.fit_intercept:
@@ -219,9 +241,13 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         coef = rs.coefs_per_target(spec, Bty, chosen)
         return coef, ybar - xbar @ coef
 
-    def _scores(self, P, Y, sw, per_target):
+    def _scores(self, P, Y, sw, per_target, scoring=None):
         """``scoring`` of the predictions ``P (n, k, A)`` per alpha: (A,), or (k, A) per target."""
-        scorer = check_scoring(estimator=self, scoring=self.scoring)
+        scoring = self.scoring if scoring is None else scoring
+        if isinstance(scoring, str) and scoring in VECTOR_SCORERS:
+            by_output = VECTOR_SCORERS[scoring](Y, P, sw)
+            return by_output if per_target else by_output.mean(axis=0)  # scikit-learn's uniform average
+        scorer = check_scoring(estimator=self, scoring=scoring)
         kw = {} if sw is None else {"sample_weight": sw}
         ident = _Predictions()
         A = P.shape[2]
@@ -237,9 +263,8 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         k, A = Y.shape[1], len(alphas)
         y_split = Y[:, 0] if self._y_1d else Y
         folds = list(check_cv(self.cv, y_split, classifier=False).split(X, y_split))
-        scorer = get_scorer("r2") if self.scoring is None else check_scoring(estimator=self, scoring=self.scoring)
-        ident = _Predictions()
-        weigh_scores = weighted and _accepts_sample_weight(scorer)
+        scoring = "r2" if self.scoring is None else self.scoring  # Ridge.score: R^2
+        weigh_scores = weighted and _accepts_sample_weight(check_scoring(estimator=self, scoring=scoring))
         scores = np.empty((len(folds), A))
         for f, (train, test) in enumerate(folds):
             Xs, Ys, _, xbar, ybar = rs.scale(X[train], Y[train], sw[train], self.fit_intercept)
@@ -247,10 +272,7 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
             W = rs.coefs(spec, spec.B.T @ Ys, alphas)  # (p, k, A)
             b = ybar[:, None] - np.einsum("p,pka->ka", xbar, W)
             P = (X[test] @ W.reshape(X.shape[1], k * A)).reshape(-1, k, A) + b
-            yt = Y[test, 0] if self._y_1d else Y[test]
-            kw = {"sample_weight": sw[test]} if weigh_scores else {}
-            for a in range(A):
-                scores[f, a] = scorer(ident, P[:, 0, a] if self._y_1d else P[:, :, a], yt, **kw)
+            scores[f] = self._scores(P, Y[test], sw[test] if weigh_scores else None, False, scoring)
         mean = scores.mean(axis=0)
         best = int(np.argmax(mean))
         self.alpha_, self.best_score_ = float(alphas[best]), float(mean[best])

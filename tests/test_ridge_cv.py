@@ -122,6 +122,16 @@ def test_folds_from_a_splitter_with_a_scorer_and_multi_output_match_sklearn():
     _assert_same(jaxreg.RidgeCV(**kw).fit(X, Y, sample_weight=sw), _sklearn(X, Y, sw, **kw))
     kw = dict(alphas=ALPHAS, cv=3, fit_intercept=False)
     _assert_same(jaxreg.RidgeCV(**kw).fit(X, Y[:, 0]), _sklearn(X, Y[:, 0], **kw))
+    # a scorer computed one alpha at a time (scikit-learn passes it the held-out weights)
+    kw = dict(alphas=ALPHAS, cv=4, scoring=make_scorer(mean_absolute_error, greater_is_better=False))
+    _assert_same(jaxreg.RidgeCV(**kw).fit(X, Y, sample_weight=sw), _sklearn(X, Y, sw, **kw))
+
+
+def test_the_vectorised_r2_matches_sklearns_on_constant_targets():
+    X, y, _ = _data(30, 5, seed=11)
+    y[:10] = 1.0  # the first of three folds holds a constant target: R^2's special case
+    kw = dict(alphas=ALPHAS, cv=3)
+    _assert_same(jaxreg.RidgeCV(**kw).fit(X, y), _sklearn(X, y, **kw))
 
 
 def test_float32_input_gives_float32_attributes():

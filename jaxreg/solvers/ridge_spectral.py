@@ -24,14 +24,28 @@ solution is the minimum-norm least-squares one: directions with ``s <= eps max(n
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
 from scipy.linalg import LinAlgError, blas, eigh, svd
 
-__all__ = ["MODES", "Spectrum", "choose_mode", "scale", "decompose", "coefs", "loo_residuals"]
+__all__ = ["MODES", "Spectrum", "choose_mode", "blas_threads", "scale", "decompose", "coefs", "loo_residuals"]
 
 MODES = ("svd", "cov", "gram")
+SMALL_FLOPS = 1e8  # below this factorization size, BLAS threads cost more than they give
+
+
+def blas_threads(n, p):
+    """A context for the factorizations of an (n, p) design: one BLAS thread when it is small
+    (``min(n, p)^2 max(n, p) < SMALL_FLOPS``): OpenBLAS's threads spin-wait on a loaded
+    machine, and a 400 x 50 ``syrk`` then takes tens of milliseconds instead of tens of
+    microseconds; larger ones keep the threads."""
+    if min(n, p) ** 2 * max(n, p) >= SMALL_FLOPS:
+        return contextlib.nullcontext()
+    from jaxreg.solvers.working_set_layout import single_threaded_blas
+
+    return single_threaded_blas()
 
 
 def choose_mode(n, p, gcv_mode):
@@ -192,8 +206,9 @@ def ridge_path(X, y, sw, l2s, fit_intercept):
     l2s = np.asarray(l2s, np.float64)
     Xs, Ys, _, xbar, ybar = scale(X, np.reshape(y, (-1, 1)), d, fit_intercept)
     n, p = Xs.shape
-    spec = decompose(Xs, "svd" if np.any(l2s == 0) else choose_mode(n, p, None))
-    W = coefs(spec, spec.B.T @ Ys, l2s)[:, 0, :]  # (p, A)
+    with blas_threads(n, p):
+        spec = decompose(Xs, "svd" if np.any(l2s == 0) else choose_mode(n, p, None))
+        W = coefs(spec, spec.B.T @ Ys, l2s)[:, 0, :]  # (p, A)
     b = ybar[0] - xbar @ W
     X = np.asarray(X, np.float64)
     R = d[:, None] * (np.reshape(y, (-1, 1)) - X @ W - b)  # d * residuals, (n, A)

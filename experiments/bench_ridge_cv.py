@@ -1,0 +1,102 @@
+"""RidgeCV (issue 18): jaxreg.RidgeCV against scikit-learn's RidgeCV and against separate fits.
+
+* Leave-one-out (cv=None), 50 alphas, on 5000 x 500 and 500 x 5000 (float64): jaxreg.RidgeCV vs
+  sklearn.linear_model.RidgeCV, same alphas; the chosen alpha and the largest coefficient
+  difference (absolute, and relative to the largest coefficient).
+* 5-fold (cv=5), 50 alphas: jaxreg.RidgeCV(cv=5) vs the 50 x 5 separate jaxreg.Ridge fits it
+  replaces (each fold's training rows, every alpha), and scikit-learn's RidgeCV(cv=5) (a
+  GridSearchCV over Ridge) for reference.
+
+Median of ``--reps`` timed runs (default 3) after one warm-up each; the contenders alternate, so
+load from other processes on a shared machine hits them alike. Nothing here is compiled except
+the separate jaxreg.Ridge fits (closed form on the host: nothing either; the warm-up covers any).
+Usage: python3 experiments/bench_ridge_cv.py [--reps N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import warnings
+
+import numpy as np
+from sklearn.linear_model import RidgeCV as SkRidgeCV
+from sklearn.model_selection import KFold
+
+import jaxreg
+
+
+def _median_times(fs, reps):
+    for f in fs:
+        f()  # warm-up
+    times = [[] for _ in fs]
+    for _ in range(reps):
+        for f, ts in zip(fs, times, strict=True):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
+
+
+def _problem(n, p, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    w = np.zeros(p)
+    w[:20] = rng.standard_normal(20)
+    return X, X @ w + rng.standard_normal(n)
+
+
+def _separate_fits(X, y, alphas, folds):
+    """What cv=5 replaces: one jaxreg.Ridge fit per (fold, alpha), held-out R^2 each."""
+    scores = np.empty((len(folds), len(alphas)))
+    for f, (train, test) in enumerate(folds):
+        for a, alpha in enumerate(alphas):
+            scores[f, a] = jaxreg.Ridge(alpha=alpha).fit(X[train], y[train]).score(X[test], y[test])
+    return scores
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="500 x 50 and 50 x 500 (a smoke run)")
+    args = ap.parse_args()
+    print("load average (1, 5, 15 min):", os.getloadavg(), "cpus:", os.cpu_count(), "(shared machine)")
+    alphas = np.logspace(-2, 4, 50)
+    shapes = [(500, 50), (50, 500)] if args.quick else [(5000, 500), (500, 5000)]
+    print(f"\nleave-one-out, {len(alphas)} alphas; median of {args.reps}")
+    for n, p in shapes:
+        X, y = _problem(n, p)
+        ours = lambda: jaxreg.RidgeCV(alphas=alphas).fit(X, y)  # noqa: E731
+        theirs = lambda: SkRidgeCV(alphas=alphas).fit(X, y)  # noqa: E731
+        t_ours, t_sk = _median_times([ours, theirs], args.reps)
+        a, b = ours(), theirs()
+        diff = np.abs(a.coef_ - b.coef_).max()
+        print(
+            f"  {n:5d} x {p:<5d} jaxreg {t_ours:7.3f} s  sklearn {t_sk:7.3f} s  ratio {t_ours / t_sk:5.2f}  "
+            f"alpha_ {a.alpha_:.4g} vs {b.alpha_:.4g}  max|coef diff| {diff:.1e} "
+            f"(relative {diff / np.abs(b.coef_).max():.1e}, intercept {abs(a.intercept_ - b.intercept_):.1e})"
+        )
+    print(f"\n5-fold, {len(alphas)} alphas; median of {args.reps} (separate fits: 1 run after the warm-up)")
+    for n, p in shapes:
+        X, y = _problem(n, p)
+        folds = list(KFold(5).split(X))
+        ours = lambda: jaxreg.RidgeCV(alphas=alphas, cv=5).fit(X, y)  # noqa: E731
+        theirs = lambda: SkRidgeCV(alphas=alphas, cv=5).fit(X, y)  # noqa: E731
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t_ours, t_sk = _median_times([ours, theirs], args.reps)
+            (t_sep,) = _median_times([lambda: _separate_fits(X, y, alphas, folds)], 1)
+            a, b = ours(), theirs()
+        sep = _separate_fits(X, y, alphas, folds).mean(axis=0)
+        print(
+            f"  {n:5d} x {p:<5d} jaxreg cv=5 {t_ours:7.3f} s  {len(alphas)}x5 jaxreg.Ridge fits {t_sep:7.3f} s "
+            f"(ratio {t_ours / t_sep:5.3f})  sklearn cv=5 {t_sk:7.3f} s (ratio {t_ours / t_sk:5.2f})  "
+            f"alpha_ {a.alpha_:.4g} vs sklearn {b.alpha_:.4g} vs separate fits {alphas[np.argmax(sep)]:.4g}  "
+            f"max|coef diff| vs sklearn {np.abs(a.coef_ - b.coef_).max():.1e}"
+        )
+
+
+if __name__ == "__main__":
+    main()
