@@ -16,7 +16,7 @@ import numpy as np
 from jaxreg import _compile, _sparse
 from jaxreg import _validation as V
 from jaxreg.losses import Loss
-from jaxreg.penalties import Bounded, Penalty, WeightedL1
+from jaxreg.penalties import L1, L2, MCP, Bounded, ElasticNet, LInf, Lp, NoPenalty, Penalty, WeightedL1
 from jaxreg.solvers import SOLVERS, STATUS_NAMES
 
 __all__ = [
@@ -30,6 +30,10 @@ __all__ = [
     "compiled_solver",
     "static_kwargs",
     "make_result",
+    "check_init",
+    "scale_free_weights",
+    "design_scale",
+    "scale_penalty",
 ]
 
 OPTIONS = (
@@ -217,14 +221,22 @@ def static_kwargs(spec, options, max_iter, fit_intercept):
     return static
 
 
-def make_result(out, spec, loss, penalty, *, classes, dtype, device, fit_time, compile_time, score) -> FitResult:
+def make_result(
+    out, spec, loss, penalty, *, classes, dtype, device, fit_time, compile_time, score, start=None
+) -> FitResult:
     """The FitResult of a solver's (numpy) output; ``score(coef, intercept)`` is the
-    objective of an iterate the history does not hold."""
+    objective of an iterate the history does not hold. Non-finite coefficients are never
+    handed back: the fit is reported diverged, with the start ``(w0, b0)`` (or zeros)."""
     n_iter = int(out.n_iter)
     status = STATUS_NAMES[int(out.status)]
     hist = out.history[: max(n_iter, 1)] if spec.iterative else out.history
     coef = out.coef
     intercept = out.intercept
+    if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
+        w0, b0 = start if start is not None else (None, None)
+        coef = np.zeros_like(coef) if w0 is None else np.asarray(w0, np.asarray(coef).dtype)
+        intercept = np.zeros_like(intercept) if b0 is None else np.asarray(b0, np.asarray(intercept).dtype)
+        status = "diverged"
     intercept = float(intercept) if np.ndim(intercept) == 0 else intercept
     objective = float(hist[-1]) if n_iter > 0 or not spec.iterative else float("nan")
     if n_iter == 0 or status == "diverged":
@@ -249,3 +261,118 @@ def make_result(out, spec, loss, penalty, *, classes, dtype, device, fit_time, c
         fit_time=fit_time,
         compile_time=compile_time,
     )
+
+
+# ----------------------------------------------------------------------------- numeric edges
+
+
+def check_init(coef_init, intercept_init, coef_shape, dtype):
+    """The warm start ``(w0, b0 or None)`` as arrays of ``dtype``: ``coef_init`` of shape
+    ``coef_shape``, ``intercept_init`` a number or one per output, both finite (a NaN start
+    would come back as NaN coefficients)."""
+    w0 = np.zeros(coef_shape, dtype) if coef_init is None else _finite_array(coef_init, "coef_init", dtype)
+    if w0.shape != coef_shape:
+        raise ValueError(f"coef_init has shape {w0.shape}; it must have shape {coef_shape}")
+    if intercept_init is None:
+        return w0, None
+    b0 = _finite_array(intercept_init, "intercept_init", dtype)
+    if b0.shape not in ((), coef_shape[1:]):
+        raise ValueError(
+            f"intercept_init has shape {b0.shape}; it must be a number or have shape {coef_shape[1:]}"
+        )
+    return w0, np.broadcast_to(b0, coef_shape[1:]).copy()
+
+
+def _finite_array(value, name, dtype):
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} is not allowed; it must be an array of finite numbers") from None
+    if not np.all(np.isfinite(a)) or not np.all(np.abs(a) <= np.finfo(dtype).max):
+        raise ValueError(f"{name} holds non-finite values (or values too large for {np.dtype(dtype)}): {value!r}")
+    return a.astype(dtype)
+
+
+def scale_free_weights(sample_weight):
+    """``sample_weight`` times the power of two that brings its largest entry into
+    ``[0.5, 1)``: exact (only exponents change), so every fit is the same, and sums of huge
+    weights (``1e306 * n``) no longer overflow. Left as it is when it is not an array of
+    finite numbers >= 0 with a positive entry (the validation names the problem)."""
+    if sample_weight is None:
+        return None
+    try:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        return sample_weight
+    top = np.max(sw, initial=0.0)
+    if not (np.all(np.isfinite(sw)) and np.all(sw >= 0) and top > 0):
+        return sample_weight
+    return np.ldexp(sw, -np.frexp(top)[1])
+
+
+def design_scale(X) -> float:
+    """The power of two ``s`` to divide ``X`` by before a fit so that no column's largest
+    entry lies near the ends of its dtype's range. Products of two entries (Gram matrices,
+    squared norms, Lipschitz constants) overflow from ``|X| ~ 1e154`` in float64 (``1e19`` in
+    float32) and underflow from ``1e-154``; a band of ``2^(+-maxexp/6)`` keeps sums of ``1e10``
+    products finite and normal. Exact: dividing by a power of two changes only exponents.
+
+    1.0 when every column is in the band, when ``X`` is not finite (the validation names the
+    entry), and when the columns' scales differ by more than the band: one factor cannot
+    bring them all into it (and tolerances, absolute in the scaled units, would then pass
+    the columns scaled down to nothing)."""
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        return 1.0
+    with np.errstate(invalid="ignore"):
+        top = np.maximum(np.asarray(X.max(axis=0).todense() if _sparse.is_sparse(X) else X.max(axis=0)).ravel(),
+                         -np.asarray(X.min(axis=0).todense() if _sparse.is_sparse(X) else X.min(axis=0)).ravel())
+    if not np.all(np.isfinite(top)) or not np.any(top > 0):
+        return 1.0
+    band = np.finfo(X.dtype).maxexp // 6
+    high, low = np.frexp(top.max())[1], np.frexp(top[top > 0].min())[1]
+    if max(abs(high), abs(low)) <= band or high - low > band:
+        return 1.0
+    return float(np.ldexp(1.0, high - 1))
+
+
+def scale_penalty(penalty: Penalty, s: float, dtype):
+    """The penalty ``Q`` of the coefficients ``v = s w`` with ``Q(v) = P(v / s)``, or None when
+    this penalty's family is not closed under that change (SCAD, a user's penalty) or its
+    parameters would leave ``dtype``'s range. ``L1``-type terms are homogeneous of degree 1
+    (``alpha / s``), ``L2`` of degree 2 (``alpha / s^2``), ``Lp`` of degree ``p``; MCP maps
+    to ``(alpha / s, gamma s^2)``; bounds scale with the coefficients."""
+    def over(value, degree):  # value / s^degree in numpy (a Python float raises on 1/0)
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+            return float(np.float64(value) / np.float64(s) ** np.float64(degree))
+
+    def finite(*values):
+        return all(abs(v) <= np.finfo(dtype).max for v in values)
+
+    try:
+        return _scaled(penalty, s, over, finite)
+    except ValueError:  # out of the family's range (MCP's gamma below 1)
+        return None
+
+
+def _scaled(penalty, s, over, finite):
+    if isinstance(penalty, NoPenalty):
+        return penalty
+    if isinstance(penalty, (L1, WeightedL1, LInf, L2, Lp)):
+        degree = 2.0 if isinstance(penalty, L2) else float(penalty.p) if isinstance(penalty, Lp) else 1.0
+        alpha = over(penalty.alpha, degree)
+        return penalty.with_alpha(alpha) if finite(alpha) else None
+    if isinstance(penalty, ElasticNet):
+        a1 = over(float(penalty.alpha) * float(penalty.l1_ratio), 1)
+        a2 = over(float(penalty.alpha) * (1.0 - float(penalty.l1_ratio)), 2)
+        if not finite(a1, a2, a1 + a2):
+            return None
+        return ElasticNet(a1 + a2, a1 / (a1 + a2) if a1 + a2 > 0 else float(penalty.l1_ratio))
+    if isinstance(penalty, MCP):
+        alpha, gamma = over(penalty.alpha, 1), over(penalty.gamma, -2)
+        return MCP(alpha, gamma) if finite(alpha, gamma) else None
+    if isinstance(penalty, Bounded):
+        inner = _scaled(penalty.penalty, s, over, finite)
+        if inner is None:
+            return None
+        return Bounded(inner, np.asarray(penalty.lower, float) * s, np.asarray(penalty.upper, float) * s)
+    return None

@@ -25,14 +25,18 @@ from jaxreg._cache import ensure_compilation_cache
 from jaxreg._fitparts import (
     FitResult,
     canonical,
+    check_init,
     check_options,
     check_penalty,
     compiled_solver,
     compute_context,
     make_result,
     resolve_device,
+    scale_free_weights,
     static_kwargs,
 )
+from jaxreg._fitparts import design_scale as _design_scale
+from jaxreg._fitparts import scale_penalty as _scale_penalty
 from jaxreg.losses import get_loss
 from jaxreg.penalties import Bounded, get_penalty
 from jaxreg.solvers import SOLVERS, Data, Hyper, auto_solver, get_solver
@@ -219,7 +223,7 @@ def fit(
     classes = None
     if loss.is_classifier:
         classes, y = V.encode_labels(y, loss.name, dtype)
-    sw = V.check_sample_weight(sample_weight, n, dtype)
+    sw = V.check_sample_weight(scale_free_weights(sample_weight), n, dtype)
     check_penalty(penalty, p)
     tol = spec.default_tol if tol is None else float(tol)
     max_iter = spec.default_max_iter if max_iter is None else int(max_iter)
@@ -231,9 +235,12 @@ def fit(
             spec, run=spec.host_run, host_driven=True, row_buckets=False, needs_intercept_init=False
         )
     coef_shape = (p,) if y.ndim == 1 else (p, y.shape[1])
-    w0 = np.zeros(coef_shape, dtype) if coef_init is None else np.asarray(coef_init, dtype)
-    if w0.shape != coef_shape:
-        raise ValueError(f"coef_init has shape {w0.shape}; it must have shape {coef_shape}")
+    w0, b0 = check_init(coef_init, intercept_init, coef_shape, dtype)
+    X_user, penalty_user, w0_user, s = X, penalty, w0, _rescaling(X, penalty, w0, dtype)
+    if s != 1.0:  # fit v = s w on X / s: the same problem, without overflow (see design_scale)
+        X, penalty, w0 = X * (1.0 / s), _scale_penalty(penalty, s, dtype), w0 * s
+        if options.get("learning_rate") is not None:  # a step in w is s^2 times one in v
+            options = {**options, "learning_rate": options["learning_rate"] * s * s}
 
     with compute_context(dtype, device):
         static = static_kwargs(spec, options, max_iter, bool(fit_intercept))
@@ -249,11 +256,9 @@ def fit(
         else:
             data = _dense_data(spec, static, X, y, sw, device)
         loss_c, penalty_c = canonical(loss, dtype), canonical(penalty, dtype)
-        if intercept_init is not None:
-            b0 = np.broadcast_to(np.asarray(intercept_init, dtype), coef_shape[1:]).copy()
-        elif fit_intercept and spec.needs_intercept_init:
+        if b0 is None and fit_intercept and spec.needs_intercept_init:
             b0 = np.asarray(_call(_init_intercept, loss_c, data.y, data.weights), dtype)
-        else:
+        elif b0 is None:
             b0 = np.zeros(coef_shape[1:], dtype)
         lr = options.get("learning_rate")
         uses_step = "learning_rate" in spec.traced_options and spec.iterative
@@ -286,6 +291,10 @@ def fit(
             out = jax.block_until_ready(exe(*args))
         out = jax.tree.map(_sharding.to_numpy, out)
         fit_time = time.perf_counter() - t0 - (compile_time if spec.host_driven else 0.0)
+    if s != 1.0:
+        with np.errstate(under="ignore"):
+            out = out._replace(coef=np.asarray(out.coef / s, dtype))
+    X, penalty = X_user, penalty_user
 
     return make_result(
         out,
@@ -298,7 +307,35 @@ def fit(
         fit_time=fit_time,
         compile_time=compile_time,
         score=lambda coef, intercept: _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype),
+        start=(w0_user, b0),
     )
+
+
+def _rescaling(X, penalty, w0, dtype) -> float:
+    """The power of two :func:`jaxreg._fitparts.design_scale` asks for, or the largest step
+    towards it (halving its exponent) that the penalty and the warm start can follow within
+    ``dtype``'s range; 1.0 when none can (then the solver sees X as it is, and its status
+    says how that went). A tiny X is not scaled up past the point where an L2 term's
+    curvature ``alpha / s^2`` would exceed 1: the coefficients' curvature is then the
+    penalty's, already of the intercept's order, and scaling would unbalance the two."""
+    s = _design_scale(X)
+    limit = max(1.0, _curvature(penalty))
+    while abs(np.frexp(s)[1] - 1) > 1:
+        with np.errstate(over="ignore"):
+            start_ok = np.all(np.isfinite(np.asarray(w0 * s, dtype)))
+        scaled = _scale_penalty(penalty, s, dtype) if start_ok else None
+        if scaled is not None and (s > 1.0 or _curvature(scaled) <= limit):
+            return s
+        s = float(np.ldexp(1.0, (np.frexp(s)[1] - 1) // 2))
+    return 1.0
+
+
+def _curvature(penalty) -> float:
+    """The L2 part's curvature (``alpha`` of an L2 term), 0 for penalties without one."""
+    l2 = penalty.grad_lipschitz()
+    if l2 is None and penalty.as_elastic_net(1, np.float64) is not None:
+        l2 = penalty.as_elastic_net(1, np.float64)[1]
+    return float(l2 or 0.0)
 
 
 def _dense_data(spec, static, X, y, sw, device) -> Data:
