@@ -197,9 +197,8 @@ def _problem(X, y, loss, penalty, sample_weight):
 
     loss = get_loss(loss)
     penalty = L1(1.0) if penalty is None else get_penalty(penalty)
-    reason = engine.handles(loss, penalty)
-    if reason:
-        raise ValueError(f"path cannot handle loss={loss.name!r} with penalty {penalty!r}: {reason}")
+    if engine.handles(loss, penalty):
+        raise ValueError(_no_path_reason(loss, penalty))
     X, y = V.check_X_y(X, y, regression=not loss.is_classifier, accept_sparse=True)
     loss.check_target(y)
     classes = None
@@ -208,6 +207,21 @@ def _problem(X, y, loss, penalty, sample_weight):
     sw = V.check_sample_weight(sample_weight, X.shape[0], X.dtype)
     check_penalty(penalty, X.shape[1])
     return X, y, sw, loss, penalty, classes
+
+
+def _no_path_reason(loss, penalty) -> str:
+    """Why ``path`` cannot take the pair, and what can: ``fit`` alpha by alpha."""
+    why = (
+        f"its solvers take a loss of one prediction per sample, and {loss.name!r} has one per class"
+        if not loss.elementwise
+        else f"its solvers take a separable penalty, and {penalty!r} is not one"
+    )
+    solver = "lbfgs" if penalty.smooth else "fista"
+    return (
+        f"path cannot handle loss={loss.name!r} with penalty {penalty!r}: {why}; fit each alpha with "
+        f"jaxreg.fit(X, y, loss={loss.name!r}, penalty=penalty.with_alpha(alpha), solver={solver!r}), "
+        "passing the previous fit's coef as coef_init"
+    )
 
 
 def path(
@@ -302,8 +316,9 @@ def path(
     if solver == "fista" and (not kernels or loss.is_classifier or coef_init is not None):
         raise ValueError(
             f"solver='fista' solves the squared loss from zero (loss={loss.name!r}, coef_init given: "
-            f"{coef_init is not None}) with an L1-type penalty on a dense X (penalty={penalty!r}, sparse X: "
-            f"{_sparse.is_sparse(X)}); use solver='working_set'"
+            f"{coef_init is not None}) with an elastic-net-form penalty (L1, L2, ElasticNet, WeightedL1) on a "
+            f"dense X (penalty={penalty!r}, sparse X: {_sparse.is_sparse(X)}); use solver='working_set' (or "
+            "'auto'), which takes this path"
         )
     if alphas is None:
         from jaxreg.fit import alpha_max

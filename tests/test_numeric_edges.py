@@ -191,3 +191,38 @@ def test_item07_estimator_warm_start_is_checked():
     est.coef_ = np.full(6, np.nan)
     with pytest.raises(ValueError, match="coef_init holds non-finite values"):
         est.fit(X, Y)
+
+
+# ----------------------------------------------------------------------------- item 16
+
+LABELS3 = np.digitize(X[:, 0] + 0.5 * RNG.standard_normal(40), [-0.5, 0.5])
+
+
+@pytest.mark.parametrize(
+    "loss, penalty, solver",
+    [("multinomial", None, "fista"), ("multinomial", L2(0.1), "auto"), ("squared", jaxreg.penalties.LInf(0.1), "auto")],
+)
+def test_item16_path_advice_names_a_solver_that_takes_the_pair(loss, penalty, solver):
+    # before: "use fista" for a multinomial path asked with solver='fista'; now the advice is
+    # a fit call whose solver does take the pair: following it must work
+    import re
+
+    target = LABELS3 if loss == "multinomial" else Y
+    with pytest.raises(ValueError, match=r"path cannot handle") as err:
+        jaxreg.path(X, target, loss=loss, penalty=penalty, solver=solver, alphas=[0.1, 0.01])
+    advised = re.search(r"solver='(\w+)'\)", str(err.value)).group(1)
+    res = jaxreg.fit(X, target, loss=loss, penalty=penalty or L1(0.1), solver=advised, tol=1e-8)
+    assert res.converged
+
+
+def test_item16_l2_logistic_path_is_not_sent_to_fista():
+    # fista's path is the squared loss only: an L2 logistic path is advised the working set,
+    # and that advice works
+    with pytest.raises(ValueError, match=r"use solver='working_set'") as err:
+        jaxreg.path(X, YC, loss="logistic", penalty=L2(1.0), alphas=[1.0, 0.1], solver="fista")
+    assert "use fista" not in str(err.value)
+    res = jaxreg.path(X, YC, loss="logistic", penalty=L2(1.0), alphas=[1.0, 0.1], solver="working_set")
+    # each point against scikit-learn's L2 logistic regression (C = 1 / (alpha n))
+    for a, coef in zip(res.alphas, res.coefs.T):
+        ref = skl.LogisticRegression(C=1 / (a * len(YC)), tol=1e-12).fit(X, YC)
+        np.testing.assert_allclose(coef, ref.coef_[0], atol=1e-5)
