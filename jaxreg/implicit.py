@@ -216,45 +216,50 @@ def _host_fit(options, loss_def, pen_def, X, y, sw, loss_leaves, pen_leaves, w0,
     return np.asarray(res.coef, dtype), np.asarray(res.intercept, dtype).reshape(())
 
 
-def _to_bits(a):
-    """A float64 array as uint32 pairs (last axis 2); other arrays unchanged."""
-    return jax.lax.bitcast_convert_type(a, jnp.uint32) if a.dtype == jnp.float64 else a
+def _host_call(fn, out_shapes, *args):
+    """``fn(*args)`` on numpy values, from traced code through ``jax.pure_callback`` (``vmap``
+    calls it once per batch element); ``out_shapes`` are ``ShapeDtypeStruct``s.
+
+    Float64 crosses the callback as uint32 pairs, both ways: the callback's thread may not
+    have x64 enabled (the context is thread-local), and JAX would then turn float64 inputs
+    and results into float32 there."""
+    if not any(isinstance(a, jax.core.Tracer) for a in args):
+        return tuple(jnp.asarray(o) for o in fn(*(np.asarray(a) for a in args)))
+    f64 = [a.dtype == jnp.float64 for a in args]
+    out_f64 = [s.dtype == jnp.float64 for s in out_shapes]
+
+    def host(*bits):
+        outs = fn(*(_from_bits(u) if f else np.asarray(u) for u, f in zip(bits, f64, strict=True)))
+        return tuple(_as_bits(o) if f else o for o, f in zip(outs, out_f64, strict=True))
+
+    shapes = [
+        jax.ShapeDtypeStruct(s.shape + (2,), jnp.uint32) if f else s for s, f in zip(out_shapes, out_f64, strict=True)
+    ]
+    bits = [jax.lax.bitcast_convert_type(a, jnp.uint32) if f else a for a, f in zip(args, f64, strict=True)]
+    outs = jax.pure_callback(host, tuple(shapes), *bits, vmap_method="sequential")
+    return tuple(jax.lax.bitcast_convert_type(o, jnp.float64) if f else o for o, f in zip(outs, out_f64, strict=True))
 
 
-def _from_bits(a, f64: bool):
-    """The inverse of :func:`_to_bits` on the host (numpy)."""
-    a = np.ascontiguousarray(a)
-    return a.view(np.float64).reshape(a.shape[:-1]) if f64 else a
+def _as_bits(a):
+    """A float64 numpy array as uint32 pairs (a last axis of 2), as ``bitcast_convert_type``."""
+    return np.ascontiguousarray(a).reshape(a.shape + (1,)).view(np.uint32)
+
+
+def _from_bits(u):
+    """The float64 array :func:`_as_bits` (or ``bitcast_convert_type``) encoded."""
+    return np.ascontiguousarray(u).view(np.float64)[..., 0]
 
 
 def _forward(options, X, y, sw, loss, pen, w0, b0):
     loss_leaves, loss_def = jax.tree.flatten(loss)
     pen_leaves, pen_def = jax.tree.flatten(pen)
-    args = (X, y, sw, loss_leaves, pen_leaves, w0, b0)
+    n_loss = len(loss_leaves)
 
-    def host(*a):
-        return _host_fit(options, loss_def, pen_def, *a)
+    def host(X, y, sw, w0, b0, *leaves):
+        return _host_fit(options, loss_def, pen_def, X, y, sw, leaves[:n_loss], leaves[n_loss:], w0, b0)
 
-    if not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(args)):
-        return tuple(jnp.asarray(a) for a in host(*args))
-    # Float64 crosses the callback as uint32 pairs, both ways: the callback's thread may not
-    # have x64 enabled (the context is thread-local), and JAX would then turn float64 inputs
-    # and results into float32 there.
-    f64 = X.dtype == jnp.float64
-    flat, tree = jax.tree.flatten(args)
-
-    def host_bits(*bits):
-        w, b = host(*jax.tree.unflatten(tree, [_from_bits(u, f64) for u in bits]))
-        if not f64:
-            return w, b
-        return w.view(np.uint32).reshape(w.shape + (2,)), b.reshape(1).view(np.uint32)
-
-    out_dtype, extra = (jnp.uint32, (2,)) if f64 else (X.dtype, ())
-    shapes = (jax.ShapeDtypeStruct(w0.shape + extra, out_dtype), jax.ShapeDtypeStruct(extra, out_dtype))
-    w, b = jax.pure_callback(host_bits, shapes, *[_to_bits(a) for a in flat], vmap_method="sequential")
-    if not f64:
-        return w, b
-    return jax.lax.bitcast_convert_type(w, jnp.float64), jax.lax.bitcast_convert_type(b, jnp.float64)
+    shapes = (jax.ShapeDtypeStruct(w0.shape, X.dtype), jax.ShapeDtypeStruct((), X.dtype))
+    return _host_call(host, shapes, X, y, sw, w0, b0, *loss_leaves, *pen_leaves)
 
 
 # ----------------------------------------------------------------------------- backward
@@ -266,21 +271,33 @@ def _optimality(w, b, X, y, sw, loss, pen):
     return X.T @ gz + jax.grad(pen.value)(w), jnp.sum(gz)
 
 
-def _hessian(w, b, X, y, sw, loss, pen, fit_intercept):
-    """``H`` on ``[w, b]``, the rows and columns off the support (and the intercept's without
-    one) replaced by the identity, and that mask."""
-    p = w.shape[0]
+def _curvatures(w, b, X, y, sw, loss, pen, fit_intercept):
+    """What ``H = A^T diag(dh) A + diag(pen_h, 0)`` on ``A = [X, 1]`` is made of, and the
+    mask of the coordinates it is restricted to (the support; the intercept if fitted)."""
     _, h = loss.derivatives(y, X @ w + b)
     dh = sw * h / jnp.sum(sw)
-    A = jnp.concatenate([X, jnp.ones((X.shape[0], 1), X.dtype)], axis=1)
-    H = A.T @ (dh[:, None] * A)
     # separable penalty: its Hessian is diagonal, the derivative of its gradient along ones
     pen_h = jax.jvp(jax.grad(pen.value), (w,), (jnp.ones_like(w),))[1]
-    H = H + jnp.diag(jnp.concatenate([pen_h, jnp.zeros(1, X.dtype)]))
     mask = jnp.concatenate([pen.generalized_support(w), jnp.array([fit_intercept])])
-    both = mask[:, None] & mask[None, :]
-    H = jnp.where(both, H, jnp.eye(p + 1, dtype=X.dtype))
-    return H, mask
+    return dh, jnp.where(mask[:-1], pen_h, 0.0), mask
+
+
+def _restricted_solve(X, dh, pen_h, mask, rhs):
+    """``v`` with ``H_SS v_S = rhs_S`` and 0 off ``S`` (numpy): the system on the support
+    alone, ``n |S|^2`` to form, whatever the number of features."""
+    S = np.flatnonzero(mask)
+    cols = S[S < X.shape[1]]
+    A = X[:, cols]
+    if mask[-1]:
+        A = np.hstack([A, np.ones((X.shape[0], 1), X.dtype)])
+    H = A.T @ (dh[:, None] * A)
+    H[np.diag_indices(len(cols))] += pen_h[cols]
+    v = np.zeros_like(rhs)
+    try:
+        v[S] = np.linalg.solve(H, rhs[S])
+    except np.linalg.LinAlgError:  # singular on the support (duplicate columns): least norm
+        v[S] = np.linalg.lstsq(H, rhs[S], rcond=None)[0]
+    return (v,)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -294,12 +311,17 @@ def _fwd(options, X, y, sw, loss, pen, w0, b0):
 
 
 def _bwd(options, res, cts):
-    X, y, sw, loss, pen, w, b, w0, b0 = res
-    gw, gb = cts
-    fit_intercept = options[0]
-    H, mask = _hessian(w, b, X, y, sw, loss, pen, fit_intercept)
+    return _backward(*res, *cts, fit_intercept=options[0])
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+def _backward(X, y, sw, loss, pen, w, b, w0, b0, gw, gb, *, fit_intercept):
+    """Solve ``H v = (gw, gb)`` on the support (on the host); the cotangents
+    ``-(dG/d theta)^T v``. Compiled once per structure (eager, each operation would compile
+    on its own)."""
+    dh, pen_h, mask = _curvatures(w, b, X, y, sw, loss, pen, fit_intercept)
     rhs = jnp.where(mask, jnp.concatenate([gw, jnp.reshape(gb, (1,))]), 0.0)
-    v = jnp.where(mask, jnp.linalg.solve(H, rhs), 0.0)
+    (v,) = _host_call(_restricted_solve, (jax.ShapeDtypeStruct(rhs.shape, rhs.dtype),), X, dh, pen_h, mask, rhs)
     _, vjp = jax.vjp(lambda *t: _optimality(w, b, *t), X, y, sw, loss, pen)
     cX, cy, csw, closs, cpen = vjp((-v[:-1], -v[-1]))
     return (cX, cy, csw, closs, cpen, jnp.zeros_like(w0), jnp.zeros_like(b0))
