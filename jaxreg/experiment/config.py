@@ -23,6 +23,8 @@ from jaxreg.errors import UsageError
 
 __all__ = [
     "StrictModel",
+    "MAX_COUNT",
+    "MAX_SEED",
     "ConfigLoader",
     "load_yaml",
     "parse_scalar",
@@ -36,9 +38,10 @@ __all__ = [
 
 
 class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, instances are immutable."""
+    """Base of every config model: unknown keys are errors, instances are immutable, and
+    numbers are finite (``.inf`` and ``.nan`` are refused where a float is expected)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
@@ -63,6 +66,11 @@ ConfigLoader.add_implicit_resolver(
     list("-+0123456789."),
 )
 
+
+# the largest count (samples, features, iterations) and seed a config may give: counts are
+# int32 in the compiled loops, seeds numpy's 32-bit legacy range
+MAX_COUNT = 2**31 - 1
+MAX_SEED = 2**32 - 1
 
 # a config is a few KB; a bigger file is a mistake (a data file given as the config, say)
 MAX_CONFIG_BYTES = 16 * 2**20

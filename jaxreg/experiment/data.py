@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from jaxreg.experiment.config import StrictModel
+from jaxreg.experiment.config import MAX_COUNT, MAX_SEED, StrictModel
 
 __all__ = ["LinearData", "ClassificationData", "SinusoidalData", "DataSpec", "Dataset", "make_data"]
 
@@ -24,13 +24,13 @@ class LinearData(StrictModel):
     truth: :func:`jaxreg.datasets.make_correlated_regression`."""
 
     kind: Literal["linear"] = "linear"
-    n_samples: int = Field(100, ge=1)
-    n_features: int = Field(50, ge=1)
+    n_samples: int = Field(100, ge=1, le=MAX_COUNT)
+    n_features: int = Field(50, ge=1, le=MAX_COUNT)
     rho: float = Field(0.5, ge=0.0, lt=1.0, description="column correlation")
-    n_informative: int = Field(10, ge=0, description="nonzero true coefficients")
+    n_informative: int = Field(10, ge=0, le=MAX_COUNT, description="nonzero true coefficients")
     snr: float = Field(3.0, gt=0.0, description="||X w|| / ||noise|| (ignored when noise is given)")
     noise: float | None = Field(None, ge=0.0, description="noise standard deviation")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
     def _informative_fits(self):
@@ -44,22 +44,22 @@ class ClassificationData(StrictModel):
     :func:`jaxreg.datasets.make_correlated_classification`."""
 
     kind: Literal["classification"] = "classification"
-    n_samples: int = Field(200, ge=1)
-    n_features: int = Field(20, ge=1)
+    n_samples: int = Field(200, ge=1, le=MAX_COUNT)
+    n_features: int = Field(20, ge=1, le=MAX_COUNT)
     rho: float = Field(0.3, ge=0.0, lt=1.0)
-    n_informative: int = Field(5, ge=1)
-    n_classes: int = Field(2, ge=2)
-    seed: int = Field(0, ge=0)
+    n_informative: int = Field(5, ge=1, le=MAX_COUNT)
+    n_classes: int = Field(2, ge=2, le=MAX_COUNT)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 class SinusoidalData(StrictModel):
     """``sin(2 pi x)`` plus Gaussian noise, ``x`` uniform on [0, 1]: one feature."""
 
     kind: Literal["sinusoidal"] = "sinusoidal"
-    n_samples: int = Field(10, ge=1)
+    n_samples: int = Field(10, ge=1, le=MAX_COUNT)
     noise: float = Field(0.3, ge=0.0)
     random_x: bool = Field(True, description="x uniform at random, else evenly spaced on [0, 1]")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 DataSpec = Annotated[LinearData | ClassificationData | SinusoidalData, Field(discriminator="kind")]
@@ -67,12 +67,14 @@ DataSpec = Annotated[LinearData | ClassificationData | SinusoidalData, Field(dis
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """Arrays built from a spec: ``task`` is "regression" or "classification"."""
+    """Arrays built from a spec: ``task`` is "regression" or "classification";
+    ``feature_names`` the columns' names where the data has them (a CSV header)."""
 
     X: np.ndarray
     y: np.ndarray
     task: str
     coef_true: np.ndarray | None = None
+    feature_names: tuple[str, ...] | None = None
 
     @property
     def shape(self):

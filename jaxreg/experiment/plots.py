@@ -141,20 +141,37 @@ def coef_path_figure(alphas, coefs, title=None, feature_names=None):
     return fig
 
 
-def coef_bar_figure(coefs, truth=None, title=None):
-    """Coefficients of several models side by side (``coefs`` maps a label to a vector)."""
+def coef_bar_figure(coefs, truth=None, title=None, feature_names=None):
+    """Coefficients of several models side by side (``coefs`` maps a label to a vector):
+    blue bars, grey where exactly zero, behind them the true coefficients (light grey, in
+    the legend) when ``truth`` is given. The x axis names the features (``feature_names``,
+    up to 30 of them) or counts them in whole numbers from 0."""
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
     k = len(coefs)
     fig, axes = plt.subplots(k, 1, figsize=(7, 1.6 * k + 0.6), sharex=True, squeeze=False)
     for ax, (label, c) in zip(axes[:, 0], coefs.items(), strict=True):
         c = np.ravel(c)
         idx = np.arange(c.size)
         if truth is not None:
-            ax.bar(idx, np.ravel(truth), color="lightgray", width=0.9, label="truth")
+            ax.bar(idx, np.ravel(truth), color="lightgray", width=0.9)
         ax.bar(idx, c, color=np.where(c == 0, "tab:gray", "tab:blue"), width=0.5)
         ax.axhline(0, color="k", lw=0.5)
         ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
         ax.text(0.99, 0.85, f"nonzeros: {np.count_nonzero(c)}", transform=ax.transAxes, ha="right", fontsize=8)
-    axes[-1, 0].set_xlabel("feature")
+    legend = [Patch(color="tab:blue", label="coefficient"), Patch(color="tab:gray", label="exactly zero")]
+    if truth is not None:
+        legend.append(Patch(color="lightgray", label="true coefficient"))
+    axes[0, 0].legend(handles=legend, fontsize=7, loc="upper left", ncol=len(legend))
+    bottom = axes[-1, 0]
+    n = max(np.size(c) for c in coefs.values())
+    if feature_names is not None and len(feature_names) == n and n <= 30:
+        bottom.set_xticks(np.arange(n))
+        bottom.set_xticklabels(feature_names, rotation=90 if n > 8 else 0, fontsize=7)
+    else:
+        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    bottom.set_xlabel("feature")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -25,7 +25,7 @@ import numpy as np
 
 from jaxreg.errors import UsageError
 from jaxreg.experiment.config import add_config_arguments
-from jaxreg.experiment.features import featurize
+from jaxreg.experiment.features import Features, default_names, featurize
 from jaxreg.experiment.run_config import BayesModel, PlannedFit, RunConfig, load_run
 
 __all__ = ["Split", "Record", "prepare", "featurize", "run_fit", "run_experiment", "add_parser", "FAST_MAX_ITER"]
@@ -45,6 +45,7 @@ class Split:
     task: str
     coef_true: np.ndarray | None = None
     raw: object = None  # the whole Dataset, or a streamed NpyDataset (no split)
+    feature_names: tuple | None = None  # the input columns' names, where the data has them
 
     @property
     def streamed(self) -> bool:
@@ -63,6 +64,7 @@ class Record:
     history: np.ndarray | None = None
     predict: object = None  # raw inputs -> predictions (regression) or scores
     panels: list | None = None  # Bayesian posteriors after each step
+    names: tuple | None = None  # one per coefficient (row of a multi-output coef)
 
     @property
     def ok(self) -> bool:
@@ -89,9 +91,9 @@ def prepare(config: RunConfig) -> Split:
                 f"split.test_data: the test set must be in-memory {ds.task} data with {np.shape(ds.X)[1]} columns "
                 "like data"
             )
-        return Split(ds.X, ds.y, test.X, test.y, ds.task, ds.coef_true, ds)
+        return Split(ds.X, ds.y, test.X, test.y, ds.task, ds.coef_true, ds, ds.feature_names)
     if not sp.holds_out:
-        return Split(ds.X, ds.y, None, None, ds.task, ds.coef_true, ds)
+        return Split(ds.X, ds.y, None, None, ds.task, ds.coef_true, ds, ds.feature_names)
     stratify = ds.y if sp.stratify and ds.task == "classification" else None
     try:
         Xtr, Xte, ytr, yte = train_test_split(
@@ -105,7 +107,7 @@ def prepare(config: RunConfig) -> Split:
         )
     except ValueError as exc:
         raise UsageError(f"split: {exc} (the data has {ds.X.shape[0]} samples)") from None
-    return Split(Xtr, ytr, Xte, yte, ds.task, ds.coef_true, ds)
+    return Split(Xtr, ytr, Xte, yte, ds.task, ds.coef_true, ds, ds.feature_names)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -200,7 +202,7 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
     import jaxreg
 
     m = pf.model
-    transform, Ftr, Fte = feats
+    transform, Ftr, Fte, names = feats
     loss = _loss(m, split)
     kwargs = {k: v for k, v in m.fit_kwargs().items() if v is not None}
     kwargs.setdefault("seed", config.seed)
@@ -252,7 +254,7 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
     def predict(X):
         return _scores(loss, res.coef, res.intercept, transform(X), classes)
 
-    return Record(pf, info, np.asarray(res.coef), res.intercept, np.asarray(res.history), predict)
+    return Record(pf, info, np.asarray(res.coef), res.intercept, np.asarray(res.history), predict, names=names)
 
 
 def _recovery(coef, truth, features) -> dict:
@@ -274,7 +276,7 @@ def _run_bayes(pf, split, feats, info) -> Record:
     m = pf.model
     if split.streamed:
         raise ValueError("a bayesian model needs data in memory, not a streamed npy data set")
-    transform, Ftr, Fte = feats
+    transform, Ftr, Fte, names = feats
 
     def design(F):  # the constant feature whose weight w0 carries the intercept (with the prior)
         return np.column_stack([np.ones(F.shape[0]), np.asarray(F, np.float64)])
@@ -322,7 +324,7 @@ def _run_bayes(pf, split, feats, info) -> Record:
     )
     for prefix, F, y in (("train", Phi, split.y_train), ("test", None if Fte is None else design(Fte), split.y_test)):
         info.update(error_metrics("squared", coef, 0.0, F, y, None, prefix))
-    return Record(pf, info, coef, 0.0, None, predict, panels)
+    return Record(pf, info, coef, 0.0, None, predict, panels, names=("const", *names))
 
 
 # ----------------------------------------------------------------------------- the run
@@ -413,9 +415,10 @@ def _run_in(out, config, fits, records, progress, fast, stream, folder):
         bar.set_description(pf.label[:40])
         if pf.features not in features:
             if split.streamed:
-                features[pf.features] = ((lambda X: X), split.X_train, None)
+                X = split.X_train
+                features[pf.features] = Features(lambda X: X, X, None, default_names(X.n_features))
             else:
-                features[pf.features] = featurize(pf.features, split.X_train, split.X_test)
+                features[pf.features] = featurize(pf.features, split.X_train, split.X_test, split.feature_names)
         records.append(run_fit(pf, split, features[pf.features], config, fast))
         folder.log_fit(records[-1].info)  # one line per fit: O(1), nothing lost on a crash
     bar.close()

@@ -18,6 +18,8 @@ from pydantic import Field, field_validator, model_validator
 
 from jaxreg.errors import UsageError
 from jaxreg.experiment.config import (
+    MAX_COUNT,
+    MAX_SEED,
     StrictModel,
     apply_overrides,
     did_you_mean,
@@ -63,10 +65,10 @@ class FeatureSpec(StrictModel):
     """
 
     basis: Literal["none", "polynomial", "gaussian", "sigmoid", "fourier"] = "none"
-    degree: int | None = Field(None, ge=0, description="polynomial only (default 3)")
-    n_centers: int | None = Field(None, ge=1, description="gaussian/sigmoid only (default 10)")
+    degree: int | None = Field(None, ge=0, le=100, description="polynomial only (default 3)")
+    n_centers: int | None = Field(None, ge=1, le=MAX_COUNT, description="gaussian/sigmoid only (default 10)")
     width: float | None = Field(None, gt=0.0, description="gaussian/sigmoid only")
-    n_frequencies: int | None = Field(None, ge=1, description="fourier only (default 5)")
+    n_frequencies: int | None = Field(None, ge=1, le=MAX_COUNT, description="fourier only (default 5)")
     period: float | None = Field(None, gt=0.0, description="fourier only")
     standardize: bool = True
 
@@ -100,9 +102,12 @@ class SplitSpec(StrictModel):
     @field_validator("test_size", "train_size")
     @classmethod
     def _fraction_or_count(cls, v):
-        if isinstance(v, float) and v >= 1.0 and not v.is_integer():
-            raise ValueError("a fraction must be < 1 (or give a whole number of samples)")
-        return int(v) if isinstance(v, float) and v >= 1.0 else v
+        # 1.0 is no fraction (the whole data), and not the count 1 it used to become silently
+        if isinstance(v, float) and v >= 1.0:
+            raise ValueError("a fraction must be < 1; a number of samples is a whole number written without a point")
+        if v is not None and v > MAX_COUNT:
+            raise ValueError(f"a number of samples must be <= {MAX_COUNT}")
+        return v
 
     @property
     def holds_out(self) -> bool:
@@ -175,7 +180,7 @@ class RunConfig(StrictModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = Field(0, ge=0, description="split, and stochastic solvers that are given no seed")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="split, and stochastic solvers that are given no seed")
     device: Literal["cpu", "gpu", "auto"] = "cpu"
     dtype: Literal["float32", "float64"] = "float64"
     data: RunDataSpec
@@ -237,7 +242,32 @@ def load_run(path, overrides=()) -> tuple[RunConfig, list[PlannedFit]]:
         test = check_paths(config.split.test_data, base, source, key="split.test_data")
         update["split"] = config.split.model_copy(update={"test_data": test})
     config = config.model_copy(update=update)
-    return config, plan(config, source)
+    fits = plan(config, source)
+    if getattr(config.data, "stream", False):
+        _check_streamed(fits, source)
+    return config, fits
+
+
+def _check_streamed(fits, source):
+    """Streamed npy data is read block by block: only the streaming solvers take it, and
+    nothing that needs all of it in memory (alpha_max, a Bayesian posterior)."""
+    from jaxreg._streamfit import STREAM_SOLVERS
+
+    for pf in fits:
+        m = pf.model
+        where = f"{source}: {pf.label}"
+        if isinstance(m, BayesModel):
+            raise UsageError(f"{where}: a bayesian model needs data in memory, not streamed npy data (stream: true)")
+        if m.solver not in ("auto", *STREAM_SOLVERS):
+            raise UsageError(
+                f"{where}: solver = {m.solver!r} cannot fit streamed npy data (stream: true); "
+                f"allowed: auto, {', '.join(STREAM_SOLVERS)} (or stream: false to load the data in memory)"
+            )
+        if m.penalty.alpha_ratio is not None:
+            raise UsageError(
+                f"{where}: alpha_ratio needs the data in memory (alpha_max is computed from it); give alpha "
+                "with streamed npy data"
+            )
 
 
 def _model_schema(entry, i, source):

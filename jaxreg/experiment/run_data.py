@@ -11,6 +11,7 @@ Every spec validates with pydantic (unknown keys forbidden) and builds a
 from __future__ import annotations
 
 import csv
+from array import array
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,7 +20,7 @@ from pydantic import Field, model_validator
 
 from jaxreg.datasets import BUILTIN
 from jaxreg.errors import UsageError
-from jaxreg.experiment.config import StrictModel, did_you_mean
+from jaxreg.experiment.config import MAX_COUNT, MAX_SEED, StrictModel, did_you_mean
 from jaxreg.experiment.data import ClassificationData, Dataset, LinearData, SinusoidalData, make_data
 from jaxreg.experiment.npy_data import NpyDataSpec
 
@@ -48,13 +49,13 @@ class LineData(StrictModel):
     straight line of Bishop's sequential Bayesian learning figure (PRML, fig. 3.7)."""
 
     kind: Literal["line"] = "line"
-    n_samples: int = Field(20, ge=1)
+    n_samples: int = Field(20, ge=1, le=MAX_COUNT)
     intercept: float = -0.3
     slope: float = 0.5
     noise: float = Field(0.2, ge=0.0)
     low: float = -1.0
     high: float = 1.0
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 class CountData(StrictModel):
@@ -66,14 +67,14 @@ class CountData(StrictModel):
     enters as a feature whose true coefficient is 1."""
 
     kind: Literal["counts"] = "counts"
-    n_samples: int = Field(500, ge=1)
-    n_features: int = Field(20, ge=1)
+    n_samples: int = Field(500, ge=1, le=MAX_COUNT)
+    n_features: int = Field(20, ge=1, le=MAX_COUNT)
     rho: float = Field(0.3, ge=0.0, lt=1.0, description="column correlation")
-    n_informative: int = Field(5, ge=0, description="nonzero true coefficients")
+    n_informative: int = Field(5, ge=0, le=MAX_COUNT, description="nonzero true coefficients")
     coef_scale: float = Field(0.5, gt=0.0, description="the true coefficients' scale (log-rate units)")
     intercept: float = 0.0
     log_exposure_spread: float = Field(0.0, ge=0.0, description="log(exposure) uniform on [-spread, spread]")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
     def _informative_fits(self):
@@ -126,7 +127,7 @@ class SvmlightData(StrictModel):
 
     kind: Literal["svmlight"] = "svmlight"
     path: str
-    n_features: int | None = Field(None, ge=1)
+    n_features: int | None = Field(None, ge=1, le=MAX_COUNT)
     task: Literal["regression", "classification"] = "regression"
 
 
@@ -167,16 +168,66 @@ def check_paths(spec, base: Path, source: str, key: str = "data"):
         if found is None:
             where = " and ".join(str(p.parent.resolve()) for p in tries)
             raise UsageError(f"{source}: {key}.{field} = {value!r}: file not found (looked in {where})")
+        _check_kind(found, folder_ok=isinstance(spec, NpyDataSpec), where=f"{source}: {key}.{field} = {value!r}")
         resolved[field] = str(found.resolve())
     return spec.model_copy(update=resolved) if resolved else spec
 
 
-def _read_csv(spec: CsvData) -> tuple[np.ndarray, np.ndarray]:
-    with open(spec.path, newline="") as f:
-        rows = list(csv.reader(f, delimiter=spec.delimiter))
-    if not rows:
-        raise UsageError(f"data.path = {spec.path!r}: the CSV file is empty; it needs a header row")
-    header = [h.strip() for h in rows[0]]
+def _check_kind(path: Path, folder_ok: bool, where: str):
+    """A data path must be a regular, non-empty file (npy: or a folder of shards); a FIFO
+    or a device (``/dev/zero``) would be read without end."""
+    if path.is_dir():
+        if not folder_ok:
+            raise UsageError(f"{where}: {path} is a folder; give a file")
+        return
+    if not path.is_file():
+        raise UsageError(f"{where}: {path} is not a regular file (a FIFO or a device?); give a file")
+    if path.stat().st_size == 0:
+        raise UsageError(f"{where}: {path} is empty (0 bytes)")
+
+
+def _read_csv(spec: CsvData) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The feature columns as floats, the target column and the feature names, read one
+    row at a time: memory grows by 8 bytes a feature cell, never by a Python object each,
+    and a row is at most ``csv.field_size_limit()`` characters a cell."""
+    where = f"data.path = {spec.path!r}"
+    try:
+        with open(spec.path, newline="") as f:
+            reader = csv.reader(f, delimiter=spec.delimiter)
+            header = [h.strip() for h in next(reader, [])]
+            if not header:
+                raise UsageError(f"{where}: the CSV file is empty; it needs a header row")
+            names, cols, t = _csv_columns(spec, header)
+            values, targets = array("d"), []
+            for r in reader:
+                if not any(c.strip() for c in r):
+                    continue
+                try:
+                    values.extend(float(r[j]) for j in cols)
+                except (ValueError, IndexError) as exc:
+                    raise UsageError(
+                        f"{where}: line {reader.line_num}: a feature cell is not a number ({exc})"
+                    ) from None
+                if t >= len(r):
+                    raise UsageError(f"{where}: line {reader.line_num} has no {spec.target!r} cell")
+                targets.append(r[t].strip())
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where}: not UTF-8 text (byte {exc.start}); give a CSV file") from None
+    except csv.Error as exc:
+        raise UsageError(f"{where}: not a CSV file this reader takes ({exc})") from None
+    X = np.frombuffer(values, dtype=np.float64).reshape(len(targets), len(cols))
+    y = np.array(targets)
+    if spec.task == "regression":
+        try:
+            y = y.astype(np.float64)
+        except ValueError:
+            raise UsageError(
+                f"data.target = {spec.target!r} holds non-numbers; set data.task: classification for labels"
+            ) from None
+    return X, y, names
+
+
+def _csv_columns(spec, header):
     if spec.target not in header:
         raise UsageError(
             f"data.target = {spec.target!r} is not a column of {spec.path}; columns: {', '.join(header)}"
@@ -186,22 +237,25 @@ def _read_csv(spec: CsvData) -> tuple[np.ndarray, np.ndarray]:
     for name in names:
         if name not in header:
             raise UsageError(f"data.features: {name!r} is not a column of {spec.path}{did_you_mean(name, header)}")
-    cols = [header.index(n) for n in names]
-    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    return names, [header.index(n) for n in names], header.index(spec.target)
+
+
+def _read_npz(spec: NpzData):
+    import zipfile
+
     try:
-        X = np.array([[float(r[j]) for j in cols] for r in body], dtype=np.float64)
-    except (ValueError, IndexError) as exc:
-        raise UsageError(f"data.path = {spec.path!r}: a feature cell is not a number ({exc})") from None
-    t = header.index(spec.target)
-    y = np.array([r[t].strip() for r in body])
-    if spec.task == "regression":
-        try:
-            y = y.astype(np.float64)
-        except ValueError:
-            raise UsageError(
-                f"data.target = {spec.target!r} holds non-numbers; set data.task: classification for labels"
-            ) from None
-    return X, y
+        with np.load(spec.path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise UsageError(f"data.path = {spec.path!r} holds one array, not an .npz archive; use kind: npy")
+            for key in (spec.x_key, spec.y_key):
+                if key not in z.files:
+                    raise UsageError(f"data: {spec.path} has no array {key!r}; arrays: {', '.join(z.files)}")
+            return np.asarray(z[spec.x_key]), np.asarray(z[spec.y_key])
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        why = " ".join(str(exc).split())
+        if "pickle" in why:
+            why = "it holds object arrays (or is not an .npz file), which are read only with pickle, never here"
+        raise UsageError(f"data.path = {spec.path!r}: not a readable .npz archive: {why}") from None
 
 
 def load_data(spec, dtype=np.float64):
@@ -217,29 +271,38 @@ def load_data(spec, dtype=np.float64):
     if isinstance(spec, CountData):
         return spec.make(dtype)
     if isinstance(spec, BuiltinData):
-        from jaxreg.datasets import load_builtin
+        import sklearn.datasets
 
-        X, y, task = load_builtin(spec.name)
-        return Dataset(X.astype(dtype), y.astype(dtype) if task == "regression" else y, task)
+        loader, task = BUILTIN[spec.name]
+        bunch = getattr(sklearn.datasets, loader)()
+        X, y = np.asarray(bunch.data, dtype), np.asarray(bunch.target)
+        names = tuple(str(n) for n in bunch.get("feature_names", ())) or None
+        return Dataset(X, y.astype(dtype) if task == "regression" else y, task, feature_names=names)
     if isinstance(spec, NpyDataSpec):
-        loaded = spec.load()
+        try:
+            loaded = spec.load()
+        except (ValueError, OSError, EOFError) as exc:
+            files = ", ".join(f"{k}={v!r}" for k, v in _path_fields(spec).items())
+            raise UsageError(f"data ({files}): not readable npy data: {' '.join(str(exc).split())}") from None
         if spec.stream:
             return loaded
         X, y, _ = loaded
         return Dataset(np.asarray(X, dtype), np.asarray(y, dtype), "regression")
+    names = None
     if isinstance(spec, CsvData):
-        X, y = _read_csv(spec)
+        X, y, names = _read_csv(spec)
     elif isinstance(spec, NpzData):
-        with np.load(spec.path, allow_pickle=False) as z:
-            for key in (spec.x_key, spec.y_key):
-                if key not in z.files:
-                    raise UsageError(f"data: {spec.path} has no array {key!r}; arrays: {', '.join(z.files)}")
-            X, y = np.asarray(z[spec.x_key]), np.asarray(z[spec.y_key])
+        X, y = _read_npz(spec)
+        if X.dtype.kind not in "biuf":
+            raise UsageError(f"data: {spec.path}: array {spec.x_key!r} has dtype {X.dtype}; it must be numeric")
     else:
         from sklearn.datasets import load_svmlight_file
 
-        X, y = load_svmlight_file(spec.path, n_features=spec.n_features, dtype=np.float64)
+        try:
+            X, y = load_svmlight_file(spec.path, n_features=spec.n_features, dtype=np.float64)
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"data.path = {spec.path!r}: not a readable svmlight file: {exc}") from None
     X = X.astype(dtype)
     if spec.task == "regression":
         y = np.asarray(y, dtype)
-    return Dataset(X, y, spec.task)
+    return Dataset(X, y, spec.task, feature_names=None if names is None else tuple(names))

@@ -14,7 +14,7 @@ import yaml
 from jaxreg.experiment.files import replace_text, replace_with
 from jaxreg.experiment.results import write_csv
 
-__all__ = ["write_start", "write_metrics", "write_coefficients", "print_table", "to_json", "dumps", "clean"]
+__all__ = ["write_start", "write_metrics", "write_coefficients", "print_table", "to_json", "dumps", "clean", "coef_columns", "FIXED_COLUMNS"]
 
 
 def clean(obj):
@@ -71,12 +71,35 @@ def write_metrics(config, records, out: Path, complete=True):
     replace_text(out / "metrics.json", to_json(doc))
 
 
+FIXED_COLUMNS = ("id", "label", "status", "intercept")
+
+
+def coef_columns(records) -> list[str]:
+    """The coefficient columns of one-output fits: their features' names, in order of first
+    appearance (fits on different features share the columns of the names they share); a
+    name that is also a fixed column gets the prefix ``feature:``."""
+    seen = {}
+    for r in records:
+        if r.coef is not None and np.ndim(r.coef) == 1:
+            for name in _names(r):
+                seen.setdefault(name, None)
+    return [f"feature:{n}" if n in FIXED_COLUMNS else n for n in seen]
+
+
+def _names(r) -> tuple:
+    from jaxreg.experiment.features import default_names
+
+    size = np.shape(r.coef)[0]
+    names = r.names if r.names is not None and len(r.names) == size else default_names(size)
+    return tuple(names)
+
+
 def write_coefficients(records, out: Path):
     """``coefficients.npz`` (``coef_<id>``, ``intercept_<id>``, ``history_<id>`` per fit)
-    and ``coefficients.csv`` (one row per fit: id, label, intercept, w0, w1, ...) for
-    one-output models."""
+    and ``coefficients.csv`` (one row per fit: id, label, status, intercept, then one column
+    per feature, named after it) for one-output models."""
     arrays = {}
-    rows, width = [], 0
+    rows = []
     for r in records:
         if r.coef is None:
             continue
@@ -87,8 +110,8 @@ def write_coefficients(records, out: Path):
             arrays[f"history_{i}"] = np.asarray(r.history)
         if np.ndim(r.coef) == 1:
             row = {"id": i, "label": r.info["label"], "status": r.info["status"], "intercept": float(r.intercept)}
-            row.update({f"w{j}": float(c) for j, c in enumerate(r.coef)})
-            width = max(width, np.size(r.coef))
+            names = [f"feature:{n}" if n in FIXED_COLUMNS else n for n in _names(r)]
+            row.update({n: float(c) for n, c in zip(names, r.coef, strict=True)})
             rows.append(row)
 
     def save(tmp):
@@ -96,7 +119,7 @@ def write_coefficients(records, out: Path):
             np.savez(f, **arrays)
 
     replace_with(out / "coefficients.npz", save)
-    write_csv(out / "coefficients.csv", rows, ["id", "label", "status", "intercept", *(f"w{j}" for j in range(width))])
+    write_csv(out / "coefficients.csv", rows, [*FIXED_COLUMNS, *coef_columns(records)])
 
 
 def _num(v, fmt="{:.4g}"):

@@ -10,7 +10,16 @@ import numpy as np
 
 from jaxreg.experiment import plots as P
 from jaxreg.experiment.features import featurize
-from jaxreg.experiment.results import replace_text
+from jaxreg.experiment.files import replace_text
+from jaxreg.experiment.run_output import coef_columns
+
+
+def _feature_names(r) -> tuple:
+    """The names of a fit's coefficients (``x0, x1, ...`` where the data named none)."""
+    from jaxreg.experiment.features import default_names
+
+    n = np.shape(r.coef)[0]
+    return tuple(r.names) if r.names is not None and len(r.names) == n else default_names(n)
 
 __all__ = ["draw"]
 
@@ -138,7 +147,10 @@ def _coef_path(config, records, split, spec, out):
         rs = sorted((r for r in rs if r.info["alpha"] > 0 and np.ndim(r.coef) == 1), key=lambda r: -r.info["alpha"])
         if len(rs) < 2:
             continue
-        fig = P.coef_path_figure([r.info["alpha"] for r in rs], np.stack([r.coef for r in rs]), title=name)
+        names = _feature_names(rs[0])
+        fig = P.coef_path_figure(
+            [r.info["alpha"] for r in rs], np.stack([r.coef for r in rs]), title=name, feature_names=names
+        )
         figs[f"coef_path_{name}.png"] = fig
     if not figs:
         raise Skip("no model has two or more positive values of alpha")
@@ -151,20 +163,23 @@ def _coef_bars(config, records, split, spec, out):
         raise Skip("coef_bars draws one-output models only")
     truth = split.coef_true
     same = truth is not None and all(np.shape(r.coef) == np.shape(truth) for r in chosen)
-    fig = P.coef_bar_figure({r.info["label"]: r.coef for r in chosen}, truth=truth if same else None, title=config.name)
+    names = _feature_names(chosen[0]) if all(_feature_names(r) == _feature_names(chosen[0]) for r in chosen) else None
+    fig = P.coef_bar_figure(
+        {r.info["label"]: r.coef for r in chosen}, truth=truth if same else None, title=config.name, feature_names=names
+    )
     return {"coef_bars.png": fig}
 
 
 def _coef_table(config, records, split, spec, out):
     chosen = [r for r in _chosen(records, spec) if np.ndim(r.coef) == 1]
-    width = max(r.coef.size for r in chosen)
+    # one row per feature name (the columns of coefficients.csv), the intercept first
     head = "| | " + " | ".join(r.info["label"] for r in chosen) + " |"
     lines = [head, "|---" * (len(chosen) + 1) + "|"]
-    cells = [[f"{float(r.intercept):.2f}", *(f"{c:.2f}" for c in r.coef)] for r in chosen]
-    for j in range(width + 1):
-        name = "intercept" if j == 0 else f"w{j}"
-        row = [c[j] if j < len(c) else "" for c in cells]
-        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    values = [dict(zip(_feature_names(r), r.coef, strict=True)) for r in chosen]
+    lines.append("| intercept | " + " | ".join(f"{float(r.intercept):.2f}" for r in chosen) + " |")
+    for name, column in zip(dict.fromkeys(n for r in chosen for n in _feature_names(r)), coef_columns(chosen), strict=True):
+        row = [f"{v[name]:.2f}" if name in v else "" for v in values]
+        lines.append(f"| {column} | " + " | ".join(row) + " |")
     text = "\n".join(lines) + "\n"
     replace_text(out / "coef_table.md", text)
     return {"coef_table.md": text}
@@ -173,7 +188,7 @@ def _coef_table(config, records, split, spec, out):
 def _constraint(config, records, split, spec, out):
     if split.task != "regression" or split.streamed:
         raise Skip("the constraint picture needs regression data in memory")
-    _, F, _ = featurize(records[0].fit.features, split.X_train, None)
+    F = featurize(records[0].fit.features, split.X_train, None).train
     F = np.asarray(F.toarray() if hasattr(F, "toarray") else F)
     if max(spec.features) >= F.shape[1]:
         raise Skip(f"features {spec.features} are not columns of the {F.shape[1]} features")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from jaxreg.experiment.config import StrictModel, did_you_mean
+from jaxreg.experiment.config import MAX_COUNT, StrictModel, did_you_mean
 from jaxreg.losses import LOSSES
 from jaxreg.penalties import PENALTIES, Bounded, Penalty, get_penalty
 
@@ -236,7 +236,7 @@ class SolverRun(StrictModel):
 
     solver: str
     tol: float | None = Field(None, ge=0.0)
-    max_iter: int | None = Field(None, ge=1)
+    max_iter: int | None = Field(None, ge=1, le=MAX_COUNT)
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("solver")

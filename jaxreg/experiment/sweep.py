@@ -29,6 +29,7 @@ from pydantic import Field, field_validator
 from jaxreg.errors import UsageError
 from jaxreg.experiment.baselines import BaselineRun, resolve
 from jaxreg.experiment.config import (
+    MAX_COUNT,
     StrictModel,
     add_config_arguments,
     apply_overrides,
@@ -49,8 +50,8 @@ class SweepConfig(StrictModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    repetitions: int = Field(3, ge=1, description="timed fits per cell (median and spread)")
-    warmup: int = Field(1, ge=0, description="untimed fits first (the first compiles)")
+    repetitions: int = Field(3, ge=1, le=MAX_COUNT, description="timed fits per cell (median and spread)")
+    warmup: int = Field(1, ge=0, le=MAX_COUNT, description="untimed fits first (the first compiles)")
     timeout: float | None = Field(600.0, gt=0, description="seconds per cell; the worker is killed past it")
     isolate: bool = Field(True, description="run cells in a worker process (needed for the timeout)")
     measure_memory: bool = True
