@@ -129,9 +129,15 @@ def check_X_y(X, y, dtype=None, regression=True, accept_sparse=False, finite_X=T
     else:
         if y.dtype.kind == "f":
             check_finite(y, "y")
-        if y.dtype.kind == "O" and any(v is None for v in y):
-            raise ValueError("y contains None; class labels must all be given")
+        check_labels_given(y)
     return X, y
+
+
+def check_labels_given(y):
+    """Refuse missing class labels (``None`` in an object array) before anything sorts them."""
+    y = np.asarray(y)
+    if y.dtype.kind == "O" and any(v is None for v in y.ravel()):
+        raise ValueError("y contains None; class labels must all be given")
 
 
 def encode_labels(y, loss_name, dtype):

@@ -592,6 +592,7 @@ class _Classifier(ClassifierMixin, _JaxregLinearModel):
         self
         """
         X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES)
+        V.check_labels_given(y)  # before scikit-learn's check sorts them (a raw TypeError)
         check_classification_targets(y)
         loss = "logistic" if np.unique(y).shape[0] <= 2 else "multinomial"
         sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
