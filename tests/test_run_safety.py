@@ -137,3 +137,203 @@ def test_item08_metrics_json_written_once_and_one_line_per_fit(tmp_path, monkeyp
     assert final["complete"] is True
     assert [f["alpha"] for f in lines] == pytest.approx(list(alphas))
     assert [f["objective"] for f in lines] == [f["objective"] for f in final["fits"]]
+
+
+# ----------------------------------------------------------------------------- item 9
+
+
+@pytest.fixture
+def alarm():
+    """Fail (not hang) a test whose code would read without end."""
+    import signal
+
+    def boom(*_):
+        raise TimeoutError("read without end")
+
+    old = signal.signal(signal.SIGALRM, boom)
+    signal.alarm(30)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("kind", ["csv", "npz", "svmlight"])
+def test_item09_a_device_as_data_path_is_refused_before_reading(tmp_path, capsys, alarm, kind):
+    data = {"kind": kind, "path": "/dev/zero"} | ({"target": "y"} if kind == "csv" else {})
+    assert _run(_config(tmp_path, data=data), tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "/dev/zero" in err and "not a regular file" in err
+
+
+def test_item09_a_fifo_as_data_path_is_refused(tmp_path, capsys, alarm):
+    import os
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    assert _run(_config(tmp_path, data={"kind": "csv", "path": str(fifo), "target": "y"}), tmp_path / "out") == 2
+    assert "pipe.csv" in capsys.readouterr().err
+
+
+def test_item09_csv_read_row_by_row_matches_numpy_and_a_runaway_cell_is_named(tmp_path, capsys):
+    from jaxreg.experiment.run_data import CsvData, load_data
+
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((50, 4))
+    path = tmp_path / "d.csv"
+    np.savetxt(path, M, delimiter=",", header="a,b,y,c", comments="")
+    ds = load_data(CsvData(path=str(path), target="y"))
+    ref = np.loadtxt(path, delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(ds.X, ref[:, [0, 1, 3]])
+    np.testing.assert_array_equal(ds.y, ref[:, 2])
+    # one cell that never ends (an unclosed quote over a huge file) stops at the csv field limit
+    bad = tmp_path / "bad.csv"
+    bad.write_text('a,y\n1,2\n"' + "9" * 200_000 + "\n")
+    assert _run(_config(tmp_path, data={"kind": "csv", "path": str(bad), "target": "y"}), tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "bad.csv" in err and "field larger than field limit" in err
+
+
+# ----------------------------------------------------------------------------- item 11
+
+
+@pytest.mark.parametrize("max_iter", [10**20, 2**31])
+def test_item11_huge_max_iter_is_a_clear_error_in_the_api_and_at_config_validation(tmp_path, max_iter):
+    import jaxreg
+
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    with pytest.raises(ValueError, match=rf"max_iter={max_iter} is not allowed.*<= {2**31 - 1}"):
+        jaxreg.fit(X, X[:, 0], max_iter=max_iter)
+    cfg = yaml.safe_load(_config(tmp_path).read_text())
+    cfg["models"][0].update(solver="fista", max_iter=max_iter)
+    path = tmp_path / "huge.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(UsageError, match=r"models\[0\]\.max_iter = \d+: Input should be less than or equal to"):
+        load_run(path)
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("split", {"test_size": 1.0}, r"split\.test_size = 1\.0: .*fraction must be < 1"),
+        ("tol", float("inf"), r"models\[0\]\.tol = inf: Input should be a finite number"),
+    ],
+)
+def test_item11_out_of_range_numbers_in_configs_are_refused_at_validation(tmp_path, key, value, expected):
+    cfg = yaml.safe_load(_config(tmp_path).read_text())
+    if key == "split":
+        cfg["split"] = value
+    else:
+        cfg["models"][0][key] = value
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.dump(cfg))
+    with pytest.raises(UsageError, match=expected):
+        load_run(path)
+
+
+def _npz_garbage(path):
+    path.write_bytes(b"PK\x03\x04 this is no zip archive")
+
+
+def _npz_objects(path):
+    np.savez(path, X=np.array([[1.0, 2.0]]), y=np.array([{"a": 1}], dtype=object))
+
+
+def _npy_empty(path):
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    "name, make, data",
+    [
+        ("garbage.npz", _npz_garbage, {"kind": "npz"}),
+        ("objects.npz", _npz_objects, {"kind": "npz"}),
+        ("empty.npy", _npy_empty, {"kind": "npy"}),
+        ("folder", lambda p: p.mkdir(), {"kind": "csv", "target": "y"}),
+    ],
+)
+def test_item11_unreadable_data_files_are_exit_2_naming_the_file(tmp_path, capsys, name, make, data):
+    make(tmp_path / name)
+    if data["kind"] == "npy":
+        np.save(tmp_path / "y.npy", np.zeros(3))
+        data = {**data, "x": str(tmp_path / name), "y": str(tmp_path / "y.npy")}
+    else:
+        data = {**data, "path": str(tmp_path / name)}
+    assert _run(_config(tmp_path, data=data), tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert name in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_item11_binary_config_is_exit_2_naming_the_file(tmp_path, capsys):
+    path = tmp_path / "model.yaml"
+    path.write_bytes(b"name: x\n\xff\xfe\x00\x01")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "model.yaml" in err and "not UTF-8" in err
+
+
+def test_item11_none_labels_are_a_clear_error():
+    import jaxreg
+
+    X = np.random.default_rng(0).standard_normal((6, 2))
+    y = np.array(["a", None, "b", "a", "b", "a"], dtype=object)
+    with pytest.raises(ValueError, match="y contains None"):
+        jaxreg.LogisticRegression().fit(X, y)
+
+
+def test_item11_streamed_data_with_fista_is_refused_at_validation(tmp_path):
+    np.save(tmp_path / "X.npy", np.zeros((8, 2)))
+    np.save(tmp_path / "y.npy", np.zeros(8))
+    data = {"kind": "npy", "x": str(tmp_path / "X.npy"), "y": str(tmp_path / "y.npy"), "stream": True}
+    cfg = yaml.safe_load(_config(tmp_path, data=data, plots=()).read_text())
+    cfg["models"][0].update(solver="fista", penalty={"kind": "l1", "alpha": 0.1})
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(UsageError, match=r"solver = 'fista' cannot fit streamed npy data.*allowed: auto, gd"):
+        load_run(path)
+
+
+# ----------------------------------------------------------------------------- item 14
+
+
+def test_item14_csv_column_names_name_the_coefficients_in_every_output(tmp_path):
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(1)
+    M = rng.standard_normal((40, 4))
+    M[:, 3] = M[:, :3] @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(40)
+    path = tmp_path / "houses.csv"
+    np.savetxt(path, M, delimiter=",", header="rooms,age,label,price", comments="")
+    cfg = {
+        "name": "named",
+        "data": {"kind": "csv", "path": str(path), "target": "price"},
+        "split": {"test_size": 0},
+        "features": {"standardize": False},
+        "models": [{"name": "ridge", "penalty": {"kind": "l2", "alpha": 0.5}, "solver": "closed_form"}],
+        "plots": ["coef_table"],
+    }
+    cpath = tmp_path / "named.yaml"
+    cpath.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "out"
+    assert _run(cpath, out) == 0
+    with open(out / "coefficients.csv") as f:
+        row = next(csv.DictReader(f))
+    # 'label' is a fixed column of the file: the feature keeps its name with a prefix
+    assert list(row)[4:] == ["rooms", "age", "feature:label"]
+    ref = Ridge(alpha=0.5 * 40).fit(M[:, :3], M[:, 3])  # jaxreg's alpha/2 |w|^2 next to 1/(2n) |r|^2
+    got = [float(row[k]) for k in ("rooms", "age", "feature:label")]
+    np.testing.assert_allclose(got, ref.coef_, rtol=1e-8)
+    table = (out / "coef_table.md").read_text().splitlines()
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["intercept", "rooms", "age", "feature:label"]
+
+
+def test_item14_coef_bars_legend_names_and_whole_number_ticks():
+    from jaxreg.experiment.plots import coef_bar_figure
+
+    fig = coef_bar_figure({"a": np.array([1.0, 0.0, 2.0])}, truth=np.array([1.0, 0.0, 1.5]), feature_names=["u", "v", "w"])
+    ax = fig.axes[-1]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["u", "v", "w"]
+    assert "true coefficient" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    fig = coef_bar_figure({"a": np.arange(20.0)})  # matplotlib's own ticks: 2.5, 7.5, ...
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[-1].get_xticks() if -0.5 <= t <= 19.5]
+    assert ticks and all(float(t).is_integer() for t in ticks)
