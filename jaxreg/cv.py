@@ -15,10 +15,13 @@ the whole batch walks down the path together with warm starts (the working-set p
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import jax.numpy as jnp
 import numpy as np
+from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -28,6 +31,7 @@ from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
 from jaxreg._compile import Compiler
 from jaxreg._sparse import is_sparse
+from jaxreg.estimators import check_fit_status
 from jaxreg.fit import alpha_max, dual_gap, fit
 from jaxreg.losses import Logistic, Squared
 from jaxreg.path import alpha_grid, compute_context, solve_path
@@ -330,9 +334,22 @@ def _neg_log_loss(s, Z, w):
 _SCORES = {None: _accuracy, "accuracy": _accuracy, "neg_log_loss": _neg_log_loss}
 
 
+def _multi_accuracy(k, Z, w):
+    """Held-out accuracy at every grid point; ``Z`` (n_test, n_Cs, K), ``k`` class indices."""
+    return np.average(np.argmax(Z, axis=2) == k[:, None], axis=0, weights=w)
+
+
+def _multi_neg_log_loss(k, Z, w):
+    return np.average(np.take_along_axis(log_softmax(Z, axis=2), k[:, None, None], axis=2)[..., 0], axis=0, weights=w)
+
+
+_MULTI_SCORES = {None: _multi_accuracy, "accuracy": _multi_accuracy, "neg_log_loss": _multi_neg_log_loss}
+
+
 class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
-    """Binary logistic regression with an L1 or elastic-net penalty, ``C`` (and
-    ``l1_ratio``) chosen by cross-validation (scikit-learn's ``LogisticRegressionCV``).
+    """Logistic regression with an L1, elastic-net or L2 penalty, ``C`` (and ``l1_ratio``)
+    chosen by cross-validation (scikit-learn's ``LogisticRegressionCV``). More than two
+    classes: the multinomial loss, with scikit-learn's multiclass attribute shapes.
 
     scikit-learn's objective ``C sum_i loss_i + l1_ratio ||w||_1 + (1 - l1_ratio)/2 ||w||^2``
     is jaxreg's ``mean loss + ElasticNet(alpha = 1 / (C n_train), l1_ratio)`` on each fold.
@@ -412,7 +429,6 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False  # binary logistic loss only
         tags.input_tags.sparse = True  # CSR/CSC X: the folds' paths run on the engine
         return tags
 
@@ -461,18 +477,18 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         X, y, sw, weighted = _check_data(self, X, y, sample_weight, classifier=True, accept_sparse=True)
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
-        if y_type != "binary":
-            raise ValueError(
-                f"Only binary classification is supported. The type of the target is {y_type} "
-                f"({len(np.unique(y))} classes); use jaxreg.LogisticRegression for more than two"
-            )
-        self.classes_, s = V.encode_labels(y, "logistic", X.dtype)
+        if y_type not in ("binary", "multiclass"):
+            raise ValueError(f"y of type {y_type!r} is not allowed; LogisticRegressionCV takes class labels")
         if self.class_weight is not None:  # scikit-learn's meaning: a factor on each sample's weight
             sw = sw * compute_sample_weight(self.class_weight, y).astype(sw.dtype)
             weighted = True
         n, p = X.shape
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
         F, R = len(folds), len(l1_ratios)
+        self.Cs_, self.l1_ratios_ = Cs, l1_ratios
+        if y_type == "multiclass":
+            return self._fit_multinomial(X, y, sw, weighted, folds, Cs, l1_ratios)
+        self.classes_, s = V.encode_labels(y, "logistic", X.dtype)
         Wf = np.tile(_fold_weights(sw, folds, n), (R, 1))  # problem (i, f) = l1_ratio i, fold f
         ratio = np.repeat(l1_ratios, F)
         alphas = 1.0 / (Cs[:, None] * Wf.sum(axis=1)[None, :])  # (n_Cs, B); increasing C
@@ -492,7 +508,6 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
                 scores[f, :, i] = _held_out(X, s, sw, res["coefs"][:, b], res["intercepts"][:, b], test, score)
         mean = scores.mean(axis=0)
         j, i = np.unravel_index(np.argmax(mean), mean.shape)
-        self.Cs_, self.l1_ratios_ = Cs, l1_ratios
         self.C_, self.l1_ratio_ = np.array([Cs[j]]), np.array([l1_ratios[i]])
         key = self.classes_[1]
         self.scores_ = {key: scores}
@@ -528,20 +543,84 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
             self.intercept_ = np.array([best[:, p].mean() if self.fit_intercept else 0.0])
         return self
 
+    def _fit_multinomial(self, X, y, sw, weighted, folds, Cs, l1_ratios):
+        """More than two classes: the multinomial loss, each fold and ``l1_ratio`` walking
+        the ``C`` grid up with warm starts (fit after fit: the batched path kernels are
+        binary). Attributes in scikit-learn's multiclass shapes: ``coef_`` (K, p), the
+        scores repeated under every class's key, each class's own coefficient paths."""
+        self.classes_, idx = np.unique(y, return_inverse=True)
+        K, (n, p), F, R = len(self.classes_), X.shape, len(folds), len(l1_ratios)
+        W = _fold_weights(sw, folds, n)
+        coefs = np.zeros((F, len(Cs), R, p, K))
+        intercepts = np.zeros((F, len(Cs), R, K))
+        n_iter = np.ones((F, len(Cs), R), dtype=int)
+        scores = np.empty((F, len(Cs), R))
+        score = _MULTI_SCORES[self.scoring]
+        unconverged = 0
+
+        def one(C, ratio, weights, warm):
+            return fit(
+                X, y, loss="multinomial", penalty=ElasticNet(1.0 / (C * weights.sum()), ratio),
+                fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter),
+                sample_weight=weights, **warm,
+            )  # fmt: skip
+
+        for f, (_, test) in enumerate(folds):
+            for i, ratio in enumerate(l1_ratios):
+                warm = {}
+                for j, C in enumerate(Cs):
+                    r = one(C, ratio, W[f], warm)
+                    unconverged += r.status != "converged"
+                    coefs[f, j, i], intercepts[f, j, i], n_iter[f, j, i] = r.coef, r.intercept, max(r.n_iter, 1)
+                    warm = {"coef_init": r.coef, "intercept_init": r.intercept}
+                Xt = X[test].toarray() if is_sparse(X) else X[test]
+                Z = np.einsum("tp,cpk->tck", Xt, coefs[f, :, i]) + intercepts[f, :, i][None]
+                scores[f, :, i] = score(idx[test], Z, sw[test])
+        if unconverged:
+            warnings.warn(
+                f"LogisticRegressionCV: {unconverged} of {n_iter.size} fold fits did not converge in "
+                f"max_iter={self.max_iter} iterations; increase max_iter, loosen tol, or scale the features",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        mean = scores.mean(axis=0)
+        j, i = np.unravel_index(np.argmax(mean), mean.shape)
+        self.C_, self.l1_ratio_ = np.full(K, Cs[j]), np.full(K, l1_ratios[i])
+        self.scores_ = {c: scores for c in self.classes_}
+        paths = np.concatenate([coefs, intercepts[..., None, :]], axis=3)  # (F, n_Cs, R, p + 1, K)
+        if not self.fit_intercept:
+            paths = paths[..., :p, :]
+        self.coefs_paths_ = {c: paths[..., k] for k, c in enumerate(self.classes_)}
+        self.n_iter_ = n_iter[None]
+        if self.refit:
+            best = one(Cs[j], l1_ratios[i], sw, {})
+            check_fit_status(self, best)
+            coef, b = best.coef, best.intercept
+        else:
+            coef, b = coefs[:, j, i].mean(axis=0), intercepts[:, j, i].mean(axis=0)
+        self.coef_ = np.asarray(coef).T.copy()
+        self.intercept_ = np.asarray(b) if self.fit_intercept else np.zeros(K)
+        return self
+
     def decision_function(self, X):
         check_is_fitted(self, "coef_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return X @ self.coef_[0] + self.intercept_[0]
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc"])
+        Z = np.asarray(X @ self.coef_.T) + self.intercept_
+        return Z[:, 0] if Z.shape[1] == 1 else Z
 
     def predict_proba(self, X):
         z = self.decision_function(X)
+        if z.ndim == 2:
+            return softmax(z, axis=1)
         p1 = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow
         return np.column_stack([1.0 - p1, p1])
 
     def predict_log_proba(self, X):
         z = self.decision_function(X)
+        if z.ndim == 2:
+            return log_softmax(z, axis=1)
         return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
 
     def predict(self, X):
-        positive = self.decision_function(X) > 0  # checks the fit first
-        return self.classes_[positive.astype(int)]
+        z = self.decision_function(X)  # checks the fit first
+        return self.classes_[np.argmax(z, axis=1) if z.ndim == 2 else (z > 0).astype(int)]
