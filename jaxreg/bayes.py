@@ -29,7 +29,8 @@ from jaxreg import _validation as V
 __all__ = ["BayesianLinearRegression"]
 
 # Hyperparameters are kept inside [1/_BOUND, _BOUND]: a degenerate fit (one sample, a
-# constant target, y exactly linear in X) drives alpha or beta to 0 or infinity.
+# constant target, y exactly linear in X) drives alpha or beta to 0 or infinity. The noise
+# precision has a tighter, scale-aware ceiling (see _Evidence.beta_bounds).
 _BOUND = 1e200
 
 
@@ -49,12 +50,15 @@ def _merge(a, b):
     return W, ma + delta * (Wb / W), Ma + Mb + np.outer(delta, delta) * (Wa * Wb / W)
 
 
-def _bounded_ratio(num, den):
-    """``num / den`` for Python floats ``>= 0``, kept in ``[1/_BOUND, _BOUND]`` (no overflow)."""
-    if den * _BOUND <= num:
-        return _BOUND
-    if num * _BOUND <= den:
-        return 1.0 / _BOUND
+def _bounded_ratio(num, den, current, low=1.0 / _BOUND, high=_BOUND):
+    """``num / den`` for Python floats ``>= 0``, kept in ``[low, high]`` (no overflow); ``0 / 0``
+    (nothing in the data determines it) keeps ``current``."""
+    if num == 0.0 and den == 0.0:
+        return current
+    if den * high <= num:
+        return high
+    if num <= low * den:
+        return low
     return num / den
 
 
@@ -67,17 +71,62 @@ def _check_precision(value, name):
 
 
 class _Evidence:
-    """The posterior and the log evidence as functions of ``(alpha, beta)`` for fixed data
-    moments, through one eigendecomposition ``S_xx = V diag(e) V^T``."""
+    """The posterior and the log evidence as functions of ``(alpha, beta)`` for fixed data,
+    through the eigenpairs ``(e, V)`` of ``S_xx = X_c^T X_c`` with ``e > 0`` (``V``: p x r),
+    ``u = V^T s_xy``, ``s_yy`` and the number of features ``M``. Directions outside ``V``
+    carry no data: there the posterior is the prior ``N(0, 1/alpha)``.
 
-    def __init__(self, W, Sxx, sxy, syy):
-        self.W, self.syy = W, syy
-        e, self.V = np.linalg.eigh(Sxx)
+    :meth:`from_moments` decomposes the p x p ``S_xx`` (the form ``partial_fit`` merges);
+    :meth:`from_rows`, for ``p`` above the number of rows ``n``, the n x n kernel
+    ``K = X_c X_c^T = U diag(e) U^T``, whose nonzero eigenvalues are those of ``S_xx``, with
+    ``V = X_c^T U diag(e)^(-1/2)`` (the Woodbury identity in eigen form): O(n^2 p) time and
+    O(n p) memory instead of O(p^3) and O(p^2)."""
+
+    def __init__(self, W, e, V, u, syy, M):
+        self.W, self.e, self.V, self.u, self.syy, self.M = W, e, V, u, syy, M
+        self.beta_bounds = (1.0 / _BOUND, _BOUND)
+
+    @staticmethod
+    def _null(e):
         # s_xy = X_c^T y_c lies in the row space of X_c: along (numerically) null directions
         # of S_xx both e and s_xy are 0, and rounding noise there must not become weight.
-        null = e <= np.finfo(np.float64).eps * max(len(e), 1) * max(float(np.max(e, initial=0.0)), 0.0)
-        self.e = np.where(null, 0.0, e)
-        self.u = np.where(null, 0.0, self.V.T @ sxy)  # s_xy in the eigenbasis
+        return e <= np.finfo(np.float64).eps * max(len(e), 1) * max(float(np.max(e, initial=0.0)), 0.0)
+
+    @classmethod
+    def from_moments(cls, W, Sxx, sxy, syy):
+        e, V = np.linalg.eigh(Sxx)
+        keep = ~cls._null(e)
+        return cls(W, e[keep], V[:, keep], V[:, keep].T @ sxy, syy, Sxx.shape[0])
+
+    @classmethod
+    def from_rows(cls, W, Xs, ys):
+        """From the rows ``Xs = sqrt(s) X_c`` and ``ys = sqrt(s) y_c`` (weights folded in)."""
+        k, U = np.linalg.eigh(Xs @ Xs.T)
+        keep = ~cls._null(k)
+        e = k[keep]
+        V = (Xs.T @ U[:, keep]) / np.sqrt(e)
+        return cls(W, e, V, V.T @ (Xs.T @ ys), float(ys @ ys), Xs.shape[1])
+
+    def interpolates(self) -> bool:
+        """Whether the data are fitted exactly (least squares leaves no residual: ``n <= p``,
+        one sample, y linear in X): then the evidence grows without bound in beta."""
+        resid = self.syy - float(np.sum(self.u**2 / self.e)) if self.e.size else self.syy
+        return resid <= 1e3 * np.finfo(np.float64).eps * self.syy and self.W > self.e.size
+
+    def covariance(self, alpha, beta):
+        """The posterior covariance ``(alpha I + beta S_xx)^-1`` (p x p)."""
+        cov = (self.V / (alpha + beta * self.e)) @ self.V.T
+        if self.V.shape[1] < self.M:  # the prior's 1/alpha on the directions without data
+            cov += (np.eye(self.M) - self.V @ self.V.T) / alpha
+        return cov
+
+    def quadratic(self, Z, alpha, beta):
+        """``z^T sigma z`` for each row ``z`` of ``Z``, never < 0."""
+        proj = Z @ self.V
+        q = np.sum(proj**2 / (alpha + beta * self.e), axis=1)
+        if self.V.shape[1] < self.M:
+            q += np.maximum(np.sum(Z**2, axis=1) - np.sum(proj**2, axis=1), 0.0) / alpha
+        return q
 
     def posterior(self, alpha, beta):
         """Mean (in the eigenbasis), ``gamma``, squared weight norm and the residual sum of squares."""
@@ -91,9 +140,9 @@ class _Evidence:
     def log_evidence(self, alpha, beta):
         """``ln p(y | alpha, beta)`` (Bishop 3.86) with ``N = W`` and ``M`` = number of features."""
         _, _, mm, sse = self.posterior(alpha, beta)
-        M = self.e.shape[0]
+        r = self.e.shape[0]  # the M - r directions without data add log(alpha) - log(alpha) = 0
         return 0.5 * (
-            M * np.log(alpha)
+            r * np.log(alpha)
             + self.W * np.log(beta)
             - beta * sse
             - alpha * mm
@@ -110,8 +159,11 @@ class _Evidence:
         Returns ``alpha, beta, n_iter, converged``."""
         for it in range(1, max_iter + 1):
             m, gamma, mm, sse = self.posterior(alpha, beta)
-            new_alpha = _bounded_ratio(gamma, mm)
-            new_beta = _bounded_ratio(max(self.W - gamma, 0.0), sse)
+            new_alpha = _bounded_ratio(gamma, mm, alpha)
+            if self.interpolates():  # sup at beta = infinity: its ceiling at once, not by slow steps
+                new_beta = self.beta_bounds[1]
+            else:
+                new_beta = _bounded_ratio(max(self.W - gamma, 0.0), sse, beta, *self.beta_bounds)
             d_alpha, d_beta = abs(np.log(new_alpha / alpha)), abs(np.log(new_beta / beta))
             no_signal = new_alpha >= alpha and np.sum(self.e * m**2) <= tol * sse
             alpha, beta = float(new_alpha), float(new_beta)
@@ -198,7 +250,7 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        return self._update(X, y, sample_weight, reset=True)
+        return self._update(X, y, sample_weight, reset=True, warn_degenerate=True)
 
     def partial_fit(self, X, y, sample_weight=None):
         """Update the posterior with a new batch: the current posterior is the prior.
@@ -216,9 +268,12 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        return self._update(X, y, sample_weight, reset=not hasattr(self, "moments_"))
+        return self._update(X, y, sample_weight, reset=not hasattr(self, "_evidence"))
 
-    def _update(self, X, y, sample_weight, reset):
+    def _update(self, X, y, sample_weight, reset, warn_degenerate=False):
+        """The posterior of all data seen. ``warn_degenerate`` (fit): warn when the data
+        determine neither hyperparameter (``partial_fit`` from one sample is the usual
+        start of sequential learning, not a mistake)."""
         alpha0 = _check_precision(self.alpha, "alpha")
         beta0 = _check_precision(self.beta, "beta")
         V.check_positive(self.max_iter, "max_iter", integer=True, allow_none=False)
@@ -228,18 +283,16 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; it must be True or False")
         X, y = validate_data(self, X, y, reset=reset, y_numeric=True, dtype=np.float64)
         sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
-        batch = _moments(np.column_stack([X, y]), sw)
-        self.moments_ = batch if reset else _merge(self.moments_, batch)
-        W, mean, M = self.moments_
+        ev, W, mean, y2 = self._evidence_of(X, y, sw, reset)
         p = X.shape[1]
-        if not self.fit_intercept:  # raw second moments: sum_i s_i z_i z_i^T
-            M = M + W * np.outer(mean, mean)
-        ev = _Evidence(W, M[:p, :p], M[:p, p], M[p, p])
         # scikit-learn's starting point, from all data seen: alpha = 1, beta = 1 / (var(y) + eps).
         # Every update restarts there, so any split of the data takes the batch fit's path.
-        y_var = float(self.moments_[2][p, p] / W)
+        # beta's ceiling: a noise variance below eps * mean(y^2) is rounding, not noise (it
+        # binds when the data are fitted exactly: one sample, n <= p, y linear in X).
+        ev.beta_bounds = (1.0 / _BOUND, 1.0 / (np.finfo(np.float64).eps * (y2 if y2 > 0 else 1.0)))
+        y_var = self._y_var
         self.alpha_ = 1.0 if alpha0 is None else alpha0
-        self.beta_ = 1.0 / (y_var + np.finfo(np.float64).eps) if beta0 is None else beta0
+        self.beta_ = min(1.0 / (y_var + np.finfo(np.float64).eps) if beta0 is None else beta0, ev.beta_bounds[1])
         self.n_iter_ = 0
         if self.fit_hyperparameters:
             self.alpha_, self.beta_, self.n_iter_, converged = ev.maximise(
@@ -252,14 +305,59 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
                     ConvergenceWarning,
                     stacklevel=3,
                 )
+            if warn_degenerate and ev.syy == 0.0 and ev.e.size == 0:
+                warnings.warn(
+                    f"BayesianLinearRegression: the data ({W:g} samples{', centred' if self.fit_intercept else ''}) "
+                    "are all zero: nothing determines alpha or beta; alpha_ stays at its start "
+                    f"({self.alpha_:.3g}) and beta_ at its ceiling 1 / (eps * mean(y^2)) = {self.beta_:.3g}, "
+                    "so the predictive spread is the prior's",
+                    UserWarning,
+                    stacklevel=3,
+                )
         m, self.gamma_, _, _ = ev.posterior(self.alpha_, self.beta_)
         self.coef_ = ev.V @ m
-        self.sigma_ = (ev.V / (self.alpha_ + self.beta_ * ev.e)) @ ev.V.T
         self.intercept_ = float(mean[p] - mean[:p] @ self.coef_) if self.fit_intercept else 0.0
         self.log_marginal_likelihood_ = float(ev.log_evidence(self.alpha_, self.beta_))
         self.n_samples_seen_ = W
+        self._x_mean = mean[:p]
         self._evidence = ev
         return self
+
+    def _evidence_of(self, X, y, sw, reset):
+        """The evidence of all data seen, ``W``, the means of ``[X, y]`` and ``mean(y^2)``.
+
+        While the rows seen are fewer than the features, the rows themselves are kept and the
+        n x n form is used (:meth:`_Evidence.from_rows`); from there on, their moments, which
+        ``partial_fit`` merges batch by batch."""
+        Z = np.column_stack([X, y])
+        p = X.shape[1]
+        rows = None if reset else getattr(self, "rows_", None)
+        if reset or rows is not None:
+            rows = (Z, sw) if rows is None else (np.vstack([rows[0], Z]), np.concatenate([rows[1], sw]))
+        if rows is not None and np.count_nonzero(rows[1]) < p:
+            Z, sw = rows
+            W = float(np.sum(sw))
+            mean = (sw @ Z) / W if self.fit_intercept else np.zeros(Z.shape[1])
+            Zs = (Z - mean) * np.sqrt(sw)[:, None]
+            self.rows_, self.moments_ = rows, None
+            self._y_var = float(sw @ (Z[:, p] - sw @ Z[:, p] / W) ** 2 / W)
+            y2 = float(sw @ Z[:, p] ** 2 / W)
+            return _Evidence.from_rows(W, Zs[:, :p], Zs[:, p]), W, (sw @ Z) / W, y2
+        batch = _moments(Z, sw) if rows is None else _moments(*rows)
+        self.moments_ = batch if reset or rows is not None else _merge(self.moments_, batch)
+        self.rows_ = None
+        W, mean, M = self.moments_
+        self._y_var = float(M[p, p] / W)
+        y2 = float(M[p, p] / W + mean[p] ** 2)
+        if not self.fit_intercept:  # raw second moments: sum_i s_i z_i z_i^T
+            M = M + W * np.outer(mean, mean)
+        return _Evidence.from_moments(W, M[:p, :p], M[:p, p], M[p, p]), W, mean, y2
+
+    @property
+    def sigma_(self):
+        """Posterior covariance of the weights (p x p, computed when asked)."""
+        check_is_fitted(self)
+        return self._evidence.covariance(self.alpha_, self.beta_)
 
     def log_marginal_likelihood(self, alpha=None, beta=None):
         """``ln p(y | alpha, beta)`` of all data seen (the fitted values when None).
@@ -301,11 +399,9 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         mean = X @ self.coef_ + self.intercept_
         if not return_std:
             return mean
-        W, mu, _ = self.moments_
-        Xc = X - mu[: X.shape[1]] if self.fit_intercept else X
+        Xc = X - self._x_mean if self.fit_intercept else X
         # x^T sigma_ x in sigma_'s eigenbasis, sum_i (v_i.x)^2 / (alpha + beta e_i): never < 0.
-        ev = self._evidence
-        var = 1.0 / self.beta_ + np.sum((Xc @ ev.V) ** 2 / (self.alpha_ + self.beta_ * ev.e), axis=1)
+        var = 1.0 / self.beta_ + self._evidence.quadratic(Xc, self.alpha_, self.beta_)
         if self.fit_intercept:
-            var = var + 1.0 / (self.beta_ * W)
+            var = var + 1.0 / (self.beta_ * self.n_samples_seen_)
         return mean, np.sqrt(var)

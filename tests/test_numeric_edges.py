@@ -226,3 +226,74 @@ def test_item16_l2_logistic_path_is_not_sent_to_fista():
     for a, coef in zip(res.alphas, res.coefs.T):
         ref = skl.LogisticRegression(C=1 / (a * len(YC)), tol=1e-12).fit(X, YC)
         np.testing.assert_allclose(coef, ref.coef_[0], atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- item 6
+
+
+def test_item06_one_sample_keeps_the_prior_spread_and_warns():
+    # before: alpha_ and beta_ ran to 1e200 and the predictive std was 2e-100, silently
+    X1, y1, x_new = np.array([[1.0, 2.0, 3.0]]), np.array([2.5]), np.array([[0.5, 0.5, 0.5]])
+    with pytest.warns(UserWarning, match="nothing determines alpha or beta"):
+        blr = jaxreg.BayesianLinearRegression().fit(X1, y1)
+    assert blr.alpha_ == 1.0  # its start: no data direction informs it
+    assert blr.beta_ <= 1.0 / (np.finfo(float).eps * 2.5**2)  # the ceiling
+    mean, std = blr.predict(x_new, return_std=True)
+    # scikit-learn's BayesianRidge (its Gamma hyperpriors keep lambda_ = 1 here as well): the
+    # prior's spread along x - xbar; ours adds the noise and intercept terms (~1e-15)
+    sk_mean, sk_std = skl.BayesianRidge().fit(X1, y1).predict(x_new, return_std=True)
+    np.testing.assert_allclose(mean, sk_mean)
+    np.testing.assert_allclose(std, sk_std, rtol=1e-6)
+    np.testing.assert_allclose(std, np.linalg.norm(x_new - X1), rtol=1e-6)  # sqrt((x-xbar)^T I (x-xbar) / 1)
+
+
+def _dual_posterior(X, y, alpha, beta, x_new):
+    """Posterior mean and predictive std by the n x n (Woodbury) identities, in numpy:
+    m = X_c^T (X_c X_c^T + alpha/beta I)^-1 y_c, sigma = (I - X_c^T (alpha/beta I + X_c X_c^T)^-1 X_c) / alpha."""
+    xm, ym = X.mean(0), y.mean()
+    Xc, yc = X - xm, y - ym
+    A = Xc @ Xc.T + (alpha / beta) * np.eye(len(y))
+    m = Xc.T @ np.linalg.solve(A, yc)
+    Z = x_new - xm
+    quad = (np.sum(Z**2, 1) - np.einsum("ij,ij->i", Z @ Xc.T, np.linalg.solve(A, Xc @ Z.T).T)) / alpha
+    return m, ym - xm @ m, np.sqrt(1 / beta + quad + 1 / (beta * len(y)))
+
+
+@pytest.mark.parametrize("n, p", [(30, 10_000), (20, 50_000)])
+def test_item06_p_much_larger_than_n_uses_the_n_by_n_form(n, p):
+    # before: a p x p matrix (30 x 10000: 110 s; 20 x 50000: MemoryError)
+    rng = np.random.default_rng(4)
+    Xp = rng.standard_normal((n, p))
+    yp = Xp[:, :3] @ np.array([1.0, -1.0, 2.0]) + 0.5 * rng.standard_normal(n)
+    blr = jaxreg.BayesianLinearRegression().fit(Xp, yp)
+    x_new = rng.standard_normal((3, p))
+    m, b, std = _dual_posterior(Xp, yp, blr.alpha_, blr.beta_, x_new)
+    np.testing.assert_allclose(blr.coef_, m, atol=1e-8 * np.abs(m).max())
+    assert blr.intercept_ == pytest.approx(b, rel=1e-8)
+    mean, ours = blr.predict(x_new, return_std=True)
+    np.testing.assert_allclose(ours, std, rtol=1e-8)
+    # the evidence's fixed point in alpha (MacKay): alpha = gamma / ||m||^2
+    assert blr.alpha_ == pytest.approx(blr.gamma_ / (blr.coef_ @ blr.coef_), rel=1e-6)
+
+
+def test_item06_p_above_n_matches_bayesian_ridge_and_sequential_updates():
+    # where scikit-learn can still run (p = 300): its evidence maximisation, hyperpriors off
+    rng = np.random.default_rng(5)
+    Xp = rng.standard_normal((30, 300))
+    yp = Xp[:, :3] @ np.array([1.0, -1.0, 2.0]) + 0.5 * rng.standard_normal(30)
+    ours = jaxreg.BayesianLinearRegression(tol=1e-12, max_iter=10_000).fit(Xp, yp)
+    sk = skl.BayesianRidge(alpha_1=0, alpha_2=0, lambda_1=0, lambda_2=0, tol=1e-12, max_iter=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its beta drifts to infinity (n < p: y is fitted exactly)
+        sk.fit(Xp, yp)
+    assert ours.alpha_ == pytest.approx(sk.lambda_, rel=1e-6)
+    np.testing.assert_allclose(ours.coef_, sk.coef_, atol=1e-5 * np.abs(sk.coef_).max())
+    np.testing.assert_allclose(ours.sigma_, sk.sigma_, atol=1e-6 * np.abs(sk.sigma_).max())
+    # partial_fit across the switch from the rows (n < p) to the moments (n >= p) form
+    seq = jaxreg.BayesianLinearRegression(alpha=2.0, beta=3.0, fit_hyperparameters=False)
+    Xs, ys = rng.standard_normal((12, 8)), rng.standard_normal(12)
+    for chunk in np.split(np.arange(12), [3, 7]):
+        seq.partial_fit(Xs[chunk], ys[chunk])
+    batch = jaxreg.BayesianLinearRegression(alpha=2.0, beta=3.0, fit_hyperparameters=False).fit(Xs, ys)
+    np.testing.assert_allclose(seq.coef_, batch.coef_, rtol=1e-10)
+    np.testing.assert_allclose(seq.sigma_, batch.sigma_, rtol=1e-10)
