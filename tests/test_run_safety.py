@@ -4,6 +4,8 @@ sweep identity and corrupt rows (10), clear errors (11), feature names (14), swe
 summaries (15)."""
 
 import csv
+import io
+import time
 import json
 from pathlib import Path
 
@@ -337,3 +339,95 @@ def test_item14_coef_bars_legend_names_and_whole_number_ticks():
     fig.canvas.draw()
     ticks = [t for t in fig.axes[-1].get_xticks() if -0.5 <= t <= 19.5]
     assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+# ----------------------------------------------------------------------------- item 10
+
+
+def _sweep(**settings):
+    from jaxreg.experiment.sweep import SweepConfig
+
+    return SweepConfig.model_validate(
+        {
+            "name": "ids",
+            "repetitions": 1,
+            "isolate": False,
+            "timeout": None,
+            "problems": [{"kind": "linear", "n_samples": 30, "n_features": [3, 4], "n_informative": 2}],
+            "penalties": [{"kind": "l1", "alpha_ratio": 0.1}],
+            "baselines": [{"peer": "sklearn", "tol": 1e-6}],
+            **settings,
+        }
+    )
+
+
+def test_item10_a_cells_identity_includes_repetitions_warmup_and_timeout():
+    from jaxreg.experiment.sweep import expand
+
+    def ids(config):
+        cells = expand(config, devices={"cpu"})[0]
+        return [c.cell_id for c in cells], [c.problem_id for c in cells]
+
+    base, problems = ids(_sweep())
+    for change in ({"repetitions": 2}, {"warmup": 0}, {"timeout": 0.5}):
+        other, other_problems = ids(_sweep(**change))
+        assert set(other).isdisjoint(base), change  # measured differently: run again
+        assert other_problems == problems  # the same problems all the same
+    assert ids(_sweep())[0] == base
+
+
+def test_item10_a_corrupt_row_hides_nothing_and_reruns_append_no_duplicates(tmp_path):
+    from jaxreg.experiment.results import RowLog
+    from jaxreg.experiment.sweep import run_sweep
+
+    config = _sweep()
+    out = tmp_path / "sweep"
+    run_sweep(config, out, progress=False, stream=io.StringIO())
+    text = (out / "cells.csv").read_text().splitlines()
+    assert len(text) == 3  # header + 2 cells
+    # an unbalanced quote in the first row (a hand edit, a damaged disk)
+    (out / "cells.csv").write_text("\n".join([text[0], text[1].replace(",", ',"', 1) + ',"x', text[2]]) + "\n")
+    log = RowLog(out)
+    rows = log.load()
+    assert [r["cell_id"] for r in rows] == [text[2].split(",")[0]] and log.skipped == 1
+    for _ in range(2):  # the damaged cell runs once more; nothing else is appended, twice over
+        run_sweep(config, out, progress=False, stream=io.StringIO())
+    assert len((out / "cells.csv").read_text().splitlines()) == 4
+    assert sorted(r["cell_id"] for r in RowLog(out).load()) == sorted(line.split(",")[0] for line in text[1:])
+
+
+# ----------------------------------------------------------------------------- item 15
+
+
+def test_item15_summary_has_a_tol_column():
+    from jaxreg.experiment.results import COLUMNS, markdown, score, summarize
+
+    def row(tol, objective):
+        r = dict.fromkeys(COLUMNS, "")
+        r.update(cell_id=f"c{tol}", problem_id="p", problem="linear", penalty="l1", family="jaxreg:fista")
+        r.update(tol=repr(tol), outcome="ok", objective=repr(objective), time_median="0.1", dtype="float64")
+        r.update(device="cpu", time_min="0.1", time_max="0.1", nonzeros="3", status="converged")
+        return r
+
+    summary = summarize(score([row(1e-4, 1.5), row(1e-8, 1.0)], {}, 1e-6))
+    assert summary[0]["tol"] == "1e-08"  # the most accurate cell's
+    table = markdown(summary).splitlines()
+    head = [c.strip() for c in table[0].split("|")]
+    assert [c.strip() for c in table[2].split("|")][head.index("tol")] == "1e-08"
+
+
+def test_item15_peak_rss_is_the_processes_peak_in_mb():
+    from jaxreg.experiment.measure import PeakMemory
+
+    def vm_rss_mb():  # the kernel's own count, in KiB
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024 / 1e6
+
+    with PeakMemory() as mem:
+        block = np.ones(40_000_000 // 8)  # 40 MB, touched
+        inside = vm_rss_mb()
+        time.sleep(0.3)  # held while the sampling thread (every 2 ms) looks, even on a busy machine
+        del block
+    assert mem.rss_mb >= 0.95 * inside > 40  # the whole process, not the 0.1 MB a call adds
+    assert 30 < mem.rss_growth_mb < 60  # MB, not MiB counted twice or KB

@@ -173,7 +173,9 @@ def run_cell(cell: dict, settings: dict, cache: ProblemCache) -> dict:
     dict
         ``outcome``, ``alpha``, ``status``, ``converged``, ``n_iter``, the ``time_*``
         statistics, ``solver_time_median``, ``compile_time``, ``first_call_time``,
-        ``objective``, ``nonzeros``, ``peak_rss_mb``, ``peak_device_mb`` and ``trace``
+        ``objective``, ``nonzeros``, ``peak_rss_mb`` (the worker's resident memory at its
+        peak, MB = 10^6 bytes), ``rss_growth_mb`` (that peak less the level before the
+        repetition), ``peak_device_mb`` (device bytes in use at the peak) and ``trace``
         (``[times, objectives]`` of the median repetition, or None).
 
     Times are wall-clock seconds of the whole fit call (jaxreg's includes validation and
@@ -208,11 +210,11 @@ def run_cell(cell: dict, settings: dict, cache: ProblemCache) -> dict:
     for _ in range(warmup - 1):
         attempt()
     timed = [attempt() for _ in range(reps - 1)]
-    memory = (None, None)
+    memory = (None, None, None)
     if settings.get("measure_memory", True):
         with PeakMemory(device) as mem:
             timed.append(attempt())
-        memory = (mem.rss_mb, mem.device_mb)
+        memory = (mem.rss_mb, mem.device_mb, mem.rss_growth_mb)
     else:
         timed.append(attempt())
     first = first or timed[0]
@@ -236,6 +238,7 @@ def run_cell(cell: dict, settings: dict, cache: ProblemCache) -> dict:
         "objective": score(last.coef, last.intercept),
         "nonzeros": int(np.count_nonzero(last.coef)),
         "peak_rss_mb": memory[0],
+        "rss_growth_mb": memory[2],
         "peak_device_mb": memory[1],
         "trace": _downsample(median_one.trace),
     }
@@ -252,14 +255,18 @@ def _downsample(trace, keep=2000):
     return [times.tolist(), values.tolist()]
 
 
+MB = 1e6  # bytes: the unit of the *_mb columns
+
+
 class PeakMemory:
-    """Peak resident memory (and GPU bytes in use) above the level at entry, in MB,
-    sampled every ``interval`` seconds by a thread (a shorter peak can be missed).
-    ``None`` where it cannot be read."""
+    """Peak resident memory and device bytes in use, in MB (10^6 bytes), sampled every
+    ``interval`` seconds by a thread (a shorter peak can be missed): ``rss_mb`` and
+    ``device_mb`` the peaks themselves, ``rss_growth_mb`` the resident peak less the level
+    at entry (what the measured call added). ``None`` where it cannot be read."""
 
     def __init__(self, device="cpu", interval=2e-3):
         self.device, self.interval = device, interval
-        self.rss_mb = self.device_mb = None
+        self.rss_mb = self.device_mb = self.rss_growth_mb = None
         self._stop = threading.Event()
 
     def _rss(self):
@@ -296,8 +303,9 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self._peak = _max(self._peak, (self._rss(), self._device_bytes()))
-        pairs = zip(self._base, self._peak, strict=True)
-        self.rss_mb, self.device_mb = [None if b is None or p is None else max(p - b, 0) / 2**20 for b, p in pairs]
+        rss0, rss = self._base[0], self._peak[0]
+        self.rss_mb, self.device_mb = [None if p is None else p / MB for p in self._peak]
+        self.rss_growth_mb = None if rss0 is None or rss is None else max(rss - rss0, 0) / MB
         return False
 
 

@@ -70,6 +70,7 @@ COLUMNS = [
     "objective",
     "nonzeros",
     "peak_rss_mb",
+    "rss_growth_mb",
     "peak_device_mb",
     "finished_at",
 ]
@@ -80,6 +81,7 @@ SUMMARY_COLUMNS = [
     "dtype",
     "device",
     "family",
+    "tol",
     "cells",
     "time",
     "time_min",
@@ -110,23 +112,43 @@ class RowLog:
     """``cells.csv`` and ``traces.jsonl`` of a sweep folder."""
 
     def __init__(self, folder):
+        self.skipped = 0  # damaged lines met by the last load
         self.folder = Path(folder)
         self.csv = self.folder / "cells.csv"
         self.traces = self.folder / "traces.jsonl"
 
     def load(self) -> list[dict]:
-        """Rows already written (a torn last line dropped); the header is checked."""
+        """Rows already written, one per cell (the last row of a cell written twice); a torn
+        last line is dropped and the header checked.
+
+        Every row is one physical line (:func:`_cell_text`), so each line is parsed on its
+        own: a damaged line (an unbalanced quote, a wrong number of fields) is skipped and
+        counted in :attr:`skipped`, and never swallows the lines after it.
+        """
         text = _complete_lines(self.csv)
         _complete_lines(self.traces)
+        self.skipped = 0
         if not text:
             return []
-        reader = csv.DictReader(io.StringIO(text))
-        if reader.fieldnames != COLUMNS:
+        lines = text.splitlines()
+        header = next(csv.reader(lines[:1]))
+        if header != COLUMNS:
             raise UsageError(
-                f"{self.csv} has columns {reader.fieldnames}, not the ones this version writes; "
-                "use another --out folder"
+                f"{self.csv} has columns {header}, not the ones this version writes; use another --out folder"
             )
-        return [row for row in reader if None not in row and all(v is not None for v in row.values())]
+        rows = {}
+        for line in lines[1:]:
+            try:
+                fields = next(csv.reader([line], strict=True))
+            except (csv.Error, StopIteration):
+                fields = None
+            if fields is None or len(fields) != len(COLUMNS) or not fields[0]:
+                self.skipped += 1
+                continue
+            row = dict(zip(COLUMNS, fields, strict=True))
+            rows.pop(row["cell_id"], None)  # a rerun cell: its latest row, in its latest place
+            rows[row["cell_id"]] = row
+        return list(rows.values())
 
     def load_traces(self) -> dict:
         text = _complete_lines(self.traces)
@@ -228,7 +250,7 @@ def summarize(scored, reference=None):
     """One line per (problem, dtype, device, family).
 
     ``time`` is the median time of the family's most accurate cell (lowest objective;
-    the fastest of ties), ``ratio`` that time over the reference family's on the same
+    the fastest of ties), ``tol`` that cell's tolerance, ``ratio`` that time over the reference family's on the same
     problem and dtype; ``time_to_target`` is the least time any of the family's cells took
     to come within the target, ``target_ratio`` its ratio to the reference's.
     """
@@ -263,6 +285,7 @@ def summarize(scored, reference=None):
                 time_to_target=min(ttt) if ttt else None,
                 nonzeros=top["nonzeros"],
                 status=top["status"],
+                tol=top.get("tol") or None,
             )
         else:
             line["status"] = ", ".join(sorted({r["outcome"] for r in members}))
@@ -300,17 +323,20 @@ def _fmt(value, digits=3):
 def markdown(lines, reference=None, target=None) -> str:
     """The summary as a markdown table (also what is printed).
 
-    ``time s``: median wall time of the whole fit call; ``solver s``: jaxreg's compiled
-    solver alone (the rest is validation, transfers and the step-size estimate).
+    ``tol``: the tolerance of the family's cell shown (its most accurate; ``-`` for the
+    method's default); ``time s``: median wall time of the whole fit call; ``solver s``:
+    jaxreg's compiled solver alone (the rest is validation, transfers and the step-size
+    estimate).
     """
     ref = f"vs {reference}" if reference else "ratio"
     tgt = f"t({target:g})" if target else "t(target)"
-    head = ["problem", "penalty", "dtype", "device", "method", "time s", "min-max", "solver s", "compile s", ref]
+    head = ["problem", "penalty", "dtype", "device", "method", "tol", "time s", "min-max", "solver s", "compile s", ref]
     head += ["rel subopt", tgt, f"{tgt} {ref}", "nnz", "status"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in lines:
         spread = f"{_fmt(s.get('time_min'))}-{_fmt(s.get('time_max'))}" if s.get("time") is not None else "-"
-        cells = [s["problem"], s["penalty"], s["dtype"], s["device"], s["family"], _fmt(s.get("time")), spread]
+        cells = [s["problem"], s["penalty"], s["dtype"], s["device"], s["family"], _fmt(num(s.get("tol")))]
+        cells += [_fmt(s.get("time")), spread]
         cells += [_fmt(s.get("solver_time")), _fmt(s.get("compile_time"), 2), _fmt(s.get("ratio"), 2)]
         cells += [_fmt(s.get("rel_subopt"), 2)]
         cells += [_fmt(s.get("time_to_target")), _fmt(s.get("target_ratio"), 2), _fmt(s.get("nonzeros"))]

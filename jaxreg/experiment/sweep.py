@@ -87,6 +87,16 @@ class Cell:
         return f"{i['problem']} | {i['penalty']} | {i['method']} | {i['dtype']} {i['device']}"
 
 
+def measure_settings(config) -> dict:
+    """The settings of a cell's measurement, part of its identity (``cell_id``)."""
+    return {
+        "repetitions": config.repetitions,
+        "warmup": config.warmup,
+        "timeout": config.timeout,
+        "measure_memory": config.measure_memory,
+    }
+
+
 def _digest(obj, n) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:n]
 
@@ -244,7 +254,9 @@ def expand(config: SweepConfig, source="sweep", devices=None):
                     methods.append(("cpu", run.family(estimator), method, run))
                 for device, family, method, run in methods:
                     payload = {**base, "method": method, "dtype": dtype, "device": device}
-                    cell_id = _digest(payload, 16)
+                    # how it is measured is part of what a row means: a cell timed out at
+                    # 0.5 s is run again under a longer timeout, 1 repetition is not 5
+                    cell_id = _digest({**payload, "measure": measure_settings(config)}, 16)
                     if cell_id in seen:
                         continue
                     seen.add(cell_id)
@@ -308,6 +320,8 @@ def _run_locked(config, out, source, executor, progress, stream):
     cells, notes = expand(config, source)
     log = RowLog(out)
     done = {r["cell_id"] for r in log.load()}
+    if log.skipped:
+        notes.append(f"{log.skipped} damaged line(s) of cells.csv skipped (their cells run again)")
     pending = [c for c in cells if c.cell_id not in done]
     _write_meta(config, out)
     if not config.isolate and config.timeout is not None:
