@@ -17,6 +17,7 @@ What is measured:
 * weighted: a problem built for a weighted lasso (a few strong coefficients that one alpha
   over-shrinks, many null ones), ``LassoHO(weighted=True)`` against the best single alpha,
   on a large test set drawn from the same distribution.
+* One BLAS thread (set below, before numpy loads) for every method.
 * backward: time of the backward pass (``vjp`` of the solution: one linear solve on the
   support and one vector-Jacobian product) against the forward fit, at LassoCV's alpha.
 """
@@ -30,7 +31,12 @@ import sys
 import time
 import warnings
 
-import numpy as np
+# One BLAS thread for every method: on the shared, loaded 2-core machine OpenBLAS's threads
+# stalled small host solves (0.25 ms) for ~150 ms each (measured), whoever made them.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -43,6 +49,7 @@ from sklearn.model_selection import KFold, train_test_split  # noqa: E402
 import jaxreg  # noqa: E402
 from jaxreg.datasets import make_correlated_regression  # noqa: E402
 
+N_GRID = 5  # LassoHO's default coarse grid
 FIGURES = os.path.join(os.path.dirname(__file__), "figures")
 
 
@@ -82,9 +89,9 @@ def bench_lasso(reps):
         cv = KFold(5)
         folds = list(cv.split(Xtr))
         methods = {
-            "sklearn LassoCV": lambda: SkLassoCV(cv=cv, alphas=100),
-            "jaxreg LassoCV": lambda: jaxreg.LassoCV(cv=cv, alphas=100),
-            "jaxreg LassoHO": lambda: jaxreg.LassoHO(cv=cv),
+            "sklearn LassoCV": lambda cv=cv: SkLassoCV(cv=cv, alphas=100),
+            "jaxreg LassoCV": lambda cv=cv: jaxreg.LassoCV(cv=cv, alphas=100),
+            "jaxreg LassoHO": lambda cv=cv: jaxreg.LassoHO(cv=cv),
         }
         ref = None
         for label, make in methods.items():
@@ -133,28 +140,34 @@ def bench_weighted(reps):
 
 
 def bench_backward(reps):
+    """Medians over ``reps`` runs after a warm-up: ``jaxreg.fit``; the eager forward
+    (``jax.vjp`` of the solution) and backward (the ``vjp`` call); a jitted
+    ``value_and_grad`` (what LassoHO's steps run: both passes through callbacks)."""
     rows = []
     with jax.enable_x64(True):
         for name, X, y in datasets():
             alpha = jaxreg.LassoCV(cv=5, alphas=100).fit(X, y).alpha_
             ct = (jnp.ones(X.shape[1]), jnp.ones(()))
-            fwd, bwd, fit_t = [], [], []
+            f = lambda a, X=X, y=y: jaxreg.solution(X, y, a, tol=1e-8)
+            vg = jax.jit(jax.value_and_grad(lambda a, f=f: jnp.sum(f(a)[0])))
+            times = {"fit": [], "fwd": [], "bwd": [], "jit": []}
             for i in range(reps + 1):
                 t0 = time.perf_counter()
                 jaxreg.fit(X, y, penalty=jaxreg.L1(alpha), tol=1e-8)
                 t1 = time.perf_counter()
-                out, vjp = jax.vjp(lambda a: jaxreg.solution(X, y, a, tol=1e-8), alpha)
+                out, vjp = jax.vjp(f, alpha)
                 jax.block_until_ready(out)
                 t2 = time.perf_counter()
                 jax.block_until_ready(vjp(ct))
                 t3 = time.perf_counter()
+                jax.block_until_ready(vg(alpha))
+                t4 = time.perf_counter()
                 if i:  # the first run compiles
-                    fit_t.append(t1 - t0)
-                    fwd.append(t2 - t1)
-                    bwd.append(t3 - t2)
+                    for k, t in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                        times[k].append(t)
+            med = {k: float(np.median(v)) for k, v in times.items()}
             support = int(np.sum(np.asarray(out[0]) != 0))
-            f, s, b = (float(np.median(v)) for v in (fit_t, fwd, bwd))
-            rows.append((name, alpha, support, f, s, b, b / f))
+            rows.append((name, alpha, support, med["fit"], med["fwd"], med["bwd"], med["bwd"] / med["fit"], med["jit"]))
     return rows
 
 
@@ -167,11 +180,17 @@ def plot(curves):
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4))
     for ax, (name, (alphas, mse), path, hist) in zip(np.atleast_1d(axes), curves, strict=True):
         ax.plot(alphas, mse, ".", color="0.6", ms=4, label="LassoCV grid (100 alphas)")
-        ax.plot(path, hist, "-o", color="C3", ms=4, lw=1, label="LassoHO: grid start, then gradient steps")
-        ax.plot(path[-1:], hist[-1:], "*", color="C3", ms=12)
+        g = N_GRID
+        ax.plot(path[:g], hist[:g], "s", color="C0", ms=5, label=f"LassoHO: coarse grid ({g} alphas)")
+        ax.plot(path[g:], hist[g:], "-o", color="C3", ms=4, lw=0.8, label="LassoHO: gradient steps (numbered)")
+        for k, (a, v) in enumerate(zip(path[g:], hist[g:], strict=True)):
+            ax.annotate(str(k + 1), (a, v), fontsize=6, xytext=(2, 2), textcoords="offset points")
+        best = int(np.argmin(hist))
+        ax.plot(path[best], hist[best], "*", color="k", ms=12, label="LassoHO's alpha")
         ax.set_xscale("log")
         lo = min(mse.min(), hist.min())
-        ax.set_ylim(lo - 0.02 * abs(lo), lo + 0.5 * (np.percentile(mse, 60) - lo) + 1e-12)
+        top = lo + 0.5 * (np.percentile(mse, 60) - lo) + 1e-12
+        ax.set_ylim(lo - 0.1 * (top - lo), top)
         ax.set_xlabel("alpha")
         ax.set_ylabel("5-fold validation MSE")
         ax.set_title(name, fontsize=9)
@@ -192,20 +211,22 @@ def main():
     print(f"load before: {load}\n")
 
     rows, curves = bench_lasso(args.reps)
-    print("| dataset | method | alpha | 5-fold val. MSE (tight refits) | vs sklearn | test MSE | inner fits | time (s) |")
+    print("| dataset | method | alpha | 5-fold val. MSE (tight) | vs sklearn | test MSE | inner fits | time (s) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, label, a, loss, rel, test, fits, t in rows:
         print(f"| {name} | {label} | {a:.4g} | {loss:.6g} | {rel:+.2e} | {test:.5g} | {fits} | {t:.3f} |")
 
-    print("\n| weighted problem (n=100, p=40) | 5-fold val. MSE | test MSE (5000 rows) | nonzeros | inner fits | time (s) |")
+    print("\n| weighted problem (n=100, p=40) | 5-fold val. MSE | test MSE (5000 rows) | nonzeros | fits | time (s) |")
     print("|---|---|---|---|---|---|")
     for label, loss, test, nnz, fits, t in bench_weighted(args.reps):
         print(f"| {label} | {loss:.5g} | {test:.5g} | {nnz} | {fits} | {t:.3f} |")
 
-    print("\n| dataset | alpha (LassoCV) | support | jaxreg.fit (s) | solution forward (s) | backward (s) | backward / fit |")
-    print("|---|---|---|---|---|---|---|")
-    for name, a, s, f, fw, b, r in bench_backward(args.reps):
-        print(f"| {name} | {a:.4g} | {s} | {f:.4f} | {fw:.4f} | {b:.4f} | {r:.2f} |")
+    print(
+        "\n| dataset | alpha | support | fit (s) | forward (s) | backward (s) | backward / fit | jit value+grad (s) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, a, s, f, fw, b, r, j in bench_backward(args.reps):
+        print(f"| {name} | {a:.4g} | {s} | {f:.4f} | {fw:.4f} | {b:.4f} | {r:.2f} | {j:.4f} |")
 
     print(f"\nfigure: {plot(curves)}")
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()

@@ -311,20 +311,26 @@ def _fwd(options, X, y, sw, loss, pen, w0, b0):
 
 
 def _bwd(options, res, cts):
-    return _backward(*res, *cts, fit_intercept=options[0])
+    """Solve ``H v = (gw, gb)`` on the support (numpy, on the host); the cotangents
+    ``-(dG/d theta)^T v``. The pieces around the solve are compiled (eager, each operation
+    would compile on its own); on concrete values (an eager ``jax.grad``) nothing goes
+    through a callback."""
+    X, y, sw, loss, pen, w, b, w0, b0 = res
+    dh, pen_h, mask, rhs = _solve_inputs(w, b, X, y, sw, loss, pen, *cts, fit_intercept=options[0])
+    (v,) = _host_call(_restricted_solve, (jax.ShapeDtypeStruct(rhs.shape, rhs.dtype),), X, dh, pen_h, mask, rhs)
+    return _cotangents(v, w, b, X, y, sw, loss, pen) + (jnp.zeros_like(w0), jnp.zeros_like(b0))
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept",))
-def _backward(X, y, sw, loss, pen, w, b, w0, b0, gw, gb, *, fit_intercept):
-    """Solve ``H v = (gw, gb)`` on the support (on the host); the cotangents
-    ``-(dG/d theta)^T v``. Compiled once per structure (eager, each operation would compile
-    on its own)."""
+def _solve_inputs(w, b, X, y, sw, loss, pen, gw, gb, *, fit_intercept):
     dh, pen_h, mask = _curvatures(w, b, X, y, sw, loss, pen, fit_intercept)
-    rhs = jnp.where(mask, jnp.concatenate([gw, jnp.reshape(gb, (1,))]), 0.0)
-    (v,) = _host_call(_restricted_solve, (jax.ShapeDtypeStruct(rhs.shape, rhs.dtype),), X, dh, pen_h, mask, rhs)
+    return dh, pen_h, mask, jnp.where(mask, jnp.concatenate([gw, jnp.reshape(gb, (1,))]), 0.0)
+
+
+@jax.jit
+def _cotangents(v, w, b, X, y, sw, loss, pen):
     _, vjp = jax.vjp(lambda *t: _optimality(w, b, *t), X, y, sw, loss, pen)
-    cX, cy, csw, closs, cpen = vjp((-v[:-1], -v[-1]))
-    return (cX, cy, csw, closs, cpen, jnp.zeros_like(w0), jnp.zeros_like(b0))
+    return vjp((-v[:-1], -v[-1]))
 
 
 _solve_vjp.defvjp(_fwd, _bwd)

@@ -216,7 +216,11 @@ class _CVLoss:
     warm-started from its last solution; the history and the best point seen."""
 
     def __init__(self, X, y, sw, folds, kw):
-        self.data = [((X[tr], y[tr], sw[tr]), (X[te], y[te], sw[te])) for tr, te in folds]
+        # every fold's rows padded to the largest fold's count with zero-weight copies of
+        # its first row: one shape, so one compiled step for all the folds
+        n_tr = max(len(tr) for tr, _ in folds)
+        n_te = max(len(te) for _, te in folds)
+        self.data = [(_padded(X, y, sw, tr, n_tr), _padded(X, y, sw, te, n_te)) for tr, te in folds]
         self.warm = [(np.zeros(X.shape[1]), np.zeros(())) for _ in folds]
         self.kw = kw
         self.history, self.alphas = [], []
@@ -234,6 +238,14 @@ class _CVLoss:
         if value < self.best[0]:
             self.best = (value, params, grads, len(self.history) - 1)
         return value, grads
+
+
+def _padded(X, y, sw, idx, n_rows):
+    """``(X, y, sw)`` at the rows ``idx``, then rows ``idx[0]`` with weight 0 up to ``n_rows``."""
+    rows = np.concatenate([idx, np.full(n_rows - len(idx), idx[0])])
+    weights = sw[rows].copy()
+    weights[len(idx) :] = 0.0
+    return X[rows], y[rows], weights
 
 
 def _descend(cv_loss, make, lr0, n_steps, min_rel_change, backtrack):
