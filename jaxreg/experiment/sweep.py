@@ -360,8 +360,10 @@ def _write_meta(config, out):
 
     from jaxreg.experiment.env import environment
 
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    (out / "env.json").write_text(json.dumps(environment(), indent=2) + "\n")
+    from jaxreg.experiment.files import replace_text
+
+    replace_text(out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    replace_text(out / "env.json", json.dumps(environment(), indent=2) + "\n")
 
 
 def _text_columns(info):
@@ -393,7 +395,7 @@ def finalize(config, out, cells, notes, stream):
     if subopt_vs_time(scored, traces, out / "subopt_vs_time.png", config.target):
         plots.append("subopt_vs_time.png")
     lines += ["", *[f"![{p}]({p})" for p in plots]]
-    (out / "summary.md").write_text("\n".join(lines).strip() + "\n")
+    R.replace_text(out / "summary.md", "\n".join(lines).strip() + "\n")
     print(table, file=stream)
     for line in lines[5:]:
         if line.startswith("- "):
