@@ -16,10 +16,8 @@ import yaml
 from jaxreg.cli import main
 from jaxreg.errors import UsageError
 from jaxreg.experiment import run_output
-from jaxreg.experiment.files import replace_text
 from jaxreg.experiment.run import run_experiment
 from jaxreg.experiment.run_config import load_run
-from jaxreg.experiment.run_folder import RunFolder
 
 
 def _config(folder: Path, name="tiny", alphas=(0.1, 1.0), plots=("coef_bars",), data=None) -> Path:
@@ -42,6 +40,8 @@ def _run(config_path, out, *extra):
 
 
 def test_item01_two_runs_same_out_the_second_is_refused_while_the_first_holds_it(tmp_path, capsys):
+    from jaxreg.experiment.run_folder import RunFolder
+
     out = tmp_path / "out"
     held = RunFolder(out).open("first", 2)  # the first run, still writing
     try:
@@ -55,8 +55,9 @@ def test_item01_two_runs_same_out_the_second_is_refused_while_the_first_holds_it
 def test_item01_temporary_files_have_unique_names(tmp_path):
     # a writer that is overtaken by another writer of the same file (what two runs did):
     # with one fixed temporary name the inner rename took the outer's file away
+    from jaxreg.experiment.files import replace_text, replace_with
+
     target = tmp_path / "metrics.json"
-    from jaxreg.experiment.files import replace_with
 
     def outer(tmp):
         Path(tmp).write_text("outer")
