@@ -44,7 +44,7 @@ __all__ = ["LassoCV", "ElasticNetCV", "LogisticRegressionCV"]
 def _check_data(est, X, y, sample_weight, classifier=False, accept_sparse=False):
     sparse = ["csr", "csc"] if accept_sparse else False
     X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], y_numeric=not classifier, accept_sparse=sparse)
-    X, y = V.check_X_y(X, y, regression=not classifier, accept_sparse=accept_sparse)
+    X, y = V.check_X_y(V.densify_small(X), y, regression=not classifier, accept_sparse=accept_sparse)
     if isinstance(sample_weight, numbers.Number):
         sample_weight = None
     sw = V.check_sample_weight(sample_weight, X.shape[0], X.dtype)

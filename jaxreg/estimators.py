@@ -148,7 +148,7 @@ class _JaxregLinearModel(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True  # scipy.sparse X goes to fit() as it is, never densified here
+        tags.input_tags.sparse = True  # scipy.sparse X goes to fit() as it is (dense when small: V.densify_small)
         return tags
 
 
@@ -277,6 +277,7 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         self
         """
         X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES, y_numeric=True, multi_output=True)
+        X = V.densify_small(X)
         sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
         if y.ndim == 1:
             res = self._run_fit(X, y, "squared", sw)
@@ -592,6 +593,7 @@ class _Classifier(ClassifierMixin, _JaxregLinearModel):
         self
         """
         X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES)
+        X = V.densify_small(X)
         V.check_labels_given(y)  # before scikit-learn's check sorts them (a raw TypeError)
         check_classification_targets(y)
         loss = "logistic" if np.unique(y).shape[0] <= 2 else "multinomial"

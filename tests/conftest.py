@@ -96,3 +96,12 @@ class CompileCounter:
 def compiles():
     """``with compiles() as c: ...`` then ``c.count``: programs built or loaded inside."""
     return CompileCounter
+
+
+@pytest.fixture
+def keep_sparse(monkeypatch):
+    """The estimators fit small scipy.sparse designs dense (``_validation.densify_small``);
+    tests of the sparse code paths through the estimators turn that off."""
+    from jaxreg import _validation
+
+    monkeypatch.setattr(_validation, "SMALL_SPARSE_ENTRIES", 0)

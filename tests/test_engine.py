@@ -15,6 +15,9 @@ from jaxreg.penalties import L1, L2, ElasticNet, Lp, NoPenalty, WeightedL1
 
 from conftest import make_regression
 
+# sparse designs stay sparse in the estimators here (they test the sparse paths)
+pytestmark = pytest.mark.usefixtures("keep_sparse")
+
 
 def pseudo_huber(y, z):
     return jnp.sqrt(1.0 + (y - z) ** 2) - 1.0

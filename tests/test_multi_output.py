@@ -8,6 +8,9 @@ import sklearn.linear_model as sklm
 
 import jaxreg
 
+# sparse designs stay sparse in the estimators here (they test the sparse paths)
+pytestmark = pytest.mark.usefixtures("keep_sparse")
+
 
 def _data(sparse=False, k=3, seed=0):
     rng = np.random.default_rng(seed)
@@ -87,3 +90,21 @@ def test_positive_with_several_targets_matches_sklearn():
     ref = sklm.Lasso(alpha=0.02, positive=True, tol=1e-14, max_iter=100_000).fit(X, Y)
     assert np.all(ours.coef_ >= 0)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["Lasso", "ElasticNet", "LassoCV", "LogisticRegression"])
+def test_small_sparse_x_gets_the_fit_of_its_dense_copy(name, monkeypatch):
+    """scikit-learn's promise (its test_sparse_dense_equality): a sparse X fits as its dense
+    copy, at the default tol too. Small sparse designs are fitted dense, so the two agree to
+    rounding, where two different algorithms would only agree to tol."""
+    from jaxreg import _validation
+
+    monkeypatch.setattr(_validation, "SMALL_SPARSE_ENTRIES", 2**16)
+    X, Y = _data(seed=4)
+    y = Y[:, 0] > np.median(Y[:, 0]) if name == "LogisticRegression" else Y[:, 0]
+    w = np.random.default_rng(5).uniform(0.1, 3.0, len(y))
+    kw = {"cv": 3} if name == "LassoCV" else {}
+    dense = getattr(jaxreg, name)(**kw).fit(X, y, sample_weight=w)
+    sparse = getattr(jaxreg, name)(**kw).fit(sp.csc_matrix(X), y, sample_weight=w)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(sparse.intercept_, dense.intercept_, rtol=1e-12)

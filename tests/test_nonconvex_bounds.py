@@ -13,6 +13,9 @@ import scipy.sparse as sp
 import jaxreg
 from jaxreg.penalties import L1, L2, MCP, SCAD, Bounded, ElasticNet, NoPenalty
 
+# sparse designs stay sparse in the estimators here (they test the sparse paths)
+pytestmark = pytest.mark.usefixtures("keep_sparse")
+
 
 def _design(seed=0, n=200, p=40, sparse=False):
     rng = np.random.default_rng(seed)

@@ -8,6 +8,9 @@ from sklearn.linear_model import Lasso, LogisticRegression, Ridge
 import jaxreg
 from jaxreg.penalties import L1, L2
 
+# sparse designs stay sparse in the estimators here (they test the sparse paths)
+pytestmark = pytest.mark.usefixtures("keep_sparse")
+
 
 @pytest.fixture(scope="module")
 def text_like():
