@@ -9,6 +9,7 @@ from sklearn.linear_model import Ridge as SkRidge
 from sklearn.linear_model import RidgeCV as SkRidgeCV
 from sklearn.metrics import make_scorer, mean_absolute_error
 from sklearn.model_selection import KFold
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxreg
 from jaxreg.penalties import NoPenalty
@@ -208,3 +209,8 @@ def test_ridge_cv_alpha_is_sklearn_ridge_alpha_over_the_weight_sum_in_path_scali
     cv = jaxreg.RidgeCV(alphas=ALPHAS).fit(X, y, sample_weight=sw)
     res = jaxreg.path(X, y, penalty=jaxreg.L2(), alphas=[cv.alpha_ / sw.sum()], sample_weight=sw)
     np.testing.assert_allclose(res.coefs[:, 0], cv.coef_, rtol=1e-9)
+
+
+@parametrize_with_checks([jaxreg.RidgeCV(), jaxreg.RidgeCV(cv=3, gcv_mode="svd")])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
