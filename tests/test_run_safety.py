@@ -432,3 +432,13 @@ def test_item15_peak_rss_is_the_processes_peak_in_mb():
         del block
     assert mem.rss_mb >= 0.95 * inside > 40  # the whole process, not the 0.1 MB a call adds
     assert 30 < mem.rss_growth_mb < 60  # MB, not MiB counted twice or KB
+
+
+def test_item15_subopt_lines_only_go_right_and_down():
+    from jaxreg.experiment.sweep_plots import _front
+
+    xs = [0.1, 0.2, 0.3, 0.4, 0.5]
+    ys = [1e-2, 1e-3, 5e-3, 1e-6, 1e-4]  # the third and fifth are beaten by a faster cell
+    front = _front(xs, ys)
+    brute = [i for i in range(5) if all(ys[i] < ys[j] for j in range(i))]
+    assert front == brute == [0, 1, 3]

@@ -120,9 +120,10 @@ def _family_label(r):
 
 
 def subopt_vs_time(scored, traces, path, target=None) -> bool:
-    """Relative suboptimality against time, one panel per problem: a marker per cell
-    (a tol grid traces a curve) and, where a cell recorded one, the trace of each family's
-    most accurate cell."""
+    """Relative suboptimality against time, one panel per problem: a marker per cell, a bold
+    line through each family's front (cells more accurate than every faster one of the
+    family: a tol grid traces it) and, where a cell recorded one, a thin line for the trace
+    of each family's most accurate cell."""
     ok = [r for r in scored if r["outcome"] == "ok" and num(r.get("rel_subopt")) is not None]
     if not ok:
         return False
@@ -139,7 +140,9 @@ def subopt_vs_time(scored, traces, path, target=None) -> bool:
             cells.sort(key=lambda r: num(r["time_median"]))
             xs = [num(r["time_median"]) for r in cells]
             ys = [max(num(r["rel_subopt"]), FLOOR) for r in cells]
-            ax.plot(xs, ys, "o-", ms=4, label=label, color=colors[label])
+            ax.plot(xs, ys, "o", ms=4, label=label, color=colors[label])
+            front = _front(xs, ys)  # the line joins only the cells no faster cell beats
+            ax.plot([xs[i] for i in front], [ys[i] for i in front], "-", lw=1.5, color=colors[label])
             top = min(cells, key=lambda r: num(r["objective"]))
             trace = traces.get(top["cell_id"])
             best = num(top["best_objective"])
@@ -152,4 +155,20 @@ def subopt_vs_time(scored, traces, path, target=None) -> bool:
         first = next(r for r in ok if r["problem_id"] == pid)
         ax.set(xlabel="time (s)", ylabel="(F - F*) / |F*|")
         ax.set_title(f"{first['problem']}\n{first['penalty']} {dtype}", fontsize=8)
-    return _finish(plt, fig, axes, "relative suboptimality against time (F*: best objective any method reached)", path)
+    title = (
+        "relative suboptimality against time (F*: best objective any method reached)\ndots: cells; "
+        "bold: each family's front (no faster cell more accurate); thin: trace of its most accurate cell"
+        + (f", dotted: target {target:g}" if target else "")
+    )
+    return _finish(plt, fig, axes, title, path)
+
+
+def _front(xs, ys) -> list[int]:
+    """Indices (in time order) of the points more accurate than every faster one: a line
+    through them only goes right and down."""
+    out, best = [], math.inf
+    for i, y in enumerate(ys):
+        if y < best:
+            out.append(i)
+            best = y
+    return out
