@@ -20,29 +20,20 @@ Usage: python3 experiments/bench_ridge_cv.py [--reps N] [--threads T] [--quick]
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import statistics
 import time
 import warnings
 
 import numpy as np
+
+# the same medians as the closed-form benchmark (this script's folder is on sys.path when run)
+from bench_closed_form_host import _median_times  # noqa: E402
 from sklearn.linear_model import RidgeCV as SkRidgeCV
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
 import jaxreg
-
-
-def _median_times(fs, reps):
-    for f in fs:
-        f()  # warm-up
-    times = [[] for _ in fs]
-    for _ in range(reps):
-        for f, ts in zip(fs, times, strict=True):
-            t = time.perf_counter()
-            f()
-            ts.append(time.perf_counter() - t)
-    return [statistics.median(ts) for ts in times]
 
 
 def _problem(n, p, seed=0):
@@ -80,8 +71,8 @@ def run(args):
     print(f"\nleave-one-out, {len(alphas)} alphas; median of {args.reps}")
     for n, p in shapes:
         X, y = _problem(n, p)
-        ours = lambda: jaxreg.RidgeCV(alphas=alphas).fit(X, y)  # noqa: E731
-        theirs = lambda: SkRidgeCV(alphas=alphas).fit(X, y)  # noqa: E731
+        ours = functools.partial(jaxreg.RidgeCV(alphas=alphas).fit, X, y)
+        theirs = functools.partial(SkRidgeCV(alphas=alphas).fit, X, y)
         t_ours, t_sk = _median_times([ours, theirs], args.reps)
         a, b = ours(), theirs()
         diff = np.abs(a.coef_ - b.coef_).max()
@@ -94,8 +85,8 @@ def run(args):
     for n, p in shapes:
         X, y = _problem(n, p)
         folds = list(KFold(5).split(X))
-        ours = lambda: jaxreg.RidgeCV(alphas=alphas, cv=5).fit(X, y)  # noqa: E731
-        theirs = lambda: SkRidgeCV(alphas=alphas, cv=5).fit(X, y)  # noqa: E731
+        ours = functools.partial(jaxreg.RidgeCV(alphas=alphas, cv=5).fit, X, y)
+        theirs = functools.partial(SkRidgeCV(alphas=alphas, cv=5).fit, X, y)
         (t_ours,) = _median_times([ours], args.reps)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

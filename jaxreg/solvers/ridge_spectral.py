@@ -79,12 +79,12 @@ def scale(X, Y, sw, fit_intercept):
 
 @dataclasses.dataclass(frozen=True)
 class Spectrum:
-    """One factorization of ``Xs``: ``mode``, the basis ``B`` (n, r), the eigenvalues ``l``
+    """One factorization of ``Xs``: ``mode``, the basis ``B`` (n, r), the eigenvalues ``lam``
     (``s^2`` for svd), ``V`` (p, r; None for gram), ``Xs`` (kept for gram's coefficients)."""
 
     mode: str
     B: np.ndarray
-    l: np.ndarray
+    lam: np.ndarray
     V: np.ndarray | None
     Xs: np.ndarray
 
@@ -96,7 +96,7 @@ class Spectrum:
     def cutoff(self) -> float:
         """Eigenvalues at or below this are zero (used at ``a = 0`` only)."""
         n, p = self.Xs.shape
-        eps, lmax = np.finfo(np.float64).eps * max(n, p), self.l.max(initial=0.0)
+        eps, lmax = np.finfo(np.float64).eps * max(n, p), self.lam.max(initial=0.0)
         return (eps**2 if self.mode == "svd" else eps) * lmax
 
 
@@ -117,22 +117,22 @@ def decompose(Xs, mode) -> Spectrum:
     if mode not in ("cov", "gram"):
         raise ValueError(f"mode={mode!r} is not allowed; allowed: {list(MODES)}")
     M = _syrk(Xs, outer=mode == "gram")
-    l, E = eigh(M, lower=False, overwrite_a=True, check_finite=False, driver="evd")
-    l = np.maximum(l, 0.0)
+    lam, E = eigh(M, lower=False, overwrite_a=True, check_finite=False, driver="evd")
+    lam = np.maximum(lam, 0.0)
     if mode == "gram":
-        return Spectrum("gram", E, l, None, Xs)
-    return Spectrum("cov", Xs @ E, l, E, Xs)
+        return Spectrum("gram", E, lam, None, Xs)
+    return Spectrum("cov", Xs @ E, lam, E, Xs)
 
 
 def _coef_filter(spec: Spectrum, alphas):
     """``c (r, A)`` with ``w(a) = R (c[:, a] * B^T ys)``: ``s / (l + a)`` (svd), ``1 / (l + a)``
     (eigen); at ``a = 0`` the directions below the cutoff get 0 (minimum norm)."""
     a = np.asarray(alphas, np.float64)[None, :]
-    l = spec.l[:, None]
-    keep = (l > spec.cutoff()) | (a > 0)
+    lam = spec.lam[:, None]
+    keep = (lam > spec.cutoff()) | (a > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.where(keep, 1.0 / np.where(keep, l + a, 1.0), 0.0)
-    return c * np.sqrt(l) if spec.mode == "svd" else c
+        c = np.where(keep, 1.0 / np.where(keep, lam + a, 1.0), 0.0)
+    return c * np.sqrt(lam) if spec.mode == "svd" else c
 
 
 def coefs(spec: Spectrum, Bty, alphas):
@@ -157,18 +157,18 @@ def loo_residuals(spec: Spectrum, Ys, Bty, sqrt_sw, alphas, fit_intercept):
     """Leave-one-out residuals ``(n, k, A)`` in the scaled space (``sqrt(sw_i) (y_i - yhat_{-i})``,
     scikit-learn's ``looe``) for every ``alpha > 0``."""
     a = np.asarray(alphas, np.float64)[None, :]
-    l = spec.l[:, None]
+    lam = spec.lam[:, None]
     n, (r, k), A = Ys.shape[0], Bty.shape, a.shape[1]
     if fit_intercept:  # sqrt(sw) rides along as a (k+1)-th target, for the intercept's leverage below
         Bty = np.concatenate([Bty, (sqrt_sw @ spec.B)[:, None]], axis=1)
         Ys = np.concatenate([Ys, sqrt_sw[:, None]], axis=1)
     k1 = Bty.shape[1]
     if spec.complete:  # B B^T = I: 1 - h = B^2 (a / (l + a)), r = B (a / (l + a) * B^T ys)
-        g = a / (l + a)
+        g = a / (lam + a)
         one_minus_h = (spec.B * spec.B) @ g
         resid = (spec.B @ (g[:, None, :] * Bty[:, :, None]).reshape(r, k1 * A)).reshape(n, k1, A)
     else:  # 1 - h = 1 - B^2 g, r = ys - B (g * B^T ys)
-        g = 1.0 / (l + a) if spec.mode == "cov" else l / (l + a)
+        g = 1.0 / (lam + a) if spec.mode == "cov" else lam / (lam + a)
         one_minus_h = 1.0 - (spec.B * spec.B) @ g
         resid = Ys[:, :, None] - (spec.B @ (g[:, None, :] * Bty[:, :, None]).reshape(r, k1 * A)).reshape(n, k1, A)
     if fit_intercept:
@@ -179,6 +179,7 @@ def loo_residuals(spec: Spectrum, Ys, Bty, sqrt_sw, alphas, fit_intercept):
         one_minus_h = one_minus_h - resid[:, k, :] * (sqrt_sw / (sqrt_sw @ sqrt_sw))[:, None]
         resid = resid[:, :k, :]
     return resid / one_minus_h[:, None, :]
+
 
 def ridge_path(X, y, sw, l2s, fit_intercept):
     """Weighted ridge at every strength in ``l2s`` from one factorization, in
