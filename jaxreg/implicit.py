@@ -33,9 +33,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxreg import _sparse
 from jaxreg.fit import fit
 from jaxreg.losses import Loss, get_loss
-from jaxreg.penalties import L1, L2, ElasticNet, Penalty, WeightedL1
+from jaxreg.penalties import L1, L2, Bounded, ElasticNet, Penalty, WeightedL1
 
 __all__ = ["solution", "fit_count", "PENALTY_NAMES"]
 
@@ -51,6 +52,11 @@ def fit_count() -> int:
 
 
 def _make_penalty(penalty, alpha, l1_ratio, weights) -> Penalty:
+    if isinstance(penalty, Bounded):
+        raise ValueError(
+            f"penalty={penalty!r} is not allowed; bounds (positive=True) are not differentiated yet: "
+            "a coefficient on its bound would need the active constraints in the system"
+        )
     if isinstance(penalty, Penalty):
         if not penalty.separable:
             raise ValueError(
@@ -153,6 +159,8 @@ def solution(
         raise ValueError(f"fit_intercept={fit_intercept!r} is not allowed; it must be True or False")
     if not (isinstance(tol, (int, float)) and tol > 0):
         raise ValueError(f"tol={tol!r} is not allowed; tol must be a number > 0")
+    if _sparse.is_sparse(X):
+        raise ValueError("X is a scipy.sparse matrix; solution needs a dense X (X.toarray())")
     X = jnp.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X has shape {X.shape}; X must be 2-D (n_samples, n_features)")

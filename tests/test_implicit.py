@@ -16,6 +16,7 @@ from sklearn.model_selection import KFold
 
 import jaxreg
 from jaxreg.implicit import fit_count
+from jaxreg.penalties import keep_positive
 from tests.conftest import make_regression
 
 TOL = 1e-13  # the forward fits' tolerance (the finite differences need exact solutions)
@@ -100,7 +101,7 @@ def test_l1_ratio_gradient():
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 def test_data_gradients(loss):
     """Sample weights, y (regression) and X, each along a random direction."""
-    X, y = _clf(n=60) if loss == "logistic" else _reg(n=40)
+    X, y = _clf() if loss == "logistic" else _reg()
     rng = np.random.default_rng(7)
     sw = rng.uniform(0.5, 2.0, X.shape[0])
     kw = dict(loss=loss, penalty="l1", tol=TOL)
@@ -186,6 +187,7 @@ def test_logistic_labels_pm1_same_as_01():
         (dict(loss="logistic"), "loss='logistic' needs labels"),
         (dict(penalty=jaxreg.LInf(1.0)), "separable"),
         (dict(tol=0.0), "tol=0.0 is not allowed"),
+        (dict(penalty=keep_positive(jaxreg.L1(1.0), True)), "bounds"),
     ],
 )
 def test_bad_input_names_the_argument(kwargs, match):
