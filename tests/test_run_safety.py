@@ -335,7 +335,7 @@ def test_item14_coef_bars_legend_names_and_whole_number_ticks():
     fig = coef_bar_figure({"a": np.array([1.0, 0.0, 2.0])}, truth=np.array([1.0, 0.0, 1.5]), feature_names=["u", "v", "w"])
     ax = fig.axes[-1]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["u", "v", "w"]
-    assert "true coefficient" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "true coefficient" in [t.get_text() for t in fig.legends[0].get_texts()]
     fig = coef_bar_figure({"a": np.arange(20.0)})  # matplotlib's own ticks: 2.5, 7.5, ...
     fig.canvas.draw()
     ticks = [t for t in fig.axes[-1].get_xticks() if -0.5 <= t <= 19.5]

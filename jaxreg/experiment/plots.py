@@ -146,6 +146,7 @@ def coef_bar_figure(coefs, truth=None, title=None, feature_names=None):
     blue bars, grey where exactly zero, behind them the true coefficients (light grey, in
     the legend) when ``truth`` is given. The x axis names the features (``feature_names``,
     up to 30 of them) or counts them in whole numbers from 0."""
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
@@ -156,25 +157,32 @@ def coef_bar_figure(coefs, truth=None, title=None, feature_names=None):
         idx = np.arange(c.size)
         if truth is not None:
             ax.bar(idx, np.ravel(truth), color="lightgray", width=0.9)
-        ax.bar(idx, c, color=np.where(c == 0, "tab:gray", "tab:blue"), width=0.5)
+        ax.bar(idx, c, color="tab:blue", width=0.5)
+        zero = c == 0
+        ax.plot(idx[zero], c[zero], "x", color="tab:gray", ms=5)  # a zero bar would not show
         ax.axhline(0, color="k", lw=0.5)
         ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
         ax.text(0.99, 0.85, f"nonzeros: {np.count_nonzero(c)}", transform=ax.transAxes, ha="right", fontsize=8)
-    legend = [Patch(color="tab:blue", label="coefficient"), Patch(color="tab:gray", label="exactly zero")]
+    legend = [
+        Patch(color="tab:blue", label="coefficient"),
+        Line2D([], [], marker="x", color="tab:gray", ls="", label="exactly zero"),
+    ]
     if truth is not None:
         legend.append(Patch(color="lightgray", label="true coefficient"))
-    axes[0, 0].legend(handles=legend, fontsize=7, loc="upper left", ncol=len(legend))
     bottom = axes[-1, 0]
     n = max(np.size(c) for c in coefs.values())
     if feature_names is not None and len(feature_names) == n and n <= 30:
         bottom.set_xticks(np.arange(n))
-        bottom.set_xticklabels(feature_names, rotation=90 if n > 8 else 0, fontsize=7)
+        crowded = sum(len(str(f)) + 2 for f in feature_names) > 70  # ~ characters across the axis
+        bottom.set_xticklabels(feature_names, rotation=90 if crowded else 0, fontsize=7)
     else:
         bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.set_xlabel("feature")
+    top = 1 - 0.45 / fig.get_figheight()  # a strip for the title and the legend
+    fig.legend(handles=legend, loc="upper right", ncol=len(legend), fontsize=7, frameon=False)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, top))
     return fig
 
 
