@@ -202,7 +202,9 @@ def check_positive(value, name, integer=False, allow_none=True, strict=True):
     if integer:
         ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
         if not ok or (value <= 0 if strict else value < 0) or value > MAX_COUNT:
-            raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite integer {bound} and <= {MAX_COUNT}")
+            raise ValueError(
+                f"{name}={value!r} is not allowed; {name} must be a finite integer {bound} and <= {MAX_COUNT}"
+            )
         return value
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not ok or not np.isfinite(value) or (value <= 0 if strict else value < 0):

@@ -40,7 +40,9 @@ def _coefs(folder):
     with open(folder / "coefficients.csv") as f:
         rows = list(csv.DictReader(f))
     fixed = ("id", "label", "status", "intercept")
-    return {r["label"]: (float(r["intercept"]), np.array([float(r[k]) for k in r if k not in fixed and r[k]])) for r in rows}
+    return {
+        r["label"]: (float(r["intercept"]), np.array([float(r[k]) for k in r if k not in fixed and r[k]])) for r in rows
+    }
 
 
 def test_the_shipped_configs_are_the_listed_ones():

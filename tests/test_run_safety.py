@@ -5,8 +5,8 @@ summaries (15)."""
 
 import csv
 import io
-import time
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -332,7 +332,9 @@ def test_item14_csv_column_names_name_the_coefficients_in_every_output(tmp_path)
 def test_item14_coef_bars_legend_names_and_whole_number_ticks():
     from jaxreg.experiment.plots import coef_bar_figure
 
-    fig = coef_bar_figure({"a": np.array([1.0, 0.0, 2.0])}, truth=np.array([1.0, 0.0, 1.5]), feature_names=["u", "v", "w"])
+    fig = coef_bar_figure(
+        {"a": np.array([1.0, 0.0, 2.0])}, truth=np.array([1.0, 0.0, 1.5]), feature_names=["u", "v", "w"]
+    )
     ax = fig.axes[-1]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["u", "v", "w"]
     assert "true coefficient" in [t.get_text() for t in fig.legends[0].get_texts()]

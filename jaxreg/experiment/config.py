@@ -105,7 +105,7 @@ def load_yaml(path) -> dict:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UsageError(
-            f"config file {str(path)!r} is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
+            f"config file {str(path)!r} is not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r}); "
             "give a YAML file"
         ) from None
     try:

@@ -106,7 +106,8 @@ class RunFolder:
             return
         previous = self._previous()
         if previous is not None:
-            what = f"the {previous.get('status', 'unknown')} run {previous.get('name', '?')!r} of {previous.get('started_at', '?')}"
+            status, name = previous.get("status", "unknown"), previous.get("name", "?")
+            what = f"the {status} run {name!r} of {previous.get('started_at', '?')}"
         else:
             what = f"{len(present)} file(s): {', '.join(present[:5])}{', ...' if len(present) > 5 else ''}"
         if not self.overwrite:

@@ -14,7 +14,17 @@ import yaml
 from jaxreg.experiment.files import replace_text, replace_with
 from jaxreg.experiment.results import write_csv
 
-__all__ = ["write_start", "write_metrics", "write_coefficients", "print_table", "to_json", "dumps", "clean", "coef_columns", "FIXED_COLUMNS"]
+__all__ = [
+    "write_start",
+    "write_metrics",
+    "write_coefficients",
+    "print_table",
+    "to_json",
+    "dumps",
+    "clean",
+    "coef_columns",
+    "FIXED_COLUMNS",
+]
 
 
 def clean(obj):

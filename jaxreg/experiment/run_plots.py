@@ -21,6 +21,7 @@ def _feature_names(r) -> tuple:
     n = np.shape(r.coef)[0]
     return tuple(r.names) if r.names is not None and len(r.names) == n else default_names(n)
 
+
 __all__ = ["draw"]
 
 
@@ -177,7 +178,9 @@ def _coef_table(config, records, split, spec, out):
     lines = [head, "|---" * (len(chosen) + 1) + "|"]
     values = [dict(zip(_feature_names(r), r.coef, strict=True)) for r in chosen]
     lines.append("| intercept | " + " | ".join(f"{float(r.intercept):.2f}" for r in chosen) + " |")
-    for name, column in zip(dict.fromkeys(n for r in chosen for n in _feature_names(r)), coef_columns(chosen), strict=True):
+    for name, column in zip(
+        dict.fromkeys(n for r in chosen for n in _feature_names(r)), coef_columns(chosen), strict=True
+    ):
         row = [f"{v[name]:.2f}" if name in v else "" for v in values]
         lines.append(f"| {column} | " + " | ".join(row) + " |")
     text = "\n".join(lines) + "\n"

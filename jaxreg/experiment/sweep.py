@@ -359,7 +359,6 @@ def _write_meta(config, out):
     import yaml
 
     from jaxreg.experiment.env import environment
-
     from jaxreg.experiment.files import replace_text
 
     replace_text(out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
