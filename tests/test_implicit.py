@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LassoCV
 from sklearn.model_selection import KFold
+from threadpoolctl import threadpool_limits
 
 import jaxreg
 from jaxreg.implicit import fit_count
@@ -24,7 +25,9 @@ TOL = 1e-13  # the forward fits' tolerance (the finite differences need exact so
 
 @pytest.fixture(autouse=True)
 def x64():
-    with jax.enable_x64(True):
+    # one BLAS thread: on the shared 2-core machine OpenBLAS's threads stalled the small host
+    # solves (0.3 ms) for ~150 ms each (measured while other suites ran)
+    with jax.enable_x64(True), threadpool_limits(1):
         yield
 
 
