@@ -22,6 +22,7 @@ import numpy as np
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -31,7 +32,7 @@ from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
 from jaxreg._compile import Compiler
 from jaxreg._sparse import is_sparse
-from jaxreg.estimators import check_fit_status
+from jaxreg.estimators import LogisticRegression, _centred_intercepts, check_fit_status
 from jaxreg.fit import alpha_max, dual_gap, fit
 from jaxreg.losses import Logistic, Squared
 from jaxreg.path import alpha_grid, compute_context, solve_path
@@ -360,13 +361,16 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
     ----------
     Cs : int or list of float, default=10
         The grid, or its size (``logspace(-4, 4, Cs)``).
-    l1_ratios : sequence of float in [0, 1], default=(1.0,)
-        0 is the L2 penalty, 1 the lasso. Unlike scikit-learn (whose default is the L2
-        penalty), the default is the lasso. Grids with a 0 run on the working-set engine one
-        fold after another (the batched logistic kernels need an L1 part).
+    l1_ratios : sequence of float in [0, 1], or None, default="warn" (= None)
+        0 is the L2 penalty, 1 the lasso. None (scikit-learn's default) is the L2 penalty
+        with the attributes in scikit-learn's shapes without an ``l1_ratio`` axis. Grids
+        with a 0 run on the working-set engine one fold after another (the batched logistic
+        kernels need an L1 part).
     fit_intercept : bool, default=True
     cv : int, cross-validation generator or iterable, default=None (5-fold stratified)
-    scoring : None, "accuracy" or "neg_log_loss", default=None (accuracy)
+    scoring : None, str or callable, default=None (accuracy)
+        "accuracy" and "neg_log_loss" are computed for every grid point at once; any other
+        scikit-learn scorer is called on a fitted model per grid point and fold.
     tol : float, default=1e-4
         Largest subdifferential distance at each grid point.
     max_iter : int, default=100
@@ -392,7 +396,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         self,
         *,
         Cs=10,
-        l1_ratios=(1.0,),
+        l1_ratios="warn",
         fit_intercept=True,
         cv=None,
         dual=False,
@@ -450,6 +454,8 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
             Cs = np.asarray(self.Cs, dtype=float).ravel()
             if Cs.size == 0 or not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
                 raise ValueError(f"Cs={self.Cs!r} is not allowed; give an int or finite numbers > 0")
+        if self.l1_ratios is None or isinstance(self.l1_ratios, str) and self.l1_ratios == "warn":
+            return Cs, np.array([0.0])  # scikit-learn's default: the L2 penalty, no l1_ratio axis
         r = np.atleast_1d(np.asarray(self.l1_ratios, dtype=float))
         if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r < 0) or np.any(r > 1):
             raise ValueError(f"l1_ratios={self.l1_ratios!r} is not allowed; give numbers in [0, 1] (0 is L2, 1 is L1)")
@@ -461,20 +467,47 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,), two classes
+        y : array-like of shape (n_samples,), class labels
         sample_weight : array-like of shape (n_samples,), optional
 
         Returns
         -------
         self
         """
+        self._fit(X, y, sample_weight)
+        dtype = self._dtype
+        self.coef_ = self.coef_.astype(dtype, copy=False)
+        self.intercept_ = self.intercept_.astype(dtype, copy=False)
+        if self.l1_ratios is None or isinstance(self.l1_ratios, str):  # scikit-learn's shapes without l1_ratios
+            self.scores_ = {k: v[..., 0] for k, v in self.scores_.items()}
+            self.coefs_paths_ = {k: v[:, :, 0] for k, v in self.coefs_paths_.items()}
+            self.n_iter_ = self.n_iter_[..., 0]
+            self.l1_ratio_ = np.full(len(self.C_), None)
+            self.l1_ratios_ = np.array([None])
+        return self
+
+    def _scorer_scores(self, X, y, test, coefs, intercepts):
+        """A scikit-learn scorer's value at each grid point of one fold: ``coefs`` (n_Cs, K, p)
+        and ``intercepts`` (n_Cs, K) in ``coef_``'s layout, scored on the held-out rows
+        through a fitted jaxreg.LogisticRegression that holds them."""
+        scorer = check_scoring(self, scoring=self.scoring)
+        est = LogisticRegression()
+        est.classes_, est.n_features_in_ = self.classes_, X.shape[1]
+        out = np.empty(len(coefs))
+        for j, (coef, b) in enumerate(zip(coefs, intercepts)):
+            est.coef_, est.intercept_ = coef, b
+            out[j] = scorer(est, X[test], y[test])
+        return out
+
+    def _fit(self, X, y, sample_weight=None):
         ensure_compilation_cache()
         if self.scoring not in _SCORES:
-            raise ValueError(f"scoring={self.scoring!r} is not allowed; allowed: None, 'accuracy', 'neg_log_loss'")
+            check_scoring(self, scoring=self.scoring)  # scikit-learn's error for an unknown name
         V.check_positive(self.tol, "tol", strict=False, allow_none=False)
         V.check_positive(self.max_iter, "max_iter", integer=True, allow_none=False)
         Cs, l1_ratios = self._grids()
         X, y, sw, weighted = _check_data(self, X, y, sample_weight, classifier=True, accept_sparse=True)
+        self._dtype = X.dtype
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
         if y_type not in ("binary", "multiclass"):
@@ -500,12 +533,16 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
                 res = engine.solve_path(X, np.broadcast_to(s, (R * F, n)), Wf, Logistic(), units, alphas, **kw)
             else:
                 res = self._dense_path(X, s, Wf, ratio, alphas, kw)
-        score = _SCORES[self.scoring]
+        score = _SCORES.get(self.scoring)
         scores = np.empty((F, len(Cs), R))
         for i in range(R):
             for f, (_, test) in enumerate(folds):
                 b = i * F + f
-                scores[f, :, i] = _held_out(X, s, sw, res["coefs"][:, b], res["intercepts"][:, b], test, score)
+                coefs, b0 = res["coefs"][:, b], res["intercepts"][:, b]
+                if score is None:  # any other scikit-learn scorer
+                    scores[f, :, i] = self._scorer_scores(X, y, test, coefs[:, None, :], b0[:, None])
+                else:
+                    scores[f, :, i] = _held_out(X, s, sw, coefs, b0, test, score)
         mean = scores.mean(axis=0)
         j, i = np.unravel_index(np.argmax(mean), mean.shape)
         self.C_, self.l1_ratio_ = np.array([Cs[j]]), np.array([l1_ratios[i]])
@@ -555,7 +592,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         intercepts = np.zeros((F, len(Cs), R, K))
         n_iter = np.ones((F, len(Cs), R), dtype=int)
         scores = np.empty((F, len(Cs), R))
-        score = _MULTI_SCORES[self.scoring]
+        score = _MULTI_SCORES.get(self.scoring)
         unconverged = 0
 
         def one(C, ratio, weights, warm):
@@ -571,8 +608,13 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
                 for j, C in enumerate(Cs):
                     r = one(C, ratio, W[f], warm)
                     unconverged += r.status != "converged"
-                    coefs[f, j, i], intercepts[f, j, i], n_iter[f, j, i] = r.coef, r.intercept, max(r.n_iter, 1)
+                    coefs[f, j, i], n_iter[f, j, i] = r.coef, max(r.n_iter, 1)
+                    intercepts[f, j, i] = _centred_intercepts(np.asarray(r.intercept))
                     warm = {"coef_init": r.coef, "intercept_init": r.intercept}
+                if score is None:  # any other scikit-learn scorer
+                    cf = np.swapaxes(coefs[f, :, i], 1, 2)
+                    scores[f, :, i] = self._scorer_scores(X, y, test, cf, intercepts[f, :, i])
+                    continue
                 Xt = X[test].toarray() if is_sparse(X) else X[test]
                 Z = np.einsum("tp,cpk->tck", Xt, coefs[f, :, i]) + intercepts[f, :, i][None]
                 scores[f, :, i] = score(idx[test], Z, sw[test])
@@ -599,7 +641,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         else:
             coef, b = coefs[:, j, i].mean(axis=0), intercepts[:, j, i].mean(axis=0)
         self.coef_ = np.asarray(coef).T.copy()
-        self.intercept_ = np.asarray(b) if self.fit_intercept else np.zeros(K)
+        self.intercept_ = _centred_intercepts(np.asarray(b)) if self.fit_intercept else np.zeros(K)
         return self
 
     def decision_function(self, X):

@@ -37,10 +37,12 @@ import numbers
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -142,7 +144,7 @@ class _JaxregLinearModel(BaseEstimator):
         """``coef_init``/``intercept_init`` from the previous fit with ``warm_start=True``."""
         if not getattr(self, "warm_start", False) or not hasattr(self, "coef_"):
             return {}
-        coef = np.asarray(self.coef_)
+        coef = self.coef_.toarray() if sp.issparse(self.coef_) else np.asarray(self.coef_)
         coef = coef[0] if coef.ndim == 2 and coef.shape[0] == 1 else coef.T if coef.ndim == 2 else coef
         return {"coef_init": coef, "intercept_init": np.squeeze(np.asarray(self.intercept_))}
 
@@ -193,6 +195,12 @@ def check_fit_status(est, res, stacklevel=3):
             ConvergenceWarning,
             stacklevel=stacklevel,
         )
+
+
+def _centred_intercepts(b):
+    """Multinomial intercepts with zero sum (scikit-learn's choice): adding one constant to
+    every class's intercept changes no probability, so the loss fixes them only up to it."""
+    return b - b.mean() if b.shape[0] > 1 else b
 
 
 def _check_sklearn_params(est):
@@ -604,7 +612,7 @@ class _Classifier(ClassifierMixin, _JaxregLinearModel):
         self.classes_ = res.classes
         coef = np.asarray(res.coef)
         self.coef_ = coef[None, :] if coef.ndim == 1 else coef.T
-        self.intercept_ = np.atleast_1d(np.asarray(res.intercept, dtype=coef.dtype))
+        self.intercept_ = _centred_intercepts(np.atleast_1d(np.asarray(res.intercept, dtype=coef.dtype)))
         self.n_iter_ = np.array([self.n_iter_])  # scikit-learn's shape (1,): one fit for all classes
         return self
 
@@ -622,7 +630,7 @@ class _Classifier(ClassifierMixin, _JaxregLinearModel):
         """
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=True, dtype=_DTYPES, reset=False)
-        scores = np.asarray(X @ self.coef_.T + self.intercept_)
+        scores = np.asarray(safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_)
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict(self, X):
@@ -657,6 +665,30 @@ class _Classifier(ClassifierMixin, _JaxregLinearModel):
             p1 = expit(scores)
             return np.column_stack([1.0 - p1, p1])
         return softmax(scores, axis=1)
+
+    def sparsify(self):
+        """Store ``coef_`` as a scipy.sparse CSR matrix (scikit-learn's ``sparsify``: worth it
+        when most coefficients are zero, as after an L1 fit). Predictions are unchanged.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self)
+        self.coef_ = sp.csr_matrix(self.coef_)
+        return self
+
+    def densify(self):
+        """Store ``coef_`` as a dense array again (undoes :meth:`sparsify`).
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self)
+        if sp.issparse(self.coef_):
+            self.coef_ = self.coef_.toarray()
+        return self
 
     def predict_log_proba(self, X):
         """The logarithm of :meth:`predict_proba`.

@@ -447,3 +447,18 @@ def test_ridge_positive_matches_sklearn(reg_data):
     assert np.all(ours.coef_ >= 0) and ours.coef_[2] == 0
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
+
+
+def test_sparsify_and_densify_keep_predictions_as_sklearn_does():
+    import scipy.sparse as sp
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    est = jaxreg.LogisticRegression(C=0.5, l1_ratio=1.0, tol=1e-10).fit(X, y)
+    dense_proba = est.predict_proba(X)
+    est.sparsify()
+    assert sp.issparse(est.coef_) and est.coef_.nnz == np.count_nonzero(est.coef_.toarray())
+    np.testing.assert_allclose(est.predict_proba(X), dense_proba, rtol=1e-12)
+    np.testing.assert_allclose(est.predict_proba(sp.csr_matrix(X)), dense_proba, rtol=1e-12)
+    assert isinstance(est.densify().coef_, np.ndarray)
+    np.testing.assert_allclose(est.predict_proba(X), dense_proba, rtol=1e-12)

@@ -180,7 +180,7 @@ def test_logistic_regression_cv_matches_sklearn(clf_data):
 
     X, y = clf_data
     Cs = np.logspace(-2, 2, 6)  # C = 1e-2: all-zero coefficients; the rest saga solves tightly
-    ours = LogisticRegressionCV(Cs=Cs, tol=1e-10).fit(X, y)
+    ours = LogisticRegressionCV(Cs=Cs, l1_ratios=(1.0,), tol=1e-10).fit(X, y)
     sk = quiet(
         SkLogisticRegressionCV(
             Cs=Cs, l1_ratios=(1.0,), solver="saga", tol=1e-12, max_iter=100_000, use_legacy_attributes=True
@@ -214,8 +214,8 @@ def test_logistic_regression_cv_rejects_what_it_cannot_do(clf_data):
     X, y = clf_data
     with pytest.raises(ValueError, match=r"l1_ratios=\(-0.5,\) is not allowed; give numbers in \[0, 1\]"):
         LogisticRegressionCV(l1_ratios=(-0.5,)).fit(X, y)
-    with pytest.raises(ValueError, match=r"scoring='roc_auc' is not allowed"):
-        LogisticRegressionCV(scoring="roc_auc").fit(X, y)
+    with pytest.raises(ValueError, match=r"no_such_score"):  # scikit-learn's check_scoring error
+        LogisticRegressionCV(scoring="no_such_score").fit(X, y)
     with pytest.raises(ValueError, match=r"Unknown label type"):
         LogisticRegressionCV().fit(X, np.linspace(0, 1, len(y)))
 
@@ -278,3 +278,28 @@ def test_logistic_cv_with_an_l2_ratio_matches_sklearn():
     # ours reaches: tested above)
     np.testing.assert_allclose(ours.scores_[1][..., 0], ref.scores_[1][..., 0], atol=1e-8)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-8)
+
+
+def test_logistic_cv_defaults_and_any_scorer_match_sklearn(clf_data):
+    """No l1_ratios: scikit-learn's default (L2, attributes without the l1_ratio axis); a
+    scorer that is not one of the two computed in bulk (balanced accuracy) is called per
+    grid point, as scikit-learn calls it."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegressionCV as Ref
+
+    from jaxreg.cv import LogisticRegressionCV
+
+    X, y = clf_data
+    kw = dict(Cs=[0.01, 0.1, 1.0], cv=3, scoring="balanced_accuracy")
+    ours = LogisticRegressionCV(tol=1e-10, **kw).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = Ref(tol=1e-10, max_iter=10_000, **kw).fit(X, y)
+    assert ours.scores_[1].shape == ref.scores_[1].shape == (3, 3)
+    assert ours.coefs_paths_[1].shape == ref.coefs_paths_[1].shape
+    assert ours.n_iter_.shape == ref.n_iter_.shape == (1, 3, 3)
+    np.testing.assert_allclose(ours.scores_[1], ref.scores_[1], atol=1e-12)
+    np.testing.assert_allclose(ours.coefs_paths_[1], ref.coefs_paths_[1], atol=1e-5)
+    assert ours.C_ == ref.C_ and ours.l1_ratio_[0] is None and ref.l1_ratio_[0] is None
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-5)
