@@ -444,3 +444,47 @@ def test_item15_subopt_lines_only_go_right_and_down():
     front = _front(xs, ys)
     brute = [i for i in range(5) if all(ys[i] < ys[j] for j in range(i))]
     assert front == brute == [0, 1, 3]
+
+
+def test_item02_resume_keeps_the_finished_fits_and_runs_the_rest(tmp_path, monkeypatch):
+    import jaxreg.experiment.run as run_module
+
+    path = _config(tmp_path, alphas=(0.1, 1.0, 10.0), plots=("coef_bars", "coef_path"))
+    config, fits = load_run(path)
+    out = tmp_path / "out"
+    real = run_module.run_fit
+    ran = []
+
+    def counted(pf, *args, **kwargs):
+        ran.append(pf.index)
+        if pf.index == 2 and len(ran) == 3:
+            raise KeyboardInterrupt  # the first run stops at its third fit
+        return real(pf, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "run_fit", counted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config, fits, out, progress=False)
+    assert _run(path, out, "--resume") == 0
+    assert ran == [0, 1, 2, 2]  # the two finished fits were not run again
+    status = json.loads((out / "run.json").read_text())
+    assert status["complete"] and status["fits_resumed"] == 2
+    # the kept coefficients are the fits' (closed form: (X'X/n + alpha I) w = X'y/n on centred data)
+    from jaxreg.experiment.run import prepare
+
+    split = prepare(config)
+    from sklearn.preprocessing import StandardScaler
+
+    F = StandardScaler().fit_transform(split.X_train)
+    Fc, yc = F - F.mean(0), split.y_train - split.y_train.mean()
+    n = F.shape[0]
+    with open(out / "coefficients.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row, alpha in zip(rows, (0.1, 1.0, 10.0), strict=True):
+        w = np.linalg.solve(Fc.T @ Fc / n + alpha * np.eye(3), Fc.T @ yc / n)
+        np.testing.assert_allclose([float(row[k]) for k in ("x0", "x1", "x2")], w, rtol=1e-8)
+    assert (out / "coef_path_ridge.png").exists()
+    # a complete run is not resumed, and another config never is
+    assert _run(path, out, "--resume") == 2
+    other = _config(tmp_path, "tiny", alphas=(5.0,))
+    (out / "run.json").write_text(json.dumps({**status, "complete": False, "status": "interrupted"}))
+    assert _run(other, out, "--resume") == 2

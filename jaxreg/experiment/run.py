@@ -257,6 +257,23 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
     return Record(pf, info, np.asarray(res.coef), res.intercept, np.asarray(res.history), predict, names=names)
 
 
+def _restore(pf, line, split, feats) -> Record:
+    """The record of a fit done by the run being resumed, from its line of metrics.jsonl
+    (no history; a Bayesian fit is never restored, it runs again for its posteriors)."""
+    info = {k: v for k, v in line.items() if k != "arrays"}
+    arrays = line["arrays"]
+    if arrays["coef"] is None:
+        return Record(pf, info)
+    coef = np.array(arrays["coef"], dtype=float)  # a null (non-finite) entry reads as NaN
+    intercept = np.array(arrays["intercept"], dtype=float)
+    loss, classes = _loss(pf.model, split), info.get("classes")
+
+    def predict(X):
+        return _scores(loss, coef, intercept, feats.transform(X), classes)
+
+    return Record(pf, info, coef, intercept, None, predict, names=feats.names)
+
+
 def _recovery(coef, truth, features) -> dict:
     """Against a known truth (generated data, no basis expansion): the support's false
     positives and negatives and, on unscaled features, ``coef_error = ||w - w_true||_2``."""
@@ -355,7 +372,7 @@ def _check_device(device):
 
 
 def run_experiment(
-    config: RunConfig, fits, out, *, progress=True, fast=False, stream=None, overwrite=False
+    config: RunConfig, fits, out, *, progress=True, fast=False, stream=None, overwrite=False, resume=False
 ) -> list[Record]:
     """Run every planned fit, write the run folder, print a table; return the records.
 
@@ -374,6 +391,9 @@ def run_experiment(
         Where the table goes (default stdout).
     overwrite : bool
         Replace an earlier run's files in ``out`` (else a non-empty ``out`` is refused).
+    resume : bool
+        Continue the unfinished run of this same config in ``out``: fits already done
+        (in its ``metrics.jsonl``) are kept, not run again.
 
     Raises
     ------
@@ -385,7 +405,9 @@ def run_experiment(
 
     stream = stream or sys.stdout
     _check_device(config.device)
-    folder = RunFolder(out, overwrite=overwrite).open(config.name, len(fits))
+    from jaxreg.experiment.run_output import resolved_yaml
+
+    folder = RunFolder(out, overwrite=overwrite, resume=resume).open(config.name, len(fits), resolved_yaml(config))
     records: list[Record] = []
     try:
         written = _run_in(folder.path, config, fits, records, progress, fast, stream, folder)
@@ -419,8 +441,13 @@ def _run_in(out, config, fits, records, progress, fast, stream, folder):
                 features[pf.features] = Features(lambda X: X, X, None, default_names(X.n_features))
             else:
                 features[pf.features] = featurize(pf.features, split.X_train, split.X_test, split.feature_names)
-        records.append(run_fit(pf, split, features[pf.features], config, fast))
-        folder.log_fit(records[-1].info)  # one line per fit: O(1), nothing lost on a crash
+        kept = folder.done.get(pf.index)
+        if kept is not None and kept.get("label") == pf.label and "arrays" in kept and pf.model.kind == "fit":
+            records.append(_restore(pf, kept, split, features[pf.features]))
+            continue
+        r = run_fit(pf, split, features[pf.features], config, fast)
+        records.append(r)
+        folder.log_fit(r.info, r.coef, r.intercept)  # one line per fit: O(1), nothing lost on a crash
     bar.close()
     if config.reference:
         _compare(records, config.reference)
@@ -466,6 +493,11 @@ def add_parser(subparsers):
         action="store_true",
         help="replace the files of an earlier run in the --out folder (without it a non-empty folder is refused)",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an unfinished run of the same config in the --out folder: its finished fits are kept",
+    )
     p.set_defaults(func=main)
     return p
 
@@ -474,5 +506,7 @@ def main(args) -> int:
     config, fits = load_run(args.config, args.overrides)
     out = Path(args.out) if args.out else Path("runs") / config.name
     fast = args.fast or os.environ.get("JAXREG_FAST", "") not in ("", "0")
-    records = run_experiment(config, fits, out, progress=not args.no_progress, fast=fast, overwrite=args.overwrite)
+    records = run_experiment(
+        config, fits, out, progress=not args.no_progress, fast=fast, overwrite=args.overwrite, resume=args.resume
+    )
     return 0 if any(r.ok for r in records) else 1

@@ -5,7 +5,10 @@ file that says whether the run finished.
   run: a second ``jaxreg run`` into the same folder is refused at once.
 - A folder that already holds files is refused, so two runs never mix. With
   ``overwrite=True`` (``--overwrite``) the files an earlier run wrote are deleted first;
-  files no run writes are never deleted (the run is refused instead).
+  files no run writes are never deleted (the run is refused instead). With
+  ``resume=True`` (``--resume``) an unfinished run of the same resolved config is
+  continued: the fits already in ``metrics.jsonl`` (with their coefficients) are kept,
+  the others run.
 - ``run.json`` is written first with ``"complete": false, "status": "running"`` and
   rewritten at the end: ``complete`` (with the list of files), ``interrupted`` (Ctrl-C) or
   ``failed``. A run killed outright leaves ``running`` behind with no process holding the
@@ -53,19 +56,24 @@ class RunFolder:
     path : str or Path
     overwrite : bool
         Delete an earlier run's files instead of refusing the folder.
+    resume : bool
+        Continue an unfinished run of the same config (:attr:`done` holds its fits).
     """
 
-    def __init__(self, path, overwrite=False):
+    def __init__(self, path, overwrite=False, resume=False):
+        if overwrite and resume:
+            raise UsageError("give --overwrite (start again) or --resume (continue), not both")
         self.path = Path(path)
-        self.overwrite = overwrite
+        self.overwrite, self.resume = overwrite, resume
         self.status: dict = {}
+        self.done: dict[int, dict] = {}  # resumed fits: id -> their line of metrics.jsonl
         self._lock = None
 
     # ------------------------------------------------------------------ claim
 
-    def open(self, name: str, n_fits: int) -> RunFolder:
-        """Lock the folder, make sure it holds no other run, and write ``run.json``
-        (``complete: false``).
+    def open(self, name: str, n_fits: int, config_text: str = "") -> RunFolder:
+        """Lock the folder, make sure it holds no other run (or, resuming, an unfinished run
+        whose ``config.yaml`` is ``config_text``), and write ``run.json`` (``complete: false``).
 
         Raises
         ------
@@ -78,7 +86,10 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = lock_folder(self.path, LOCK, "jaxreg run")
         try:
-            self._claim()
+            if self.resume and (self.path / STATUS).exists():
+                self._take_over(config_text)
+            else:
+                self._claim()
             self.status = {
                 "name": name,
                 "complete": False,
@@ -87,6 +98,8 @@ class RunFolder:
                 "pid": os.getpid(),
                 "fits_planned": n_fits,
             }
+            if self.done:
+                self.status["fits_resumed"] = len(self.done)
             self._write_status()
         except BaseException:
             self._release()
@@ -131,14 +144,38 @@ class RunFolder:
                 raise UsageError(f"--out {self.path}: holds the folder {n!r}, which no run writes; give another --out")
             target.unlink()
 
+    def _take_over(self, config_text):
+        previous = self._previous() or {}
+        if previous.get("complete"):
+            raise UsageError(
+                f"--out {self.path}: its run {previous.get('name', '?')!r} is complete; nothing to resume "
+                "(give --overwrite to run it again)"
+            )
+        if (self.path / "config.yaml").exists() and (self.path / "config.yaml").read_text() != config_text:
+            raise UsageError(
+                f"--out {self.path}: the unfinished run there has another config (its config.yaml differs); "
+                "--resume continues the same config only (give --overwrite to start again)"
+            )
+        self.done = {}
+        if (self.path / LOG).exists():
+            for line in (self.path / LOG).read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:  # a torn last line: that fit runs again
+                    continue
+                if isinstance(rec, dict) and isinstance(rec.get("id"), int):
+                    self.done[rec["id"]] = rec
+
     # ------------------------------------------------------------------ writing
 
-    def log_fit(self, info: dict):
-        """One JSON line for a finished fit in ``metrics.jsonl`` (not fsync-ed: it is the
-        record of progress, ``metrics.json`` at the end is the result)."""
+    def log_fit(self, info: dict, coef=None, intercept=None):
+        """One JSON line for a finished fit in ``metrics.jsonl``: its metrics and, under
+        ``arrays``, its coefficients (what ``--resume`` needs). Not fsync-ed: it is the
+        record of progress, ``metrics.json`` at the end is the result."""
         from jaxreg.experiment.run_output import dumps
 
-        append_line(self.path / LOG, dumps(info) + "\n", sync=False)
+        line = info if coef is None else {**info, "arrays": {"coef": coef, "intercept": intercept}}
+        append_line(self.path / LOG, dumps(line) + "\n", sync=False)
 
     def _write_status(self):
         replace_text(self.path / STATUS, json.dumps(self.status, indent=2) + "\n")

@@ -62,12 +62,16 @@ def to_json(obj) -> str:
     return dumps(obj, indent=2) + "\n"
 
 
+def resolved_yaml(config) -> str:
+    """The text of ``config.yaml``: the config with every default filled in."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
 def write_start(config, out: Path):
     """``config.yaml`` (every default filled in) and ``env.json``."""
     from jaxreg.experiment.env import environment
 
-    resolved = config.model_dump(mode="json")
-    replace_text(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    replace_text(out / "config.yaml", resolved_yaml(config))
     env = environment()
     env["dtype"] = config.dtype
     env["device"] = config.device
