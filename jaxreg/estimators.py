@@ -18,7 +18,8 @@ scikit-learn's other parameters are accepted with its meaning where jaxreg has o
 from the previous fit's coefficients; ``class_weight`` (dict or "balanced") multiplies the
 sample weights; ``positive=True`` (Ridge, Lasso, ElasticNet, LinearRegression and the CV
 estimators) keeps every coefficient >= 0 (``penalties.Bounded(..., lower=0)`` on the
-working set); ``dual`` only takes False (an error names the value otherwise); ``selection``
+working set); ``dual=True`` (liblinear's dual problem, whose optimum is the primal's for the
+L2 penalty) gives the primal fit with an L2 penalty and an error otherwise; ``selection``
 ("cyclic" or "random": jaxreg's coordinate solvers run cyclically to the same optimum);
 ``copy_X``, ``precompute``, ``n_jobs``, ``verbose`` and ``intercept_scaling`` change nothing
 (X is never modified; the Gram matrix is used when it pays, see ``gram_cd``).
@@ -207,8 +208,6 @@ def _check_sklearn_params(est):
     """The scikit-learn parameters jaxreg accepts but cannot honour in every value."""
     if not isinstance(getattr(est, "positive", False), (bool, np.bool_)):
         raise ValueError(f"positive={est.positive!r} is not allowed; it must be True or False")
-    if getattr(est, "dual", False):
-        raise ValueError("dual=True is not allowed; it is liblinear's dual formulation, jaxreg solves the primal")
     selection = getattr(est, "selection", "cyclic")
     if selection not in ("cyclic", "random"):
         raise ValueError(f"selection={selection!r} is not allowed; allowed: 'cyclic', 'random'")
@@ -287,10 +286,11 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES, y_numeric=True, multi_output=True)
         X = V.densify_small(X)
         sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
+        self._target, self._n_targets = 0, 1 if y.ndim == 1 else y.shape[1]  # (Ridge's alpha per target)
         if y.ndim == 1:
             res = self._run_fit(X, y, "squared", sw)
             self.coef_ = res.coef
-            self.intercept_ = res.intercept
+            self.intercept_ = np.asarray(res.intercept, dtype=res.coef.dtype)[()]  # a numpy scalar, as scikit-learn's
             for name, value in self._target_attributes(X, y, sw, res).items():
                 setattr(self, name, value)
         else:
@@ -313,6 +313,7 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
             warm = [{"coef_init": rows[j], "intercept_init": b[j]} for j in range(k)]
         results, attributes = [], []
         for j in range(k):
+            self._target = j
             results.append(self._run_fit(X, Y[:, j], "squared", sw, warm=warm[j] or {}))
             attributes.append(self._target_attributes(X, Y[:, j], sw, results[-1]))
         ravel = k == 1 and self._RAVEL_ONE_TARGET
@@ -385,7 +386,7 @@ class LinearRegression(_Regressor):
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,)
-    intercept_ : float
+    intercept_ : float (numpy scalar) or ndarray of shape (n_targets,)
     noise_precision_ : float
         The maximum-likelihood noise precision ``beta_ML``: ``1 / beta_ML`` is the
         (weighted) mean squared residual.
@@ -402,7 +403,7 @@ class LinearRegression(_Regressor):
     >>> import numpy as np, jaxreg
     >>> X = np.array([[0.0], [1.0], [2.0]]); y = np.array([1.0, 3.0, 5.0])
     >>> est = jaxreg.LinearRegression().fit(X, y)
-    >>> round(float(est.coef_[0]), 6), round(est.intercept_, 6)
+    >>> round(float(est.coef_[0]), 6), round(float(est.intercept_), 6)
     (2.0, 1.0)
     """
 
@@ -445,8 +446,8 @@ class Ridge(_AlphaParam, _Regressor):
 
     Parameters
     ----------
-    alpha : float, default=1.0
-        scikit-learn's ridge strength (>= 0).
+    alpha : float or array of shape (n_targets,), default=1.0
+        scikit-learn's ridge strength (>= 0); an array gives each target its own.
     fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
         As in :class:`LinearRegression`.
     copy_X, positive, random_state, precompute, warm_start, selection
@@ -462,7 +463,14 @@ class Ridge(_AlphaParam, _Regressor):
     """
 
     def _penalty(self, weight_sum):
-        return keep_positive(L2(_check_number(self.alpha, "alpha", strict=False) / weight_sum), self.positive)
+        alpha = self.alpha
+        if np.ndim(alpha) == 1:  # scikit-learn's one alpha per target
+            if len(alpha) != self._n_targets:
+                raise ValueError(
+                    f"Number of targets and number of penalties do not correspond: {len(alpha)} != {self._n_targets}"
+                )
+            alpha = float(np.asarray(alpha, dtype=np.float64)[self._target])
+        return keep_positive(L2(_check_number(alpha, "alpha", strict=False) / weight_sum), self.positive)
 
     def _fitted(self):
         first = self.fit_result_[0] if isinstance(self.fit_result_, list) else self.fit_result_
@@ -777,6 +785,15 @@ class LogisticRegression(_Classifier):
         _store_params(self, locals())
 
     def _penalty(self, weight_sum):
+        penalty = self._primal_penalty(weight_sum)
+        if self.dual and not isinstance(penalty, L2):
+            # liblinear's dual problem has the same optimum as the primal for L2 only
+            raise ValueError(
+                f"dual=True is not allowed with {penalty!r}; the dual formulation exists for the L2 penalty only"
+            )
+        return penalty
+
+    def _primal_penalty(self, weight_sum):
         kind = self.penalty
         if kind not in self._PENALTIES:
             raise ValueError(f"penalty={kind!r} is not allowed; allowed: {list(self._PENALTIES)}")

@@ -369,10 +369,15 @@ def test_sklearn_parameters_jaxreg_cannot_honour_raise(est, match, reg_data):
         est.fit(X, y)
 
 
-def test_dual_is_refused(clf_data):
+def test_dual_gives_the_l2_optimum_and_is_refused_with_an_l1_part(clf_data):
+    from sklearn.linear_model import LogisticRegression as Ref
+
     X, y = clf_data
-    with pytest.raises(ValueError, match=r"dual=True is not allowed"):
-        jaxreg.LogisticRegression(dual=True).fit(X, y)
+    ours = jaxreg.LogisticRegression(dual=True, C=0.3, tol=1e-10).fit(X, y)
+    ref = Ref(C=0.3, tol=1e-12, max_iter=10_000).fit(X, y)  # the primal optimum (L-BFGS)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
+    with pytest.raises(ValueError, match=r"dual=True is not allowed with ElasticNet"):
+        jaxreg.LogisticRegression(dual=True, l1_ratio=1.0).fit(X, y)
 
 
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.3])

@@ -108,3 +108,16 @@ def test_small_sparse_x_gets_the_fit_of_its_dense_copy(name, monkeypatch):
     sparse = getattr(jaxreg, name)(**kw).fit(sp.csc_matrix(X), y, sample_weight=w)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(sparse.intercept_, dense.intercept_, rtol=1e-12)
+
+
+def test_ridge_alpha_per_target_matches_sklearn():
+    X, Y = _data(k=3, seed=6)
+    alphas = np.array([0.0, 1.0, 30.0])
+    ours = jaxreg.Ridge(alpha=alphas).fit(X, Y)
+    ref = sklm.Ridge(alpha=alphas).fit(X, Y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-10)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-10)
+    with pytest.raises(ValueError, match="Number of targets and number of penalties do not correspond: 2 != 3"):
+        jaxreg.Ridge(alpha=alphas[:2]).fit(X, Y)
+    one = jaxreg.Ridge().fit(X, Y[:, 0])
+    assert np.shape(one.intercept_) == () and one.intercept_.dtype == np.float64  # scikit-learn's scalar
