@@ -78,11 +78,24 @@ def _make_penalty(penalty, alpha, l1_ratio, weights) -> Penalty:
     return L1(alpha) if name == "l1" else L2(alpha)
 
 
-def _labels(y, loss: Loss, dtype):
-    """The target as the loss reads it: logistic labels {0, 1} or {-1, +1} become -1/+1."""
+def _labels(y, loss: Loss, dtype, n: int):
+    """The target as the loss reads it: logistic labels {0, 1} or {-1, +1} become -1/+1;
+    multinomial class labels become one-hot rows (a 2-D ``y`` is taken as one-hot already)."""
+    if loss.name == "multinomial":
+        if np.ndim(y) == 2 and np.shape(y)[0] == n:
+            return jnp.asarray(y, dtype)
+        if isinstance(y, jax.core.Tracer) or np.shape(y) != (n,):
+            raise ValueError(
+                f"y has shape {np.shape(y)}; loss='multinomial' needs ({n},) class labels (concrete) "
+                f"or ({n}, n_classes) one-hot rows"
+            )
+        classes, idx = np.unique(np.asarray(y), return_inverse=True)
+        return jnp.asarray(np.eye(len(classes), dtype=dtype)[idx])
+    if np.shape(y) != (n,):
+        raise ValueError(f"y has shape {np.shape(y)}; y must be 1-D with one target per row of X ({n},)")
+    if loss.is_classifier and loss.name != "logistic":
+        raise ValueError(f"loss={loss.name!r} is not supported by solution; use 'squared', 'logistic', 'multinomial'")
     if loss.name != "logistic":
-        if loss.is_classifier:
-            raise ValueError(f"loss={loss.name!r} is not supported by solution yet; use 'squared', 'logistic' or a GLM")
         return jnp.asarray(y, dtype)
     if not isinstance(y, jax.core.Tracer):
         vals = set(np.unique(np.asarray(y)).tolist())
@@ -116,11 +129,12 @@ def solution(
     ----------
     X : array of shape (n_samples, n_features), dense
     y : array of shape (n_samples,)
-        Targets; for ``loss="logistic"`` labels in {0, 1} or {-1, +1}.
+        Targets; for ``loss="logistic"`` labels in {0, 1} or {-1, +1}; for "multinomial"
+        class labels (concrete) or one-hot rows of shape (n_samples, n_classes).
     alpha : float or scalar array
         The penalty's strength (``jaxreg.fit``'s scaling: mean loss + penalty). Required with a
         penalty name; with a Penalty instance it replaces the instance's alpha when given.
-    loss : "squared", "logistic", a GLM loss name or a :class:`jaxreg.losses.Loss`
+    loss : "squared", "logistic", "multinomial", a GLM loss name or a :class:`jaxreg.losses.Loss`
     penalty : "l1", "l2", "elastic_net", "weighted_l1" or a separable
         :class:`jaxreg.penalties.Penalty` (its array leaves are differentiable too)
     l1_ratio : float, for "elastic_net"
@@ -135,14 +149,17 @@ def solution(
 
     Returns
     -------
-    coef : array of shape (n_features,)
-    intercept : scalar array (0 when ``fit_intercept=False``)
+    coef : array of shape (n_features,) (multinomial: (n_features, n_classes))
+    intercept : scalar array (multinomial: (n_classes,)); 0 when ``fit_intercept=False``
 
     Notes
     -----
     Off the support, the derivative of a zero coefficient is 0: exact where the support does
     not change under a small change of the inputs, which is everywhere but at the finitely many
     alphas where a coefficient enters or leaves. Float64 gradients need ``jax.enable_x64``.
+    Multinomial: adding one constant to every intercept changes no prediction, so the
+    intercepts are determined only up to it; the backward pass takes the least-norm solution,
+    exact for anything that depends on the predictions (probabilities, losses, coefficients).
 
     Examples
     --------
@@ -168,19 +185,18 @@ def solution(
         X = X.astype(jnp.result_type(float))
     dtype = X.dtype
     n, p = X.shape
-    if np.shape(y) != (n,):
-        raise ValueError(f"y has shape {np.shape(y)}; y must be 1-D with one target per row of X ({n},)")
-    y = _labels(y, loss, dtype)
+    y = _labels(y, loss, dtype, n)
+    out = y.shape[1:]  # (n_classes,) for multinomial, () otherwise
     sw = jnp.ones(n, dtype) if sample_weight is None else jnp.asarray(sample_weight, dtype)
     if sw.shape != (n,):
         raise ValueError(f"sample_weight has shape {sw.shape}; it must be 1-D with one weight per sample ({n},)")
     pen = _make_penalty(penalty, alpha, l1_ratio, weights)
     pen = jax.tree.map(lambda a: jnp.asarray(a, dtype), pen)
     loss = jax.tree.map(lambda a: jnp.asarray(a, dtype), loss)
-    w0 = jnp.zeros(p, dtype) if coef_init is None else jnp.asarray(coef_init, dtype)
-    b0 = jnp.zeros((), dtype) if intercept_init is None else jnp.asarray(intercept_init, dtype)
-    if w0.shape != (p,):
-        raise ValueError(f"coef_init has shape {w0.shape}; it must have shape ({p},)")
+    w0 = jnp.zeros((p, *out), dtype) if coef_init is None else jnp.asarray(coef_init, dtype)
+    b0 = jnp.zeros(out, dtype) if intercept_init is None else jnp.broadcast_to(jnp.asarray(intercept_init, dtype), out)
+    if w0.shape != (p, *out):
+        raise ValueError(f"coef_init has shape {w0.shape}; it must have shape {(p, *out)}")
     options = (bool(fit_intercept), float(tol), None if max_iter is None else int(max_iter))
     return _solve_vjp(options, X, y, sw, loss, pen, w0, b0)
 
@@ -198,8 +214,14 @@ def _host_fit(options, loss_def, pen_def, X, y, sw, loss_leaves, pen_leaves, w0,
     # replace() runs the penalty's own checks (alpha >= 0, l1_ratio in [0, 1], weights >= 0)
     pen = dataclasses.replace(jax.tree.unflatten(pen_def, leaves))
     loss = jax.tree.unflatten(loss_def, [float(np.asarray(a)) for a in loss_leaves])
-    if loss.is_classifier and len(np.unique(y64)) < 2:
-        raise ValueError("y has one class only; loss='logistic' needs both labels among the rows fitted")
+    if y64.ndim == 2:  # one-hot rows: fit takes the labels
+        y64 = np.argmax(y64, axis=1)
+    k = max(2, w064.shape[1] if w064.ndim == 2 else 2)
+    if loss.is_classifier and len(np.unique(y64[sw64 > 0])) < k:
+        raise ValueError(
+            f"y has {len(np.unique(y64[sw64 > 0]))} class(es) among the rows fitted (weight > 0); "
+            f"loss={loss.name!r} needs all {k} among them"
+        )
     res = fit(
         X64,
         y64,
@@ -221,7 +243,7 @@ def _host_fit(options, loss_def, pen_def, X, y, sw, loss_leaves, pen_leaves, w0,
             stacklevel=2,
         )
     dtype = np.asarray(X).dtype
-    return np.asarray(res.coef, dtype), np.asarray(res.intercept, dtype).reshape(())
+    return np.asarray(res.coef, dtype), np.asarray(res.intercept, dtype).reshape(np.shape(b0))
 
 
 def _host_call(fn, out_shapes, *args):
@@ -266,7 +288,7 @@ def _forward(options, X, y, sw, loss, pen, w0, b0):
     def host(X, y, sw, w0, b0, *leaves):
         return _host_fit(options, loss_def, pen_def, X, y, sw, leaves[:n_loss], leaves[n_loss:], w0, b0)
 
-    shapes = (jax.ShapeDtypeStruct(w0.shape, X.dtype), jax.ShapeDtypeStruct((), X.dtype))
+    shapes = (jax.ShapeDtypeStruct(w0.shape, X.dtype), jax.ShapeDtypeStruct(b0.shape, X.dtype))
     return _host_call(host, shapes, X, y, sw, w0, b0, *loss_leaves, *pen_leaves)
 
 
@@ -276,35 +298,54 @@ def _forward(options, X, y, sw, loss, pen, w0, b0):
 def _optimality(w, b, X, y, sw, loss, pen):
     """``G = grad_{(w, b)} f``: the objective's gradient in the coefficients and intercept."""
     gz = loss.grad_z(y, X @ w + b, sw)  # sw * loss' / sum(sw)
-    return X.T @ gz + jax.grad(pen.value)(w), jnp.sum(gz)
+    return X.T @ gz + jax.grad(pen.value)(w), jnp.sum(gz, axis=0)
 
 
 def _curvatures(w, b, X, y, sw, loss, pen, fit_intercept):
-    """What ``H = A^T diag(dh) A + diag(pen_h, 0)`` on ``A = [X, 1]`` is made of, and the
-    mask of the coordinates it is restricted to (the support; the intercept if fitted)."""
-    _, h = loss.derivatives(y, X @ w + b)
-    dh = sw * h / jnp.sum(sw)
+    """What ``H`` is made of, with every output a column (one for a 1-D ``w``):
+    ``C`` (n, K, K), the weighted Hessian of each sample's loss in its predictions;
+    ``pen_h`` (p, K), the penalty's (diagonal) Hessian; ``mask`` (p + 1, K), the
+    coordinates ``H`` is restricted to (the support; the intercept's row if fitted)."""
+    z = X @ w + b
+    d = sw / jnp.sum(sw)
+    if z.ndim == 1:
+        C = (d * loss.derivatives(y, z)[1])[:, None, None]
+    else:  # a row of predictions per sample (multinomial): its K x K Hessian
+        C = d[:, None, None] * jax.vmap(jax.hessian(loss.per_sample, argnums=1))(y, z)
     # separable penalty: its Hessian is diagonal, the derivative of its gradient along ones
     pen_h = jax.jvp(jax.grad(pen.value), (w,), (jnp.ones_like(w),))[1]
-    mask = jnp.concatenate([pen.generalized_support(w), jnp.array([fit_intercept])])
-    return dh, jnp.where(mask[:-1], pen_h, 0.0), mask
+    support = pen.generalized_support(w).reshape(w.shape[0], -1)
+    mask = jnp.concatenate([support, jnp.full((1, support.shape[1]), fit_intercept)])
+    return C, jnp.where(support, pen_h.reshape(support.shape), 0.0), mask
 
 
-def _restricted_solve(X, dh, pen_h, mask, rhs):
-    """``v`` with ``H_SS v_S = rhs_S`` and 0 off ``S`` (numpy): the system on the support
-    alone, ``n |S|^2`` to form, whatever the number of features."""
-    S = np.flatnonzero(mask)
-    cols = S[S < X.shape[1]]
-    A = X[:, cols]
-    if mask[-1]:
-        A = np.hstack([A, np.ones((X.shape[0], 1), X.dtype)])
-    H = A.T @ (dh[:, None] * A)
-    H[np.diag_indices(len(cols))] += pen_h[cols]
-    v = np.zeros_like(rhs)
+def _columns(X, rows):
+    """The columns ``rows`` of ``A = [X, 1]`` (index ``p`` is the intercept's)."""
+    A = X[:, rows[rows < X.shape[1]]]
+    with_intercept = len(rows) > 0 and rows[-1] == X.shape[1]
+    return np.hstack([A, np.ones((X.shape[0], 1), X.dtype)]) if with_intercept else A
+
+
+def _restricted_solve(X, C, pen_h, mask, rhs):
+    """``v`` with ``H_SS v_S = rhs_S`` and 0 off ``S`` (numpy), ``H`` the Hessian in
+    ``(w, b)``: blocks ``A_k^T diag(C[:, k, m]) A_m`` on each class's support, plus the
+    penalty's diagonal. The system on the support alone: ``n |S|^2`` to form."""
+    K = C.shape[1]
+    rows = [np.flatnonzero(mask[:, k]) for k in range(K)]
+    A = [_columns(X, r) for r in rows]
+    H = np.block([[A[k].T @ (C[:, k, m][:, None] * A[m]) for m in range(K)] for k in range(K)])
+    H[np.diag_indices(H.shape[0])] += np.concatenate([np.append(pen_h[:, k], 0.0)[r] for k, r in enumerate(rows)])
+    r_S = np.concatenate([rhs[r, k] for k, r in enumerate(rows)])
     try:
-        v[S] = np.linalg.solve(H, rhs[S])
-    except np.linalg.LinAlgError:  # singular on the support (duplicate columns): least norm
-        v[S] = np.linalg.lstsq(H, rhs[S], rcond=None)[0]
+        if K > 1:  # softmax: shifting every intercept alike changes nothing (a null direction)
+            raise np.linalg.LinAlgError
+        v_S = np.linalg.solve(H, r_S)
+    except np.linalg.LinAlgError:  # singular (that, or duplicate columns): the least-norm v
+        v_S = np.linalg.lstsq(H, r_S, rcond=None)[0]
+    v = np.zeros_like(rhs)
+    ends = np.cumsum([len(r) for r in rows])[:-1]
+    for k, (r, part) in enumerate(zip(rows, np.split(v_S, ends), strict=True)):
+        v[r, k] = part
     return (v,)
 
 
@@ -324,21 +365,22 @@ def _bwd(options, res, cts):
     would compile on its own); on concrete values (an eager ``jax.grad``) nothing goes
     through a callback."""
     X, y, sw, loss, pen, w, b, w0, b0 = res
-    dh, pen_h, mask, rhs = _solve_inputs(w, b, X, y, sw, loss, pen, *cts, fit_intercept=options[0])
-    (v,) = _host_call(_restricted_solve, (jax.ShapeDtypeStruct(rhs.shape, rhs.dtype),), X, dh, pen_h, mask, rhs)
+    C, pen_h, mask, rhs = _solve_inputs(w, b, X, y, sw, loss, pen, *cts, fit_intercept=options[0])
+    (v,) = _host_call(_restricted_solve, (jax.ShapeDtypeStruct(rhs.shape, rhs.dtype),), X, C, pen_h, mask, rhs)
     return _cotangents(v, w, b, X, y, sw, loss, pen) + (jnp.zeros_like(w0), jnp.zeros_like(b0))
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept",))
 def _solve_inputs(w, b, X, y, sw, loss, pen, gw, gb, *, fit_intercept):
-    dh, pen_h, mask = _curvatures(w, b, X, y, sw, loss, pen, fit_intercept)
-    return dh, pen_h, mask, jnp.where(mask, jnp.concatenate([gw, jnp.reshape(gb, (1,))]), 0.0)
+    C, pen_h, mask = _curvatures(w, b, X, y, sw, loss, pen, fit_intercept)
+    g = jnp.concatenate([gw.reshape(mask.shape[0] - 1, -1), gb.reshape(1, -1)])
+    return C, pen_h, mask, jnp.where(mask, g, 0.0)
 
 
 @jax.jit
 def _cotangents(v, w, b, X, y, sw, loss, pen):
     _, vjp = jax.vjp(lambda *t: _optimality(w, b, *t), X, y, sw, loss, pen)
-    return vjp((-v[:-1], -v[-1]))
+    return vjp((-v[:-1].reshape(w.shape), -v[-1].reshape(b.shape)))
 
 
 _solve_vjp.defvjp(_fwd, _bwd)

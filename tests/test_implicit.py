@@ -172,6 +172,40 @@ def test_jit_and_vmap_over_alphas():
         np.testing.assert_allclose(coefs[k], ref, atol=1e-9)
 
 
+@pytest.mark.parametrize("penalty,alpha", [("l1", 0.01), ("l2", 0.05)])
+def test_multinomial_gradients(penalty, alpha):
+    """A held-out cross-entropy (it depends on the predictions only: the intercepts' common
+    shift, which no prediction sees, does not enter) in log alpha and along a direction in X."""
+    rng = np.random.default_rng(13)
+    X = rng.standard_normal((90, 5))
+    y = np.argmax(1.5 * X[:, :3] + rng.gumbel(size=(90, 3)), axis=1)
+    Xte, Yte = rng.standard_normal((30, 5)), np.eye(3)[rng.integers(0, 3, 30)]
+
+    def held_out(la, A=X):
+        W, b = jaxreg.solution(A, y, jnp.exp(la), loss="multinomial", penalty=penalty, tol=TOL)
+        z = Xte @ W + b
+        return jnp.mean(jax.nn.logsumexp(z, axis=1) - jnp.sum(Yte * z, axis=1))
+
+    la, h = np.log(alpha), 1e-4
+    W, b = jaxreg.solution(X, y, alpha, loss="multinomial", penalty=penalty, tol=TOL)
+    ref = jaxreg.fit(X, y, loss="multinomial", penalty=jaxreg.penalties.get_penalty(penalty, alpha=alpha), tol=TOL)
+    np.testing.assert_allclose(W, ref.coef, atol=1e-8)
+    assert W.shape == (5, 3) and b.shape == (3,)
+    fd = (held_out(la + h) - held_out(la - h)) / (2 * h)
+    np.testing.assert_allclose(jax.grad(held_out)(la), fd, rtol=1e-5)
+    D = rng.standard_normal(X.shape)
+    gX = jax.grad(held_out, argnums=1)(la, jnp.asarray(X))
+    fd = (held_out(la, X + h * D) - held_out(la, X - h * D)) / (2 * h)
+    np.testing.assert_allclose(jnp.vdot(gX, D), fd, rtol=1e-5)
+
+
+def test_lp_penalty_instance():
+    """A smooth penalty given as an instance (Lp, p = 1.5): alpha from the argument."""
+    X, y = _reg(seed=14)
+    f = lambda la: jaxreg.solution(X, y, jnp.exp(la), penalty=jaxreg.Lp(1.0, p=1.5), tol=TOL)
+    _check_fd(f, jnp.asarray(np.log(0.05)), jnp.asarray(1.0), h=1e-4)
+
+
 def test_logistic_labels_pm1_same_as_01():
     X, y01 = _clf()
     a = jaxreg.solution(X, y01, 0.01, loss="logistic", tol=TOL)
