@@ -241,6 +241,10 @@ def fit(
         X, penalty, w0 = X * (1.0 / s), _scale_penalty(penalty, s, dtype), w0 * s
         if options.get("learning_rate") is not None:  # a step in w is s^2 times one in v
             options = {**options, "learning_rate": options["learning_rate"] * s * s}
+    mu = _centring(spec, X, sw, fit_intercept, devices=options.get("devices"))
+    if mu is not None:  # fit (w, c = b + mu.w) on X - mu: the same problem, better conditioned
+        X = X - mu
+        b0 = None if b0 is None else np.asarray(b0 + mu @ w0, dtype)
 
     with compute_context(dtype, device):
         static = static_kwargs(spec, options, max_iter, bool(fit_intercept))
@@ -291,6 +295,8 @@ def fit(
             out = jax.block_until_ready(exe(*args))
         out = jax.tree.map(_sharding.to_numpy, out)
         fit_time = time.perf_counter() - t0 - (compile_time if spec.host_driven else 0.0)
+    if mu is not None:
+        out = out._replace(intercept=np.asarray(out.intercept - mu @ out.coef, dtype))
     if s != 1.0:
         with np.errstate(under="ignore"):
             out = out._replace(coef=np.asarray(out.coef / s, dtype))
@@ -309,6 +315,26 @@ def fit(
         score=lambda coef, intercept: _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype),
         start=(w0_user, b0),
     )
+
+
+# First-order and quasi-Newton solvers whose speed depends on the design's conditioning
+# and whose steps are not the user's (gd, minibatch and sgd take a learning rate in the
+# user's coordinates): they run on the centred design (see _centring).
+CENTRED_SOLVERS = ("fista", "ista", "lbfgs")
+
+
+def _centring(spec, X, sw, fit_intercept, devices):
+    """The weighted column means to subtract from a dense X before ``spec`` runs, or None.
+
+    With an intercept, ``X w + b = (X - mu) w + (b + mu.w)``: the same predictions, the same
+    penalty (only ``w`` is penalized, and it does not change), so the same minimiser. Raw
+    features with large means (pixel intensities, prices) otherwise put one direction of
+    curvature ``~ ||mu||^2`` beside the intercept's: L-BFGS took 1000 iterations without
+    converging on raw digits, 362 centred; FISTA's step is ``1 / L``, L set by that direction."""
+    if not (fit_intercept and spec.name in CENTRED_SOLVERS) or devices is not None or _sparse.is_sparse(X):
+        return None
+    mu = (sw @ X) / np.sum(sw)
+    return mu if np.any(mu != 0) else None
 
 
 def _rescaling(X, penalty, w0, dtype) -> float:
