@@ -36,9 +36,9 @@ class TuneResult(NamedTuple):
     """The outcome of :func:`tune` (numpy values).
 
     ``alpha`` and ``weights`` (None unless tuned) are the best point seen; ``history`` the
-    validation loss at each step's point, ``alphas`` those points (``alpha`` at each step);
-    ``n_fits`` the inner fits run (folds x steps); ``coefs`` / ``intercepts`` each fold's
-    solution at the best point.
+    validation loss at every point evaluated (the coarse grid first, then the gradient
+    steps), ``alphas`` those points' alpha, ``best_step`` the index of the best; ``n_fits``
+    the inner fits run (one per fold per point).
     """
 
     alpha: float
@@ -173,8 +173,11 @@ def tune(
     -------
     TuneResult
     """
+    if loss not in ("squared", "logistic"):
+        raise ValueError(f"loss={loss!r} is not allowed for tuning; allowed: 'squared', 'logistic'")
     _check_steps(n_steps, learning_rate, tol)
     V.check_positive(n_grid, "n_grid", integer=True, strict=False, allow_none=False)
+    make = _optimizer_factory(optimizer)
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     p = X.shape[1]
@@ -199,7 +202,7 @@ def tune(
     with jax.enable_x64(True):
         for a in starts:  # the coarse grid (or the one starting point), warm-started downwards
             cv_loss({"log_alpha": jnp.asarray(np.log(a)), **extra})
-        _descend(cv_loss, _optimizer_factory(optimizer), float(learning_rate), n_steps, min_rel_change, backtrack)
+        _descend(cv_loss, make, float(learning_rate), n_steps, min_rel_change, backtrack)
     bp = jax.tree.map(np.asarray, cv_loss.best[1])
     return TuneResult(
         alpha=float(np.exp(bp["log_alpha"])),

@@ -269,3 +269,21 @@ def test_weighted_lasso_ho_and_logistic_ho_run():
     assert set(c.predict(Xc)) <= {"yes", "no"} and c.score(Xc, labels) > 0.6
     ref = jaxreg.fit(Xc, yc, loss="logistic", penalty=jaxreg.L1(c.alpha_), tol=1e-12)
     np.testing.assert_allclose(c.coef_, ref.coef, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(loss="huber"), "loss='huber' is not allowed for tuning"),
+        (dict(n_steps=0), "n_steps=0 is not allowed"),
+        (dict(alpha_init=-1.0), "alpha_init=-1.0 is not allowed"),
+        (dict(weighted=True, weights_init=np.ones(2)), "weights_init has shape"),
+        (dict(optimizer="nope"), "optimizer='nope' is not allowed"),
+    ],
+)
+def test_tune_bad_input_names_the_argument(kwargs, match):
+    from jaxreg.tune import tune
+
+    X, y = _reg(n=20, p=3)
+    with pytest.raises(ValueError, match=match):
+        tune(X, y, **kwargs)
