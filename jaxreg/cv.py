@@ -20,6 +20,7 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 from scipy.special import log_softmax, softmax
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring
@@ -50,6 +51,36 @@ def _check_data(est, X, y, sample_weight, classifier=False, accept_sparse=False)
         sample_weight = None
     sw = V.check_sample_weight(sample_weight, X.shape[0], X.dtype)
     return X, y, sw, sample_weight is not None
+
+
+def _split_params(est, params):
+    """``groups`` from ``fit``'s extra parameters, as scikit-learn's CV estimators take
+    them: only with metadata routing on (``sklearn.set_config(enable_metadata_routing=True)``),
+    and only what the splitter uses."""
+    if not params:
+        return None
+    if not get_config().get("enable_metadata_routing", False):
+        raise ValueError(
+            f"{type(est).__name__}.fit got {sorted(params)}: passing extra parameters is only supported if "
+            "enable_metadata_routing=True (sklearn.set_config), which routes groups to the splitter"
+        )
+    unknown = sorted(set(params) - {"groups"})
+    if unknown:
+        raise TypeError(f"{type(est).__name__}.fit got {unknown}; the only extra parameter taken is groups")
+    return params["groups"]
+
+
+def _check_alphas(alphas):
+    """A given alpha grid as floats, with scikit-learn's errors naming the bad entry."""
+    values = np.ravel(np.asarray(alphas, dtype=object))
+    if values.size == 0:
+        raise ValueError(f"alphas={alphas!r} is not allowed; give an int (the grid's size) or numbers >= 0")
+    for k, a in enumerate(values):
+        if not isinstance(a, numbers.Real) or isinstance(a, bool):
+            raise TypeError(f"alphas[{k}] must be an instance of float, not {type(a).__name__}")
+        if not np.isfinite(a) or a < 0:
+            raise ValueError(f"alphas[{k}] == {a}, must be >= 0.0 and finite.")
+    return values.astype(float)
 
 
 def _fold_weights(sw, folds, n):
@@ -84,7 +115,7 @@ class _PathCV(RegressorMixin, BaseEstimator):
     def _l1_ratios(self):  # pragma: no cover - overridden
         return np.array([1.0])
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, **params):
         """Fit the path on every fold (batched), choose ``alpha`` (and ``l1_ratio``), refit.
 
         Parameters
@@ -92,11 +123,14 @@ class _PathCV(RegressorMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
+        **params
+            ``groups`` for the splitter, with scikit-learn's metadata routing on (as there).
 
         Returns
         -------
         self
         """
+        groups = _split_params(self, params)
         ensure_compilation_cache()
         positive = getattr(self, "positive", False)
         if not isinstance(positive, (bool, np.bool_)):
@@ -107,6 +141,11 @@ class _PathCV(RegressorMixin, BaseEstimator):
         n, p = X.shape
         l1_ratios = self._l1_ratios()
         if isinstance(self.alphas, numbers.Integral) and not isinstance(self.alphas, bool):
+            if np.any(l1_ratios == 0):
+                raise ValueError(
+                    "Automatic alpha grid generation is not supported for l1_ratio=0. Please supply a grid by "
+                    "providing your estimator with the appropriate `alphas=` argument."
+                )
             grids = np.stack(
                 [
                     alpha_grid(
@@ -124,11 +163,9 @@ class _PathCV(RegressorMixin, BaseEstimator):
                 ]
             )
         else:
-            given = np.asarray(self.alphas, dtype=float).ravel()
-            if given.size == 0 or not np.all(np.isfinite(given)) or np.any(given < 0):
-                raise ValueError(f"alphas={self.alphas!r} is not allowed; give an int or finite numbers >= 0")
+            given = _check_alphas(self.alphas)
             grids = np.tile(np.sort(given)[::-1], (len(l1_ratios), 1))
-        folds = list(check_cv(self.cv).split(X, y))
+        folds = list(check_cv(self.cv).split(X, y, groups))
         F = len(folds)
         # problem (i, f) = l1_ratio i on fold f, flattened i-major
         Wf = _fold_weights(sw, folds, n)
@@ -156,7 +193,8 @@ class _PathCV(RegressorMixin, BaseEstimator):
         i_best, j_best = np.unravel_index(np.argmin(mean), mean.shape)
         self.alpha_ = float(grids[i_best, j_best])
         self.l1_ratio_ = float(l1_ratios[i_best])
-        self.alphas_ = grids[0] if len(l1_ratios) == 1 else grids
+        # scikit-learn's layout: one row per l1_ratio for generated grids, one row for given alphas
+        self.alphas_ = grids[0] if len(l1_ratios) == 1 or not isinstance(self.alphas, numbers.Integral) else grids
         self.mse_path_ = np.squeeze(np.moveaxis(mse, 1, 2))
         self.fold_n_iter_ = res["n_iter"]
         self._refit(X, y, sw if weighted else None)
@@ -257,8 +295,8 @@ class LassoCV(_PathCV):
     def _l1_ratios(self):
         return np.array([1.0])
 
-    def fit(self, X, y, sample_weight=None):
-        super().fit(X, y, sample_weight)
+    def fit(self, X, y, sample_weight=None, **params):
+        super().fit(X, y, sample_weight, **params)
         del self.l1_ratio_
         return self
 
@@ -316,10 +354,10 @@ class ElasticNetCV(_PathCV):
 
     def _l1_ratios(self):
         r = np.atleast_1d(np.asarray(self.l1_ratio, dtype=float))
-        if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r <= 0) or np.any(r > 1):
+        if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r < 0) or np.any(r > 1):
             raise ValueError(
                 f"l1_ratio={self.l1_ratio!r} is not allowed; l1_ratio must be a number or list of numbers "
-                "in (0, 1] (0 has no alpha grid)"
+                "in [0, 1] (0, the ridge, needs alphas= given)"
             )
         return r
 
@@ -461,7 +499,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
             raise ValueError(f"l1_ratios={self.l1_ratios!r} is not allowed; give numbers in [0, 1] (0 is L2, 1 is L1)")
         return Cs, r
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, **params):
         """Fit every fold along the ``C`` grid (batched), choose ``C`` and ``l1_ratio``, refit.
 
         Parameters
@@ -469,12 +507,14 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,), class labels
         sample_weight : array-like of shape (n_samples,), optional
+        **params
+            ``groups`` for the splitter, with scikit-learn's metadata routing on (as there).
 
         Returns
         -------
         self
         """
-        self._fit(X, y, sample_weight)
+        self._fit(X, y, sample_weight, _split_params(self, params))
         dtype = self._dtype
         self.coef_ = self.coef_.astype(dtype, copy=False)
         self.intercept_ = self.intercept_.astype(dtype, copy=False)
@@ -499,7 +539,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
             out[j] = scorer(est, X[test], y[test])
         return out
 
-    def _fit(self, X, y, sample_weight=None):
+    def _fit(self, X, y, sample_weight, groups):
         ensure_compilation_cache()
         if self.scoring not in _SCORES:
             check_scoring(self, scoring=self.scoring)  # scikit-learn's error for an unknown name
@@ -516,7 +556,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
             sw = sw * compute_sample_weight(self.class_weight, y).astype(sw.dtype)
             weighted = True
         n, p = X.shape
-        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+        folds = list(check_cv(self.cv, y, classifier=True).split(X, y, groups))
         F, R = len(folds), len(l1_ratios)
         self.Cs_, self.l1_ratios_ = Cs, l1_ratios
         if y_type == "multiclass":

@@ -169,8 +169,8 @@ def test_cv_estimators_are_sklearn_estimators():
     assert est.get_params()["l1_ratio"] == 0.3 and est.get_params()["alphas"] == 7
     with pytest.raises(ValueError, match=r"positive=0 is not allowed; it must be True or False"):
         LassoCV(positive=0).fit(np.ones((10, 2)), np.arange(10.0))
-    with pytest.raises(ValueError, match=r"l1_ratio=0.0 is not allowed"):
-        ElasticNetCV(l1_ratio=0.0).fit(np.random.default_rng(0).standard_normal((10, 2)), np.arange(10.0))
+    with pytest.raises(ValueError, match=r"l1_ratio=1.5 is not allowed"):
+        ElasticNetCV(l1_ratio=1.5).fit(np.random.default_rng(0).standard_normal((10, 2)), np.arange(10.0))
 
 
 def test_logistic_regression_cv_matches_sklearn(clf_data):
@@ -303,3 +303,49 @@ def test_logistic_cv_defaults_and_any_scorer_match_sklearn(clf_data):
     np.testing.assert_allclose(ours.coefs_paths_[1], ref.coefs_paths_[1], atol=1e-5)
     assert ours.C_ == ref.C_ and ours.l1_ratio_[0] is None and ref.l1_ratio_[0] is None
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-5)
+
+
+def test_cv_groups_reach_the_splitter_with_routing_on(reg_data):
+    """scikit-learn's rule: groups= only with metadata routing on; then GroupKFold gets them
+    (the folds equal scikit-learn's LassoCV's: same mse_path_)."""
+    import sklearn
+    from sklearn.linear_model import LassoCV as Ref
+    from sklearn.model_selection import GroupKFold
+
+    X, y = reg_data[:2]
+    groups = np.arange(len(y)) % 7
+    with pytest.raises(ValueError, match="only supported if enable_metadata_routing=True"):
+        jaxreg.LassoCV(cv=GroupKFold(3)).fit(X, y, groups=groups)
+    with sklearn.config_context(enable_metadata_routing=True):
+        ours = jaxreg.LassoCV(cv=GroupKFold(3), alphas=5, tol=1e-12).fit(X, y, groups=groups)
+        ref = Ref(cv=GroupKFold(3), alphas=5, tol=1e-14, max_iter=100_000).fit(X, y, groups=groups)
+    np.testing.assert_allclose(ours.mse_path_, ref.mse_path_, rtol=1e-6)
+    assert ours.alpha_ == pytest.approx(ref.alpha_)
+
+
+def test_cv_alphas_errors_name_the_entry(reg_data):
+    X, y = reg_data[:2]
+    with pytest.raises(ValueError, match=r"alphas\[1\] == -1, must be >= 0.0"):
+        jaxreg.LassoCV(alphas=(1, -1, -100)).fit(X, y)
+    with pytest.raises(TypeError, match=r"alphas\[2\] must be an instance of float, not str"):
+        jaxreg.LassoCV(alphas=(1, 1.0, "1")).fit(X, y)
+    with pytest.raises(ValueError, match="Automatic alpha grid generation is not supported for l1_ratio=0"):
+        jaxreg.ElasticNetCV(l1_ratio=0).fit(X, y)
+    est = jaxreg.ElasticNetCV(l1_ratio=[0.5, 0.9], alphas=[0.1, 0.01]).fit(X, y)
+    assert est.alphas_.shape == (2,)  # given alphas: one row, as scikit-learn
+
+
+def test_elastic_net_cv_with_a_ridge_ratio_matches_sklearn(reg_data):
+    import warnings
+
+    from sklearn.linear_model import ElasticNetCV as Ref
+
+    X, y = reg_data[:2]
+    kw = dict(l1_ratio=[0.0, 0.5], alphas=[1.0, 0.1, 0.01], cv=4)
+    ours = jaxreg.ElasticNetCV(tol=1e-12, **kw).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = Ref(tol=1e-14, max_iter=100_000, **kw).fit(X, y)
+    np.testing.assert_allclose(ours.mse_path_, ref.mse_path_, rtol=1e-7)
+    assert (ours.alpha_, ours.l1_ratio_) == (ref.alpha_, ref.l1_ratio_)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-8)
