@@ -28,6 +28,7 @@ from jaxreg.implicit import fit_count, solution
 from jaxreg.penalties import L1
 
 EPS = 1e-3  # the smallest grid alpha / alpha_max (scikit-learn's LassoCV eps)
+LOSSES = ("squared", "logistic", "multinomial")
 
 __all__ = ["tune", "TuneResult", "LassoHO", "LogisticRegressionHO", "validation_loss"]
 
@@ -51,13 +52,16 @@ class TuneResult(NamedTuple):
 
 def validation_loss(loss: str, y, z, sw=None):
     """The held-out score tuning minimises: mean squared error (``loss="squared"``) or mean
-    log-loss (``"logistic"``, labels {0, 1} or {-1, +1}), weighted by ``sw`` if given."""
+    log-loss (``"logistic"``, labels {0, 1} or {-1, +1}; ``"multinomial"``, one-hot rows),
+    weighted by ``sw`` if given."""
     if loss == "squared":
         per = (y - z) ** 2
     elif loss == "logistic":
         per = jax.nn.softplus(-jnp.where(y > 0, 1.0, -1.0) * z)
+    elif loss == "multinomial":  # one-hot y, a row of predictions per sample
+        per = jax.nn.logsumexp(z, axis=1) - jnp.sum(y * z, axis=1)
     else:
-        raise ValueError(f"loss={loss!r} is not allowed for tuning; allowed: 'squared', 'logistic'")
+        raise ValueError(f"loss={loss!r} is not allowed for tuning; allowed: {LOSSES}")
     sw = jnp.ones_like(per) if sw is None else sw
     return jnp.sum(sw * per) / jnp.sum(sw)
 
@@ -173,8 +177,8 @@ def tune(
     -------
     TuneResult
     """
-    if loss not in ("squared", "logistic"):
-        raise ValueError(f"loss={loss!r} is not allowed for tuning; allowed: 'squared', 'logistic'")
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r} is not allowed for tuning; allowed: {LOSSES}")
     _check_steps(n_steps, learning_rate, tol)
     V.check_positive(n_grid, "n_grid", integer=True, strict=False, allow_none=False)
     make = _optimizer_factory(optimizer)
@@ -182,10 +186,11 @@ def tune(
     y = np.asarray(y)
     p = X.shape[1]
     sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
-    folds = list(check_cv(cv, y, classifier=loss == "logistic").split(X, y))
-    cv_loss = _CVLoss(X, y, sw, folds, dict(loss=loss, fit_intercept=bool(fit_intercept), tol=float(tol)))
+    folds = list(check_cv(cv, y, classifier=loss != "squared").split(X, y))
+    target = _target(y, sw, folds, loss)
+    cv_loss = _CVLoss(X, target, sw, folds, dict(loss=loss, fit_intercept=bool(fit_intercept), tol=float(tol)))
     if alpha_init is None:
-        yy = y if loss == "squared" else (y > 0).astype(float)
+        yy = (y > 0).astype(float) if loss == "logistic" else y
         amax = alpha_max(X, yy, loss=loss, penalty=L1(1.0), fit_intercept=fit_intercept, sample_weight=sw)
         # below alpha_max (where every coefficient is 0 and the gradient in alpha is 0)
         starts = amax * EPS ** (np.arange(1, n_grid + 1) / n_grid) if n_grid else [amax / 10]
@@ -214,6 +219,22 @@ def tune(
     )
 
 
+def _target(y, sw, folds, loss):
+    """``y`` as the folds' fits read it (one-hot rows for "multinomial"); for a classifier,
+    every class among each training fold's rows of positive weight, or a ValueError."""
+    if loss == "squared":
+        return y
+    classes, idx = np.unique(y, return_inverse=True)
+    for f, (train, _) in enumerate(folds):
+        seen = np.unique(idx[train][sw[train] > 0])
+        if len(seen) < len(classes):
+            raise ValueError(
+                f"fold {f} trains on {len(seen)} class(es) of {len(classes)} (rows of positive sample weight); "
+                f"loss={loss!r} needs every class in every training fold: use fewer folds or stratified ones"
+            )
+    return np.eye(len(classes))[idx] if loss == "multinomial" else y
+
+
 class _CVLoss:
     """The mean held-out loss over the folds and its gradient at ``params``; each fold
     warm-started from its last solution; the history and the best point seen."""
@@ -224,7 +245,8 @@ class _CVLoss:
         n_tr = max(len(tr) for tr, _ in folds)
         n_te = max(len(te) for _, te in folds)
         self.data = [(_padded(X, y, sw, tr, n_tr), _padded(X, y, sw, te, n_te)) for tr, te in folds]
-        self.warm = [(np.zeros(X.shape[1]), np.zeros(())) for _ in folds]
+        out = y.shape[1:]  # (n_classes,) for one-hot rows
+        self.warm = [(np.zeros((X.shape[1], *out)), np.zeros(out)) for _ in folds]
         self.kw = kw
         self.history, self.alphas = [], []
         self.best = (np.inf, None, None, -1)  # value, params, grads, step
@@ -277,8 +299,6 @@ def _descend(cv_loss, make, lr0, n_steps, min_rel_change, backtrack):
 class _HOModel(BaseEstimator):
     """Shared fit: tune, then refit on all the data at the best point."""
 
-    _loss = "squared"
-
     def __init__(
         self,
         *,
@@ -302,13 +322,13 @@ class _HOModel(BaseEstimator):
         self.fit_intercept = fit_intercept
         self.tol = tol
 
-    def _tune_and_refit(self, X, y, sample_weight):
+    def _tune_and_refit(self, X, y, sample_weight, loss="squared"):
         if not isinstance(self.weighted, (bool, np.bool_)):
             raise ValueError(f"weighted={self.weighted!r} is not allowed; it must be True or False")
         res = tune(
             X,
             y,
-            loss=self._loss,
+            loss=loss,
             cv=self.cv,
             n_steps=self.n_steps,
             alpha_init=self.alpha_init,
@@ -328,7 +348,7 @@ class _HOModel(BaseEstimator):
                 X,
                 y,
                 self.alpha_,
-                loss=self._loss,
+                loss=loss,
                 penalty="weighted_l1" if self.weighted else "l1",
                 weights=self.weights_,
                 sample_weight=sample_weight,
@@ -336,7 +356,7 @@ class _HOModel(BaseEstimator):
                 tol=float(self.tol),
             )
         self.coef_ = np.asarray(coef)
-        self.intercept_ = float(b)
+        self.intercept_ = float(b) if np.ndim(b) == 0 else np.asarray(b)
         self.n_fits_ = res.n_fits + fit_count() - start
         return self
 
@@ -388,31 +408,37 @@ class LassoHO(RegressorMixin, _HOModel):
 
 
 class LogisticRegressionHO(ClassifierMixin, _HOModel):
-    """L1-penalized binary logistic regression with ``alpha`` (jaxreg's scaling, mean loss +
+    """L1-penalized logistic regression with ``alpha`` (jaxreg's scaling, mean loss +
     ``alpha ||w||_1``; scikit-learn's ``C = 1 / (alpha n)``) tuned by gradient descent on the
-    K-fold validation log-loss (``StratifiedKFold``). Parameters and attributes as
-    :class:`LassoHO`, plus ``classes_``."""
-
-    _loss = "logistic"
+    K-fold validation log-loss (``StratifiedKFold``): binary logistic for two classes,
+    multinomial (softmax) for more. Parameters and attributes as :class:`LassoHO`, plus
+    ``classes_``; ``coef_`` has shape (n_features,) for two classes, (n_features, n_classes)
+    for more (``intercept_`` (n_classes,))."""
 
     def fit(self, X, y, sample_weight=None):
         """Tune on ``cv`` stratified folds, then refit on all the data at the best point."""
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) != 2:
-            raise ValueError(f"y has {len(self.classes_)} classes; LogisticRegressionHO needs exactly two")
-        return self._tune_and_refit(X, (y == self.classes_[1]).astype(float), sample_weight)
+        self.classes_, idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y has 1 class ({self.classes_[0]!r}); LogisticRegressionHO needs two or more classes")
+        loss = "logistic" if len(self.classes_) == 2 else "multinomial"
+        return self._tune_and_refit(X, idx, sample_weight, loss)
 
     def decision_function(self, X):
-        """``X @ coef_ + intercept_`` (positive: ``classes_[1]``)."""
+        """``X @ coef_ + intercept_`` (two classes: positive for ``classes_[1]``)."""
         return self._decision(X)
 
     def predict_proba(self, X):
-        """Probabilities of ``classes_[0]`` and ``classes_[1]``."""
-        p1 = 1.0 / (1.0 + np.exp(-self._decision(X)))
+        """The probability of each class in ``classes_``."""
+        z = self._decision(X)
+        if z.ndim == 2:
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        p1 = 1.0 / (1.0 + np.exp(-z))
         return np.stack([1 - p1, p1], axis=1)
 
     def predict(self, X):
-        """The more probable class."""
-        return self.classes_[(self._decision(X) > 0).astype(int)]
+        """The most probable class."""
+        z = self._decision(X)
+        return self.classes_[np.argmax(z, axis=1) if z.ndim == 2 else (z > 0).astype(int)]

@@ -259,6 +259,11 @@ def test_lasso_ho_reaches_lasso_cv_with_fewer_fits():
     np.testing.assert_allclose(model.predict(X[:3]), X[:3] @ lasso.coef + lasso.intercept, atol=1e-6)
 
 
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def test_weighted_lasso_ho_and_logistic_ho_run():
     X, y = _reg(n=80, p=6, seed=12)
     w = jaxreg.LassoHO(weighted=True, n_steps=4, n_grid=2).fit(X, y)
@@ -269,6 +274,14 @@ def test_weighted_lasso_ho_and_logistic_ho_run():
     assert set(c.predict(Xc)) <= {"yes", "no"} and c.score(Xc, labels) > 0.6
     ref = jaxreg.fit(Xc, yc, loss="logistic", penalty=jaxreg.L1(c.alpha_), tol=1e-12)
     np.testing.assert_allclose(c.coef_, ref.coef, atol=1e-7)
+    # three classes: the multinomial loss; the refit is jaxreg.fit's at alpha_
+    rng = np.random.default_rng(15)
+    X3 = rng.standard_normal((90, 5))
+    y3 = np.array(["a", "b", "c"])[np.argmax(1.5 * X3[:, :3] + rng.gumbel(size=(90, 3)), axis=1)]
+    m = jaxreg.LogisticRegressionHO(n_steps=2, n_grid=1, cv=3).fit(X3, y3)
+    ref = jaxreg.fit(X3, y3, loss="multinomial", penalty=jaxreg.L1(m.alpha_), tol=1e-12)
+    np.testing.assert_allclose(m.predict_proba(X3), _softmax(X3 @ ref.coef + ref.intercept), atol=1e-6)
+    assert m.coef_.shape == (5, 3) and set(m.predict(X3)) <= {"a", "b", "c"}
 
 
 @pytest.mark.parametrize(
