@@ -484,7 +484,7 @@ def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_wei
     dtype = X.dtype
     if loss.is_classifier:
         _, y = V.encode_labels(y, loss.name, dtype)
-    sw = V.check_sample_weight(sample_weight, X.shape[0], dtype)
+    sw = V.check_sample_weight(scale_free_weights(sample_weight), X.shape[0], dtype)
     x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
     with x64:
         gz = np.asarray(_call(_gradient_at_zero, canonical(loss, dtype), y, sw, fit_intercept=bool(fit_intercept)))

@@ -153,6 +153,15 @@ def test_item05_float32_fit_with_weights_beyond_float32():
     np.testing.assert_allclose(huge.coef, base.coef, rtol=1e-6, atol=1e-6)
 
 
+def test_item05_alpha_max_is_scale_free():
+    # the smallest alpha with w = 0, by hand: max |X^T D (y - ybar_D)| with D the normalised weights
+    w = RNG.uniform(0.5, 2.0, len(Y))
+    d = w / w.sum()
+    expected = np.abs(X.T @ (d * (Y - d @ Y))).max()
+    for scale in (1.0, 1e306, 1e-300):
+        assert jaxreg.alpha_max(X, Y, sample_weight=w * scale) == pytest.approx(expected, rel=1e-12)
+
+
 # ----------------------------------------------------------------------------- item 7
 
 
