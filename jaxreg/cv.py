@@ -416,8 +416,11 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
     refit : bool, default=True
         Refit on all the data at the best ``C``; with False, ``coef_`` averages the folds'
         coefficients at their best point (scikit-learn's behaviour).
-    dual, penalty, solver, n_jobs, verbose, intercept_scaling, random_state,
-    use_legacy_attributes
+    use_legacy_attributes : bool or "warn", default="warn" (= True)
+        scikit-learn's: True keeps the dict attributes described below; False gives its
+        newer layout (``C_``, ``l1_ratio_`` floats; ``scores_`` and ``n_iter_`` arrays
+        (n_folds, n_l1_ratios, n_Cs); ``coefs_paths_`` (n_folds, n_l1_ratios, n_Cs, n_classes or 1, n_dof)).
+    dual, penalty, solver, n_jobs, verbose, intercept_scaling, random_state
         Accepted for compatibility with scikit-learn and ignored.
     class_weight : dict, "balanced" or None, default=None
         Multiplies each sample's weight by its class's weight (scikit-learn's meaning).
@@ -518,7 +521,13 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         dtype = self._dtype
         self.coef_ = self.coef_.astype(dtype, copy=False)
         self.intercept_ = self.intercept_.astype(dtype, copy=False)
-        if self.l1_ratios is None or isinstance(self.l1_ratios, str):  # scikit-learn's shapes without l1_ratios
+        if self.use_legacy_attributes is False:  # scikit-learn >= 1.9's layout: arrays, folds then l1_ratios then Cs
+            self.C_, self.l1_ratio_ = float(self.C_[0]), float(self.l1_ratio_[0])
+            self.scores_ = np.moveaxis(next(iter(self.scores_.values())), 2, 1)
+            paths = np.stack(list(self.coefs_paths_.values()), axis=3)  # (F, n_Cs, R, K, dof)
+            self.coefs_paths_ = np.moveaxis(paths, 2, 1)
+            self.n_iter_ = np.moveaxis(self.n_iter_[0], 2, 1)
+        elif self.l1_ratios is None or isinstance(self.l1_ratios, str):  # scikit-learn's shapes without l1_ratios
             self.scores_ = {k: v[..., 0] for k, v in self.scores_.items()}
             self.coefs_paths_ = {k: v[:, :, 0] for k, v in self.coefs_paths_.items()}
             self.n_iter_ = self.n_iter_[..., 0]

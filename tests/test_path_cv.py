@@ -349,3 +349,24 @@ def test_elastic_net_cv_with_a_ridge_ratio_matches_sklearn(reg_data):
     np.testing.assert_allclose(ours.mse_path_, ref.mse_path_, rtol=1e-7)
     assert (ours.alpha_, ours.l1_ratio_) == (ref.alpha_, ref.l1_ratio_)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-8)
+
+
+@pytest.mark.parametrize("three", [False, True], ids=["binary", "multiclass"])
+def test_logistic_cv_new_attribute_layout_is_sklearns(clf_data, three):
+    import warnings
+
+    from sklearn.linear_model import LogisticRegressionCV as Ref
+
+    X, y = clf_data
+    if three:
+        y = np.digitize(X[:, 0], np.quantile(X[:, 0], [1 / 3, 2 / 3]))
+    kw = dict(Cs=3, cv=2, l1_ratios=(0.0,), use_legacy_attributes=False, scoring="neg_log_loss")
+    ours = jaxreg.LogisticRegressionCV(tol=1e-10, **kw).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = Ref(tol=1e-10, max_iter=10_000, **kw).fit(X, y)
+    for name in ("scores_", "coefs_paths_", "n_iter_"):
+        assert getattr(ours, name).shape == getattr(ref, name).shape, name
+    assert isinstance(ours.C_, float) and ours.C_ == ref.C_
+    np.testing.assert_allclose(ours.scores_, ref.scores_, rtol=1e-4)  # C = 1e4: nearly unpenalised, flat
+    np.testing.assert_allclose(ours.coefs_paths_, ref.coefs_paths_, atol=1e-4)
