@@ -212,7 +212,7 @@ class _PathCV(RegressorMixin, BaseEstimator):
             max_iter=int(self.max_iter),
             sample_weight=sample_weight,
         )
-        self.coef_ = r.coef
+        self.coef_ = np.array(r.coef)
         self.intercept_ = float(r.intercept) if self.fit_intercept else 0.0
         self.n_iter_ = r.n_iter
         self.dual_gap_ = dual_gap(r, X, y, sample_weight, bool(self.fit_intercept))
@@ -621,7 +621,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
                 max_iter=int(self.max_iter),
                 sample_weight=sw if weighted else None,
             )
-            self.coef_ = r.coef[None, :]
+            self.coef_ = np.array(r.coef[None, :])
             self.intercept_ = np.array([r.intercept if self.fit_intercept else 0.0])
         else:
             best = paths[:, j, i]

@@ -289,7 +289,7 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         self._target, self._n_targets = 0, 1 if y.ndim == 1 else y.shape[1]  # (Ridge's alpha per target)
         if y.ndim == 1:
             res = self._run_fit(X, y, "squared", sw)
-            self.coef_ = res.coef
+            self.coef_ = np.array(res.coef)  # a writable copy (scikit-learn users assign into coef_)
             self.intercept_ = np.asarray(res.intercept, dtype=res.coef.dtype)[()]  # a numpy scalar, as scikit-learn's
             for name, value in self._target_attributes(X, y, sw, res).items():
                 setattr(self, name, value)
@@ -619,7 +619,7 @@ class _Classifier(ClassifierMixin, _JaxregLinearModel):
         res = self._run_fit(X, y, loss, sw)
         self.classes_ = res.classes
         coef = np.asarray(res.coef)
-        self.coef_ = coef[None, :] if coef.ndim == 1 else coef.T
+        self.coef_ = np.array(coef[None, :] if coef.ndim == 1 else coef.T)  # writable, C-ordered
         self.intercept_ = _centred_intercepts(np.atleast_1d(np.asarray(res.intercept, dtype=coef.dtype)))
         self.n_iter_ = np.array([self.n_iter_])  # scikit-learn's shape (1,): one fit for all classes
         return self

@@ -108,7 +108,7 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
             **warm,
         )
         check_fit_status(self, res, stacklevel=3)
-        self.coef_ = res.coef
+        self.coef_ = np.array(res.coef)
         self.intercept_ = float(res.intercept)
         self.n_iter_ = int(res.n_iter)
         self.fit_result_ = res

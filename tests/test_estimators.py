@@ -467,3 +467,19 @@ def test_sparsify_and_densify_keep_predictions_as_sklearn_does():
     np.testing.assert_allclose(est.predict_proba(sp.csr_matrix(X)), dense_proba, rtol=1e-12)
     assert isinstance(est.densify().coef_, np.ndarray)
     np.testing.assert_allclose(est.predict_proba(X), dense_proba, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["LogisticRegression", "Lasso", "Ridge", "LassoCV", "LogisticRegressionCV", "PoissonRegressor"])
+def test_fitted_coefficients_are_writable_arrays(name, clf_data):
+    """scikit-learn users assign into coef_ (its test_write_parameters): a read-only view of a
+    device buffer raised 'assignment destination is read-only'."""
+    X, y = clf_data
+    est = getattr(jaxreg, name)().fit(X, y)
+    est.coef_[...] = 0.0
+    if np.ndim(est.intercept_):
+        est.intercept_[...] = 0.0
+    else:
+        est.intercept_ = 0.0
+    scores = est.decision_function(X) if hasattr(est, "decision_function") else est.predict(X)
+    expected = 1.0 if name == "PoissonRegressor" else 0.0  # exp(0) for the log link
+    np.testing.assert_allclose(scores, expected)
