@@ -793,6 +793,16 @@ class LogisticRegression(_Classifier):
             )
         return penalty
 
+    def _warn_l1_ratio_ignored(self, kind):
+        """scikit-learn's warnings (same classes and words) where penalty= makes l1_ratio or C moot."""
+        r = self.l1_ratio
+        if kind != "elasticnet" and r is not None and 0 < r < 1:
+            warnings.warn(f"l1_ratio parameter is only used when penalty is 'elasticnet'. Got (penalty={kind})", stacklevel=5)
+        if r is not None and ((kind == "l2" and r != 0) or (kind == "l1" and r != 1)):
+            warnings.warn(f"Inconsistent values: penalty={kind} with l1_ratio={r}: l1_ratio is ignored", stacklevel=5)
+        if kind is None and self.C != 1.0:
+            warnings.warn("Setting penalty=None will ignore the C and l1_ratio parameters", stacklevel=5)
+
     def _primal_penalty(self, weight_sum):
         kind = self.penalty
         if kind not in self._PENALTIES:
@@ -809,8 +819,9 @@ class LogisticRegression(_Classifier):
             value = getattr(self, name)
             if kind == wanted and value is None:
                 raise ValueError(f"{name}=None is not allowed with penalty={kind!r}; set {name}")
-            if kind != wanted and value is not None:
+            if kind != wanted and value is not None and name == "p":
                 warnings.warn(f"{name}={value!r} is ignored: it only applies to penalty={wanted!r}", stacklevel=4)
+        self._warn_l1_ratio_ignored(kind)
         # None and "l1" as L2(0) and ElasticNet(alpha, 1), see the module docstring.
         if kind is None:
             return L2(0.0)

@@ -275,7 +275,7 @@ def test_bad_parameters_raise_naming_them(est, match, clf_data):
 
 def test_ignored_parameters_warn(clf_data):
     X, y = clf_data
-    with pytest.warns(UserWarning, match="l1_ratio=0.5 is ignored"):
+    with pytest.warns(UserWarning, match="l1_ratio=0.5: l1_ratio is ignored"):
         jaxreg.LogisticRegression(penalty="l2", l1_ratio=0.5).fit(X, y)
 
 
@@ -483,3 +483,22 @@ def test_fitted_coefficients_are_writable_arrays(name, clf_data):
     scores = est.decision_function(X) if hasattr(est, "decision_function") else est.predict(X)
     expected = 1.0 if name == "PoissonRegressor" else 0.0  # exp(0) for the log link
     np.testing.assert_allclose(scores, expected)
+
+
+def test_moot_l1_ratio_and_c_warn_as_in_sklearn(clf_data):
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression as Ref
+
+    X, y = clf_data
+    cases = [dict(penalty="l1", l1_ratio=0.5), dict(penalty="l2", l1_ratio=1.0), dict(penalty=None, C=4.0)]
+    for kw in cases:
+        with warnings.catch_warnings(record=True) as ours_w:
+            warnings.simplefilter("always")
+            jaxreg.LogisticRegression(**kw).fit(X, y)
+        with warnings.catch_warnings(record=True) as ref_w:
+            warnings.simplefilter("always")
+            Ref(solver="saga", max_iter=5, **kw).fit(X, y)
+        ref_msgs = {str(w.message).split(".")[0].split(":")[0] for w in ref_w if w.category is UserWarning}
+        ours_msgs = {str(w.message).split(".")[0].split(":")[0] for w in ours_w if w.category is UserWarning}
+        assert ref_msgs and ref_msgs <= ours_msgs, (kw, ref_msgs, ours_msgs)
