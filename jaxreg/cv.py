@@ -221,8 +221,8 @@ class _PathCV(RegressorMixin, BaseEstimator):
     def predict(self, X):
         """``X @ coef_ + intercept_``."""
         check_is_fitted(self, "coef_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return X @ self.coef_ + self.intercept_
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc"])
+        return np.asarray(X @ self.coef_ + self.intercept_)  # scipy.sparse X too, as fit takes it
 
 
 class LassoCV(_PathCV):

@@ -370,3 +370,11 @@ def test_logistic_cv_new_attribute_layout_is_sklearns(clf_data, three):
     assert isinstance(ours.C_, float) and ours.C_ == ref.C_
     np.testing.assert_allclose(ours.scores_, ref.scores_, rtol=1e-4)  # C = 1e4: nearly unpenalised, flat
     np.testing.assert_allclose(ours.coefs_paths_, ref.coefs_paths_, atol=1e-4)
+
+
+def test_cv_regressors_predict_on_sparse_x(reg_data):
+    import scipy.sparse as sp
+
+    X, y = reg_data[:2]
+    est = jaxreg.LassoCV(cv=3).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(est.predict(sp.csr_matrix(X)), X @ est.coef_ + est.intercept_, rtol=1e-12)
