@@ -241,7 +241,7 @@ def fit(
         X, penalty, w0 = X * (1.0 / s), _scale_penalty(penalty, s, dtype), w0 * s
         if options.get("learning_rate") is not None:  # a step in w is s^2 times one in v
             options = {**options, "learning_rate": options["learning_rate"] * s * s}
-    mu = _centring(spec, X, sw, fit_intercept, devices=options.get("devices"))
+    mu = _centring(spec, X, sw, fit_intercept)
     if mu is not None:  # fit (w, c = b + mu.w) on X - mu: the same problem, better conditioned
         X = X - mu
         b0 = None if b0 is None else np.asarray(b0 + mu @ w0, dtype)
@@ -317,21 +317,24 @@ def fit(
     )
 
 
-# First-order and quasi-Newton solvers whose speed depends on the design's conditioning
-# and whose steps are not the user's (gd, minibatch and sgd take a learning rate in the
-# user's coordinates): they run on the centred design (see _centring).
-CENTRED_SOLVERS = ("fista", "ista", "lbfgs")
+# Solvers run on the centred design (see _centring): L-BFGS, whose speed depends on the
+# design's conditioning. Not fista/ista: they take sparse X, which is not centred, and a
+# dense and a sparse copy of one problem must take the same path (they stop at the same
+# iterate, not merely within tol); not gd, minibatch, sgd: their learning rate is the user's,
+# in the user's coordinates.
+CENTRED_SOLVERS = ("lbfgs",)
 
 
-def _centring(spec, X, sw, fit_intercept, devices):
+def _centring(spec, X, sw, fit_intercept):
     """The weighted column means to subtract from a dense X before ``spec`` runs, or None.
 
     With an intercept, ``X w + b = (X - mu) w + (b + mu.w)``: the same predictions, the same
     penalty (only ``w`` is penalized, and it does not change), so the same minimiser. Raw
     features with large means (pixel intensities, prices) otherwise put one direction of
     curvature ``~ ||mu||^2`` beside the intercept's: L-BFGS took 1000 iterations without
-    converging on raw digits, 362 centred; FISTA's step is ``1 / L``, L set by that direction."""
-    if not (fit_intercept and spec.name in CENTRED_SOLVERS) or devices is not None or _sparse.is_sparse(X):
+    converging on raw digits, 362 centred. Sharded fits centre too (before the rows are
+    split), so they take the single-device path."""
+    if not (fit_intercept and spec.name in CENTRED_SOLVERS) or _sparse.is_sparse(X):
         return None
     mu = (sw @ X) / np.sum(sw)
     return mu if np.any(mu != 0) else None
