@@ -1,18 +1,33 @@
 import ctypes
 import ctypes.util
 import gc
+import os
+
+# One BLAS thread per process: CI runs two xdist workers on two cores, and OpenBLAS's own
+# threads spin-wait when they oversubscribe them (a 0.4 s ridge test took 24 s in the suite).
+# Set in the environment for the subprocesses tests start, and limited now for this one.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import numpy as np
 import pytest
+
+try:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+except ImportError:  # scikit-learn installs threadpoolctl; without it the environment above still applies
+    pass
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 
 
 def pytest_runtest_teardown(item, nextitem):
-    """Between test modules, hand freed heap memory back to the system. XLA's compile and
-    run threads each get a glibc arena, and freed executables stay in them: a worker's
-    resident memory grew to ~3.7 GB over the suite (two workers ~7.5 GB), most of it free
-    but not returned, enough to make a small CI machine run out of memory."""
+    """Between test modules, drop every compiled program (jaxreg's cache and JAX's) and hand
+    the freed heap back to the system. Kept, they made a worker's resident memory grow to
+    ~3.7 GB over the suite (7.8 GB for two workers; 2.6 GB with this), enough to make a
+    small CI machine run out of memory. Later modules load their programs from the disk
+    store instead."""
     if nextitem is None or nextitem.module is not item.module:
         import jax
 
