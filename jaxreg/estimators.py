@@ -48,7 +48,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
-from jaxreg.fit import dual_gap, fit
+from jaxreg.fit import dual_gap, elastic_net_gap, fit
 from jaxreg.penalties import L2, PENALTIES, Lp, get_penalty, keep_positive
 from jaxreg.penalties import ElasticNet as _ElasticNetPenalty
 
@@ -508,6 +508,48 @@ class Lasso(_AlphaParam, _Regressor):
         return {"dual_gap_": dual_gap(res, X, y, sw, self.fit_intercept)}
 
 
+
+def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas=100, alphas=None, coef_init=None, return_n_iter=False,
+              positive=False, tol=1e-6, max_iter=None, **ignored):  # fmt: skip
+    """scikit-learn's ``enet_path`` (``lasso_path`` with ``l1_ratio=1``) on jaxreg's path:
+    no intercept, X and y as given, ``1/(2n)||y - Xw||^2 + alpha (l1_ratio ||w||_1 + (1 -
+    l1_ratio)/2 ||w||^2)`` along a decreasing grid. scikit-learn's other keywords
+    (``precompute``, ``Xy``, ``copy_X``, ``verbose``, ``check_input``) change nothing.
+
+    Returns
+    -------
+    alphas : ndarray of shape (n_alphas,)
+    coefs : ndarray of shape (n_features, n_alphas), or (n_targets, n_features, n_alphas)
+    dual_gaps : ndarray of shape (n_alphas,) (or (n_targets, n_alphas)), scikit-learn's gap
+    n_iters : ndarray, only with ``return_n_iter``
+    """
+    from jaxreg.path import path as _path
+
+    Y = np.asarray(y, dtype=np.float64)
+    if Y.ndim == 2:
+        outs = [
+            enet_path(X, Y[:, k], l1_ratio=l1_ratio, eps=eps, n_alphas=n_alphas, alphas=alphas, positive=positive,
+                      tol=tol, max_iter=max_iter, return_n_iter=True)
+            for k in range(Y.shape[1])
+        ]  # fmt: skip
+        stacked = (outs[0][0], np.stack([o[1] for o in outs]), np.stack([o[2] for o in outs]), np.stack([o[3] for o in outs]))
+        return stacked if return_n_iter else stacked[:3]
+    penalty = keep_positive(_ElasticNetPenalty(1.0, _check_number(l1_ratio, "l1_ratio", strict=False)), positive)
+    res = _path(X, Y, penalty=penalty, alphas=alphas, n_alphas=n_alphas, eps=eps, fit_intercept=False, tol=tol,
+                max_iter=max_iter, coef_init=coef_init)  # fmt: skip
+    ones = np.ones(Y.shape[0])
+    gaps = np.array([
+        elastic_net_gap(X, Y, ones, res.coefs[:, k], 0.0, a * l1_ratio, a * (1 - l1_ratio), False, positive)
+        for k, a in enumerate(res.alphas)
+    ])  # fmt: skip
+    out = (res.alphas, res.coefs, gaps)
+    return out + (res.n_iter,) if return_n_iter else out
+
+
+# scikit-learn's Lasso.path is its enet_path too (l1_ratio=0.5 unless given)
+Lasso.path = staticmethod(enet_path)
+
+
 class ElasticNet(_Regressor):
     """Elastic net: ``1/(2n)||y - Xw - b||^2 + alpha (l1_ratio ||w||_1 + (1 - l1_ratio)/2 ||w||^2)``.
 
@@ -555,6 +597,8 @@ class ElasticNet(_Regressor):
 
     def _target_attributes(self, X, y, sw, res):
         return {"dual_gap_": dual_gap(res, X, y, sw, self.fit_intercept)}
+
+    path = staticmethod(enet_path)  # scikit-learn's ElasticNet.path
 
 
 class Regressor(_PenaltyParam, _Regressor):

@@ -502,3 +502,19 @@ def test_moot_l1_ratio_and_c_warn_as_in_sklearn(clf_data):
         ref_msgs = {str(w.message).split(".")[0].split(":")[0] for w in ref_w if w.category is UserWarning}
         ours_msgs = {str(w.message).split(".")[0].split(":")[0] for w in ours_w if w.category is UserWarning}
         assert ref_msgs and ref_msgs <= ours_msgs, (kw, ref_msgs, ours_msgs)
+
+
+@pytest.mark.parametrize("name, l1_ratio", [("Lasso", 1.0), ("ElasticNet", 0.4)])
+def test_path_static_methods_match_sklearns(name, l1_ratio, reg_data):
+    X, y = reg_data[:2]
+    kw = {"l1_ratio": l1_ratio}  # (scikit-learn's Lasso.path is enet_path: l1_ratio 0.5 unless given)
+    ours = getattr(jaxreg, name).path(X, y, n_alphas=8, eps=1e-2, tol=1e-12, return_n_iter=True, **kw)
+    ref = getattr(sklm, name).path(X, y, alphas=ours[0], tol=1e-14, max_iter=100_000, return_n_iter=True, **kw)
+    np.testing.assert_allclose(ours[0], ref[0])
+    np.testing.assert_allclose(ours[1], ref[1], atol=1e-8)
+    assert ours[1].shape == ref[1].shape and ours[2].shape == ref[2].shape
+    assert np.all(ours[2] < 1e-10) and np.all(np.asarray(ours[3]) >= 0)
+    Y = np.column_stack([y, -y])
+    multi = getattr(jaxreg, name).path(X, Y, alphas=ours[0], tol=1e-12, **kw)
+    assert multi[1].shape == (2,) + ours[1].shape
+    np.testing.assert_allclose(multi[1][1], -ours[1], atol=1e-8)
