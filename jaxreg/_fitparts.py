@@ -277,9 +277,7 @@ def check_init(coef_init, intercept_init, coef_shape, dtype):
         return w0, None
     b0 = _finite_array(intercept_init, "intercept_init", dtype)
     if b0.shape not in ((), coef_shape[1:]):
-        raise ValueError(
-            f"intercept_init has shape {b0.shape}; it must be a number or have shape {coef_shape[1:]}"
-        )
+        raise ValueError(f"intercept_init has shape {b0.shape}; it must be a number or have shape {coef_shape[1:]}")
     return w0, np.broadcast_to(b0, coef_shape[1:]).copy()
 
 
@@ -324,8 +322,10 @@ def design_scale(X) -> float:
     if X.shape[0] == 0 or X.shape[1] == 0:
         return 1.0
     with np.errstate(invalid="ignore"):
-        top = np.maximum(np.asarray(X.max(axis=0).todense() if _sparse.is_sparse(X) else X.max(axis=0)).ravel(),
-                         -np.asarray(X.min(axis=0).todense() if _sparse.is_sparse(X) else X.min(axis=0)).ravel())
+        top = np.maximum(
+            np.asarray(X.max(axis=0).todense() if _sparse.is_sparse(X) else X.max(axis=0)).ravel(),
+            -np.asarray(X.min(axis=0).todense() if _sparse.is_sparse(X) else X.min(axis=0)).ravel(),
+        )
     if not np.all(np.isfinite(top)) or not np.any(top > 0):
         return 1.0
     band = np.finfo(X.dtype).maxexp // 6
@@ -341,6 +341,7 @@ def scale_penalty(penalty: Penalty, s: float, dtype):
     parameters would leave ``dtype``'s range. ``L1``-type terms are homogeneous of degree 1
     (``alpha / s``), ``L2`` of degree 2 (``alpha / s^2``), ``Lp`` of degree ``p``; MCP maps
     to ``(alpha / s, gamma s^2)``; bounds scale with the coefficients."""
+
     def over(value, degree):  # value / s^degree in numpy (a Python float raises on 1/0)
         with np.errstate(over="ignore", under="ignore", divide="ignore"):
             return float(np.float64(value) / np.float64(s) ** np.float64(degree))
