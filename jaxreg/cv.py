@@ -19,7 +19,7 @@ import warnings
 
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax
 from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -33,7 +33,7 @@ from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
 from jaxreg._compile import Compiler
 from jaxreg._sparse import is_sparse
-from jaxreg.estimators import LogisticRegression, _centred_intercepts, check_fit_status
+from jaxreg.estimators import LinearClassifierOutputs, LogisticRegression, _centred_intercepts, check_fit_status
 from jaxreg.fit import alpha_max, dual_gap, fit
 from jaxreg.losses import Logistic, Squared
 from jaxreg.path import alpha_grid, compute_context, solve_path
@@ -385,7 +385,7 @@ def _multi_neg_log_loss(k, Z, w):
 _MULTI_SCORES = {None: _multi_accuracy, "accuracy": _multi_accuracy, "neg_log_loss": _multi_neg_log_loss}
 
 
-class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
+class LogisticRegressionCV(ClassifierMixin, LinearClassifierOutputs, BaseEstimator):
     """Logistic regression with an L1, elastic-net or L2 penalty, ``C`` (and ``l1_ratio``)
     chosen by cross-validation (scikit-learn's ``LogisticRegressionCV``). More than two
     classes: the multinomial loss, with scikit-learn's multiclass attribute shapes.
@@ -487,6 +487,10 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
             (ratio[:, None] * np.ones((1, p)), 1.0 - ratio), alphas, **kw,
         )  # fmt: skip
 
+    def _default_l1_ratios(self):
+        """No l1_ratios given (None, or scikit-learn's "warn" default)."""
+        return self.l1_ratios is None or isinstance(self.l1_ratios, str) and self.l1_ratios == "warn"
+
     def _grids(self):
         if isinstance(self.Cs, numbers.Integral) and not isinstance(self.Cs, bool):
             V.check_positive(self.Cs, "Cs", integer=True)
@@ -495,7 +499,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
             Cs = np.asarray(self.Cs, dtype=float).ravel()
             if Cs.size == 0 or not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
                 raise ValueError(f"Cs={self.Cs!r} is not allowed; give an int or finite numbers > 0")
-        if self.l1_ratios is None or isinstance(self.l1_ratios, str) and self.l1_ratios == "warn":
+        if self._default_l1_ratios():
             return Cs, np.array([0.0])  # scikit-learn's default: the L2 penalty, no l1_ratio axis
         r = np.atleast_1d(np.asarray(self.l1_ratios, dtype=float))
         if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r < 0) or np.any(r > 1):
@@ -527,7 +531,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
             paths = np.stack(list(self.coefs_paths_.values()), axis=3)  # (F, n_Cs, R, K, dof)
             self.coefs_paths_ = np.moveaxis(paths, 2, 1)
             self.n_iter_ = np.moveaxis(self.n_iter_[0], 2, 1)
-        elif self.l1_ratios is None or isinstance(self.l1_ratios, str):  # scikit-learn's shapes without l1_ratios
+        elif self._default_l1_ratios():  # scikit-learn's shapes without l1_ratios
             self.scores_ = {k: v[..., 0] for k, v in self.scores_.items()}
             self.coefs_paths_ = {k: v[:, :, 0] for k, v in self.coefs_paths_.items()}
             self.n_iter_ = self.n_iter_[..., 0]
@@ -543,7 +547,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         est = LogisticRegression()
         est.classes_, est.n_features_in_ = self.classes_, X.shape[1]
         out = np.empty(len(coefs))
-        for j, (coef, b) in enumerate(zip(coefs, intercepts)):
+        for j, (coef, b) in enumerate(zip(coefs, intercepts, strict=True)):
             est.coef_, est.intercept_ = coef, b
             out[j] = scorer(est, X[test], y[test])
         return out
@@ -692,26 +696,3 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         self.coef_ = np.asarray(coef).T.copy()
         self.intercept_ = _centred_intercepts(np.asarray(b)) if self.fit_intercept else np.zeros(K)
         return self
-
-    def decision_function(self, X):
-        check_is_fitted(self, "coef_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc"])
-        Z = np.asarray(X @ self.coef_.T) + self.intercept_
-        return Z[:, 0] if Z.shape[1] == 1 else Z
-
-    def predict_proba(self, X):
-        z = self.decision_function(X)
-        if z.ndim == 2:
-            return softmax(z, axis=1)
-        p1 = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow
-        return np.column_stack([1.0 - p1, p1])
-
-    def predict_log_proba(self, X):
-        z = self.decision_function(X)
-        if z.ndim == 2:
-            return log_softmax(z, axis=1)
-        return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
-
-    def predict(self, X):
-        z = self.decision_function(X)  # checks the fit first
-        return self.classes_[np.argmax(z, axis=1) if z.ndim == 2 else (z > 0).astype(int)]

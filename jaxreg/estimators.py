@@ -39,7 +39,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, softmax
+from scipy.special import expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_sample_weight
@@ -306,7 +306,7 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         (``_RAVEL_ONE_TARGET``) give ``coef_`` of shape (p,) and scalar per-target attributes."""
         k = Y.shape[1]
         previous = getattr(self, "coef_", None) if getattr(self, "warm_start", False) else None
-        warm = [None] * k
+        warm = [{}] * k  # cold starts
         if previous is not None and np.size(previous) == k * X.shape[1]:
             rows = np.reshape(previous, (k, X.shape[1]))
             b = np.broadcast_to(np.asarray(self.intercept_, dtype=np.float64), (k,))
@@ -314,7 +314,7 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         results, attributes = [], []
         for j in range(k):
             self._target = j
-            results.append(self._run_fit(X, Y[:, j], "squared", sw, warm=warm[j] or {}))
+            results.append(self._run_fit(X, Y[:, j], "squared", sw, warm=warm[j]))
             attributes.append(self._target_attributes(X, Y[:, j], sw, results[-1]))
         ravel = k == 1 and self._RAVEL_ONE_TARGET
         coef = np.stack([np.asarray(r.coef) for r in results])
@@ -477,6 +477,46 @@ class Ridge(_AlphaParam, _Regressor):
         self.solver_ = first.solver if self.solver == "auto" else self.solver
 
 
+def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas=100, alphas=None, coef_init=None, return_n_iter=False,
+              positive=False, tol=1e-6, max_iter=None, sample_weight=None, precompute="auto", Xy=None, copy_X=True,
+              verbose=False, check_input=True, random_state=None, selection="cyclic"):  # fmt: skip
+    """scikit-learn's ``enet_path`` (``lasso_path`` with ``l1_ratio=1``) on jaxreg's path:
+    no intercept, X and y as given, ``1/(2n)||y - Xw||^2 + alpha (l1_ratio ||w||_1 + (1 -
+    l1_ratio)/2 ||w||^2)`` along a decreasing grid (weighted means with ``sample_weight``).
+    scikit-learn's ``precompute``, ``Xy``, ``copy_X``, ``verbose``, ``check_input``,
+    ``random_state`` and ``selection`` change nothing; any other keyword is a TypeError.
+
+    Returns
+    -------
+    alphas : ndarray of shape (n_alphas,)
+    coefs : ndarray of shape (n_features, n_alphas), or (n_targets, n_features, n_alphas)
+    dual_gaps : ndarray of shape (n_alphas,) (or (n_targets, n_alphas)), scikit-learn's gap
+    n_iters : ndarray, only with ``return_n_iter``
+    """
+    from jaxreg.path import path as _path
+
+    Y = np.asarray(y, dtype=np.float64)
+    if Y.ndim == 2:
+        outs = [
+            enet_path(X, Y[:, k], l1_ratio=l1_ratio, eps=eps, n_alphas=n_alphas, alphas=alphas, positive=positive,
+                      tol=tol, max_iter=max_iter, sample_weight=sample_weight, return_n_iter=True)
+            for k in range(Y.shape[1])
+        ]  # fmt: skip
+        alphas_, *per_target = zip(*outs, strict=True)  # one grid; coefs, gaps, n_iters stacked over targets
+        stacked = (alphas_[0], *map(np.stack, per_target))
+        return stacked if return_n_iter else stacked[:3]
+    penalty = keep_positive(_ElasticNetPenalty(1.0, _check_number(l1_ratio, "l1_ratio", strict=False)), positive)
+    res = _path(X, Y, penalty=penalty, alphas=alphas, n_alphas=n_alphas, eps=eps, fit_intercept=False, tol=tol,
+                max_iter=max_iter, coef_init=coef_init, sample_weight=sample_weight)  # fmt: skip
+    sw = V.check_sample_weight(sample_weight, Y.shape[0], np.float64)
+    gaps = np.array([
+        elastic_net_gap(X, Y, sw, res.coefs[:, k], 0.0, a * l1_ratio, a * (1 - l1_ratio), False, positive)
+        for k, a in enumerate(res.alphas)
+    ])  # fmt: skip
+    out = (res.alphas, res.coefs, gaps)
+    return out + (res.n_iter,) if return_n_iter else out
+
+
 class Lasso(_AlphaParam, _Regressor):
     """Lasso: ``1/(2n) ||y - Xw - b||^2 + alpha ||w||_1`` (scikit-learn's scaling).
 
@@ -507,47 +547,7 @@ class Lasso(_AlphaParam, _Regressor):
     def _target_attributes(self, X, y, sw, res):
         return {"dual_gap_": dual_gap(res, X, y, sw, self.fit_intercept)}
 
-
-
-def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas=100, alphas=None, coef_init=None, return_n_iter=False,
-              positive=False, tol=1e-6, max_iter=None, **ignored):  # fmt: skip
-    """scikit-learn's ``enet_path`` (``lasso_path`` with ``l1_ratio=1``) on jaxreg's path:
-    no intercept, X and y as given, ``1/(2n)||y - Xw||^2 + alpha (l1_ratio ||w||_1 + (1 -
-    l1_ratio)/2 ||w||^2)`` along a decreasing grid. scikit-learn's other keywords
-    (``precompute``, ``Xy``, ``copy_X``, ``verbose``, ``check_input``) change nothing.
-
-    Returns
-    -------
-    alphas : ndarray of shape (n_alphas,)
-    coefs : ndarray of shape (n_features, n_alphas), or (n_targets, n_features, n_alphas)
-    dual_gaps : ndarray of shape (n_alphas,) (or (n_targets, n_alphas)), scikit-learn's gap
-    n_iters : ndarray, only with ``return_n_iter``
-    """
-    from jaxreg.path import path as _path
-
-    Y = np.asarray(y, dtype=np.float64)
-    if Y.ndim == 2:
-        outs = [
-            enet_path(X, Y[:, k], l1_ratio=l1_ratio, eps=eps, n_alphas=n_alphas, alphas=alphas, positive=positive,
-                      tol=tol, max_iter=max_iter, return_n_iter=True)
-            for k in range(Y.shape[1])
-        ]  # fmt: skip
-        stacked = (outs[0][0], np.stack([o[1] for o in outs]), np.stack([o[2] for o in outs]), np.stack([o[3] for o in outs]))
-        return stacked if return_n_iter else stacked[:3]
-    penalty = keep_positive(_ElasticNetPenalty(1.0, _check_number(l1_ratio, "l1_ratio", strict=False)), positive)
-    res = _path(X, Y, penalty=penalty, alphas=alphas, n_alphas=n_alphas, eps=eps, fit_intercept=False, tol=tol,
-                max_iter=max_iter, coef_init=coef_init)  # fmt: skip
-    ones = np.ones(Y.shape[0])
-    gaps = np.array([
-        elastic_net_gap(X, Y, ones, res.coefs[:, k], 0.0, a * l1_ratio, a * (1 - l1_ratio), False, positive)
-        for k, a in enumerate(res.alphas)
-    ])  # fmt: skip
-    out = (res.alphas, res.coefs, gaps)
-    return out + (res.n_iter,) if return_n_iter else out
-
-
-# scikit-learn's Lasso.path is its enet_path too (l1_ratio=0.5 unless given)
-Lasso.path = staticmethod(enet_path)
+    path = staticmethod(enet_path)  # scikit-learn's Lasso.path is its enet_path too (l1_ratio 0.5 unless given)
 
 
 class ElasticNet(_Regressor):
@@ -633,40 +633,11 @@ class Regressor(_PenaltyParam, _Regressor):
 # ----------------------------------------------------------------------------- classifiers
 
 
-class _Classifier(ClassifierMixin, _JaxregLinearModel):
-    """Two classes: the logistic loss, ``coef_`` of shape (1, p). More: the multinomial
-    (softmax cross-entropy) loss with the same penalty, ``coef_`` of shape (K, p)."""
-
-    def fit(self, X, y, sample_weight=None):
-        """Fit the classifier.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            Class labels (any two or more distinct values).
-        sample_weight : array-like of shape (n_samples,), optional
-            Frequency weights: a weight of 2 counts a sample twice.
-
-        Returns
-        -------
-        self
-        """
-        X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES)
-        X = V.densify_small(X)
-        V.check_labels_given(y)  # before scikit-learn's check sorts them (a raw TypeError)
-        check_classification_targets(y)
-        loss = "logistic" if np.unique(y).shape[0] <= 2 else "multinomial"
-        sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
-        if getattr(self, "class_weight", None) is not None:  # scikit-learn's: weights per class
-            sw = sw * compute_sample_weight(self.class_weight, y)
-        res = self._run_fit(X, y, loss, sw)
-        self.classes_ = res.classes
-        coef = np.asarray(res.coef)
-        self.coef_ = np.array(coef[None, :] if coef.ndim == 1 else coef.T)  # writable, C-ordered
-        self.intercept_ = _centred_intercepts(np.atleast_1d(np.asarray(res.intercept, dtype=coef.dtype)))
-        self.n_iter_ = np.array([self.n_iter_])  # scikit-learn's shape (1,): one fit for all classes
-        return self
+class LinearClassifierOutputs:
+    """What a fitted linear classifier answers from ``coef_`` (1 or K rows), ``intercept_``
+    and ``classes_``: scores, classes, probabilities (sigmoid for two classes, softmax for
+    more), and scikit-learn's ``sparsify``/``densify``. Shared by the classifiers here and
+    :class:`jaxreg.cv.LogisticRegressionCV`."""
 
     def decision_function(self, X):
         """Scores ``X @ coef_.T + intercept_``: shape (n_samples,) for two classes (positive
@@ -753,7 +724,46 @@ class _Classifier(ClassifierMixin, _JaxregLinearModel):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        return np.log(self.predict_proba(X))
+        scores = self.decision_function(X)
+        if scores.ndim == 1:  # log sigmoid without overflow
+            return np.column_stack([-np.logaddexp(0.0, scores), -np.logaddexp(0.0, -scores)])
+        return log_softmax(scores, axis=1)
+
+
+class _Classifier(ClassifierMixin, LinearClassifierOutputs, _JaxregLinearModel):
+    """Two classes: the logistic loss, ``coef_`` of shape (1, p). More: the multinomial
+    (softmax cross-entropy) loss with the same penalty, ``coef_`` of shape (K, p)."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the classifier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (any two or more distinct values).
+        sample_weight : array-like of shape (n_samples,), optional
+            Frequency weights: a weight of 2 counts a sample twice.
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES)
+        X = V.densify_small(X)
+        V.check_labels_given(y)  # before scikit-learn's check sorts them (a raw TypeError)
+        check_classification_targets(y)
+        loss = "logistic" if np.unique(y).shape[0] <= 2 else "multinomial"
+        sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
+        if getattr(self, "class_weight", None) is not None:  # scikit-learn's: weights per class
+            sw = sw * compute_sample_weight(self.class_weight, y)
+        res = self._run_fit(X, y, loss, sw)
+        self.classes_ = res.classes
+        coef = np.asarray(res.coef)
+        self.coef_ = np.array(coef[None, :] if coef.ndim == 1 else coef.T)  # writable, C-ordered
+        self.intercept_ = _centred_intercepts(np.atleast_1d(np.asarray(res.intercept, dtype=coef.dtype)))
+        self.n_iter_ = np.array([self.n_iter_])  # scikit-learn's shape (1,): one fit for all classes
+        return self
 
 
 class LogisticRegression(_Classifier):
@@ -841,7 +851,9 @@ class LogisticRegression(_Classifier):
         """scikit-learn's warnings (same classes and words) where penalty= makes l1_ratio or C moot."""
         r = self.l1_ratio
         if kind != "elasticnet" and r is not None and 0 < r < 1:
-            warnings.warn(f"l1_ratio parameter is only used when penalty is 'elasticnet'. Got (penalty={kind})", stacklevel=5)
+            warnings.warn(
+                f"l1_ratio parameter is only used when penalty is 'elasticnet'. Got (penalty={kind})", stacklevel=5
+            )
         if r is not None and ((kind == "l2" and r != 0) or (kind == "l1" and r != 1)):
             warnings.warn(f"Inconsistent values: penalty={kind} with l1_ratio={r}: l1_ratio is ignored", stacklevel=5)
         if kind is None and self.C != 1.0:

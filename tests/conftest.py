@@ -9,8 +9,8 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import numpy as np
-import pytest
+import numpy as np  # noqa: E402 (after the BLAS thread settings above)
+import pytest  # noqa: E402
 
 try:
     from threadpoolctl import threadpool_limits
@@ -19,7 +19,8 @@ try:
 except ImportError:  # scikit-learn installs threadpoolctl; without it the environment above still applies
     pass
 
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
+_LIBC_NAME = ctypes.util.find_library("c")  # (runs ldconfig: once)
+_LIBC = ctypes.CDLL(_LIBC_NAME) if _LIBC_NAME else None
 
 
 def pytest_runtest_teardown(item, nextitem):

@@ -469,7 +469,9 @@ def test_sparsify_and_densify_keep_predictions_as_sklearn_does():
     np.testing.assert_allclose(est.predict_proba(X), dense_proba, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["LogisticRegression", "Lasso", "Ridge", "LassoCV", "LogisticRegressionCV", "PoissonRegressor"])
+@pytest.mark.parametrize(
+    "name", ["LogisticRegression", "Lasso", "Ridge", "LassoCV", "LogisticRegressionCV", "PoissonRegressor"]
+)
 def test_fitted_coefficients_are_writable_arrays(name, clf_data):
     """scikit-learn users assign into coef_ (its test_write_parameters): a read-only view of a
     device buffer raised 'assignment destination is read-only'."""
@@ -518,3 +520,14 @@ def test_path_static_methods_match_sklearns(name, l1_ratio, reg_data):
     multi = getattr(jaxreg, name).path(X, Y, alphas=ours[0], tol=1e-12, **kw)
     assert multi[1].shape == (2,) + ours[1].shape
     np.testing.assert_allclose(multi[1][1], -ours[1], atol=1e-8)
+
+
+def test_path_static_method_takes_sample_weight_and_refuses_unknown_keywords(reg_data):
+    X, y = reg_data[:2]
+    w = np.random.default_rng(3).uniform(0.2, 3.0, len(y))
+    ours = jaxreg.ElasticNet.path(X, y, l1_ratio=0.7, alphas=[0.3, 0.03], sample_weight=w, tol=1e-12)
+    for k, a in enumerate(ours[0]):  # each alpha's weighted fit, by scikit-learn
+        ref = sklm.ElasticNet(alpha=a, l1_ratio=0.7, fit_intercept=False, tol=1e-14, max_iter=100_000)
+        np.testing.assert_allclose(ours[1][:, k], ref.fit(X, y, sample_weight=w).coef_, atol=1e-8)
+    with pytest.raises(TypeError, match="sample_weights"):
+        jaxreg.Lasso.path(X, y, sample_weights=w)

@@ -247,7 +247,9 @@ def test_multiclass_logistic_cv_matches_sklearn(l1_ratio):
     assert ours.C_.shape == ref.C_.shape and ours.C_[0] == ref.C_[0]
     np.testing.assert_allclose(ours.scores_[2], ref.scores_[2].reshape(ours.scores_[2].shape), atol=1e-6)
     for c in (0, 1, 2):
-        np.testing.assert_allclose(ours.coefs_paths_[c], ref.coefs_paths_[c].reshape(ours.coefs_paths_[c].shape), atol=atol)
+        np.testing.assert_allclose(
+            ours.coefs_paths_[c], ref.coefs_paths_[c].reshape(ours.coefs_paths_[c].shape), atol=atol
+        )
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=atol)
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=atol)
     assert np.array_equal(ours.predict(X), ref.predict(X))
