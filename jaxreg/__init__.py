@@ -11,6 +11,7 @@ from jaxreg.cv import ElasticNetCV, LassoCV, LogisticRegressionCV
 from jaxreg.estimators import Classifier, ElasticNet, Lasso, LinearRegression, LogisticRegression, Regressor, Ridge
 from jaxreg.fit import FitResult, alpha_max, fit
 from jaxreg.glm import GammaRegressor, PoissonRegressor, TweedieRegressor
+from jaxreg.huber import HuberRegressor
 from jaxreg.implicit import solution
 from jaxreg.losses import Gamma, Huber, Logistic, Multinomial, Poisson, Squared, Tweedie
 from jaxreg.path import PathResult, path
@@ -55,6 +56,7 @@ __all__ = [
     "PoissonRegressor",
     "GammaRegressor",
     "TweedieRegressor",
+    "HuberRegressor",
     "LassoCV",
     "RidgeCV",
     "ElasticNetCV",
