@@ -31,6 +31,7 @@ __all__ = [
     "static_kwargs",
     "make_result",
     "check_init",
+    "check_offset",
     "scale_free_weights",
     "design_scale",
     "scale_penalty",
@@ -279,6 +280,31 @@ def check_init(coef_init, intercept_init, coef_shape, dtype):
     if b0.shape not in ((), coef_shape[1:]):
         raise ValueError(f"intercept_init has shape {b0.shape}; it must be a number or have shape {coef_shape[1:]}")
     return w0, np.broadcast_to(b0, coef_shape[1:]).copy()
+
+
+def check_offset(offset, n_samples: int, dtype):
+    """``offset`` (a number, or one per sample) as an array of ``dtype`` and shape
+    ``(n_samples,)``, or None; finite (a NaN offset would make every prediction NaN)."""
+    if offset is None:
+        return None
+    try:
+        a = np.asarray(offset, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"offset={offset!r} is not allowed; offset must be a number or an array of one finite number per sample"
+        ) from None
+    if a.ndim == 0:
+        a = np.full(n_samples, float(a))
+    if a.shape != (n_samples,):
+        raise ValueError(f"offset has shape {a.shape}; it must be a number or 1-D with one entry per sample ({n_samples},)")
+    bad = np.flatnonzero(~(np.abs(a) <= np.finfo(dtype).max))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"offset[{i}]={a[i]!r} is not allowed ({bad.size} entries of offset are not finite {np.dtype(dtype)} "
+            "numbers); offset must be finite"
+        )
+    return a.astype(dtype)
 
 
 def _finite_array(value, name, dtype):

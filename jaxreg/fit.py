@@ -26,6 +26,7 @@ from jaxreg._fitparts import (
     FitResult,
     canonical,
     check_init,
+    check_offset,
     check_options,
     check_penalty,
     compiled_solver,
@@ -37,7 +38,7 @@ from jaxreg._fitparts import (
 )
 from jaxreg._fitparts import design_scale as _design_scale
 from jaxreg._fitparts import scale_penalty as _scale_penalty
-from jaxreg.losses import get_loss
+from jaxreg.losses import Offset, get_loss, with_offset
 from jaxreg.penalties import Bounded, get_penalty
 from jaxreg.solvers import SOLVERS, Data, Hyper, auto_solver, get_solver
 from jaxreg.solvers.working_set import l1_l2_host
@@ -124,6 +125,7 @@ def fit(
     sample_weight=None,
     coef_init=None,
     intercept_init=None,
+    offset=None,
     **options,
 ) -> FitResult:
     """Fit a regularized linear model: minimise ``loss(X @ w + b, y) + penalty(w)``.
@@ -151,6 +153,14 @@ def fit(
         Iterations (epochs for minibatch/sgd); solver default if None.
     sample_weight : array-like of shape (n_samples,), optional
     coef_init, intercept_init : optional warm start.
+    offset : array-like of shape (n_samples,) or a number, optional
+        Added to the linear predictor: the fit minimises ``loss(X @ w + b + offset, y) +
+        penalty(w)`` (glum's ``offset``; with a log link, ``log(exposure)`` models a rate).
+        For a loss of the residual alone (squared, huber) it is the fit on ``y - offset``;
+        for the others the loss is scored at the shifted predictions
+        (:class:`jaxreg.losses.Offset`), which every full-batch solver takes; mini-batch
+        solvers, ``devices=`` and streamed datasets refuse it. A new offset does not
+        recompile.
     **options
         ``learning_rate``, ``batch_size``, ``optimizer`` (an optax transformation),
         ``schedule`` ("constant", "inverse_time", "inverse_sqrt", "exponential" or an optax
@@ -177,6 +187,8 @@ def fit(
     ('converged', 2)
     """
     ensure_compilation_cache()
+    if _is_stream(X) and offset is not None:
+        raise ValueError("offset= is not supported with a streamed dataset (NpyDataset); fit in memory to use it")
     if _is_stream(X):
         from jaxreg._streamfit import fit_streamed
 
@@ -200,17 +212,22 @@ def fit(
         raise ValueError(f"fit_intercept={fit_intercept!r} is not allowed; it must be True or False")
     if solver != "auto" and not isinstance(solver, str):
         raise ValueError(f"solver={solver!r} is not allowed; allowed: {['auto', *SOLVERS]}")
-    name = _auto_solver(loss, penalty, X, y, options) if solver == "auto" else solver
+    # the solver is chosen for the loss it will run: with an offset, the shifted loss
+    # (its offset array comes after validation), unless y - offset carries it
+    chosen = loss if offset is None or loss.residual else Offset(loss, None)
+    name = _auto_solver(chosen, penalty, X, y, options) if solver == "auto" else solver
     spec = get_solver(name)
     if spec.host_driven and ((_sparse.is_sparse(X) and not spec.accepts_sparse) or options.get("devices") is not None):
         raise ValueError(
             f"solver={name!r} needs a dense X on one device (sparse={_sparse.is_sparse(X)}, "
             f"devices={options.get('devices')!r}); use solver='fista' (or 'auto', which picks one that does)"
         )
-    reason = spec.unsupported_reason(loss, penalty)
+    reason = spec.unsupported_reason(chosen, penalty)
     if reason:
         raise ValueError(f"solver={name!r} cannot handle loss={loss.name!r} with penalty {penalty!r}: {reason}")
     check_options(spec, options)
+    if offset is not None:
+        _check_offset_solver(spec, options)
     V.check_positive(tol, "tol", strict=False)
     V.check_positive(max_iter, "max_iter", integer=True)
 
@@ -224,6 +241,7 @@ def fit(
     if loss.is_classifier:
         classes, y = V.encode_labels(y, loss.name, dtype)
     sw = V.check_sample_weight(scale_free_weights(sample_weight), n, dtype)
+    fit_loss, y = with_offset(loss, y, check_offset(offset, n, dtype))
     check_penalty(penalty, p)
     tol = spec.default_tol if tol is None else float(tol)
     max_iter = spec.default_max_iter if max_iter is None else int(max_iter)
@@ -259,7 +277,7 @@ def fit(
             data = Data(_sparse.to_jax(X, device, rows), *(jax.device_put(a, device) for a in (y, sw)))
         else:
             data = _dense_data(spec, static, X, y, sw, device)
-        loss_c, penalty_c = canonical(loss, dtype), canonical(penalty, dtype)
+        loss_c, penalty_c = canonical(_pad_offset(fit_loss, data.y.shape[0]), dtype), canonical(penalty, dtype)
         if b0 is None and fit_intercept and spec.needs_intercept_init:
             b0 = np.asarray(_call(_init_intercept, loss_c, data.y, data.weights), dtype)
         elif b0 is None:
@@ -312,7 +330,7 @@ def fit(
         device=str(device) if devices is None else ",".join(str(d) for d in devices),
         fit_time=fit_time,
         compile_time=compile_time,
-        score=lambda coef, intercept: _objective_np(X, y, sw, loss, penalty, coef, intercept, dtype),
+        score=lambda coef, intercept: _objective_np(X, y, sw, fit_loss, penalty, coef, intercept, dtype),
         start=(w0_user, b0),
     )
 
@@ -399,6 +417,30 @@ def _sparse_host_data(X, y, sw, device) -> Data:
     return Data(C, *(jax.device_put(a, device) for a in (y, sw)))
 
 
+def _check_offset_solver(spec, options):
+    """Refuse an offset where the solver slices the rows (mini-batches, shards): the
+    offset travels with the loss, one entry per row of the whole design."""
+    batch = options.get("batch_size") if options.get("batch_size") is not None else spec.static_options.get("batch_size")
+    if batch is not None:
+        raise ValueError(
+            f"solver={spec.name!r} with batch_size={batch!r} cannot take offset= (its mini-batches slice the rows); "
+            "use a full-batch solver: 'auto', 'working_set', 'newton', 'lbfgs', 'fista' or 'gd' without batch_size"
+        )
+    if options.get("devices") is not None:
+        raise ValueError(
+            f"offset= is not supported with devices={options['devices']!r} (rows sharded over devices) yet; "
+            "fit on one device"
+        )
+
+
+def _pad_offset(loss, n_rows):
+    """An :class:`Offset` loss's offset padded with zeros to the ``n_rows`` rows the
+    solver sees (the padding rows have weight zero)."""
+    if isinstance(loss, Offset) and loss.offset.shape[0] < n_rows:
+        return Offset(loss.loss, _buckets.pad_rows(loss.offset, n_rows))
+    return loss
+
+
 def _is_stream(X) -> bool:
     # without importing jaxreg.streaming: if it is not loaded, X cannot be a dataset
     streaming = sys.modules.get("jaxreg.streaming")
@@ -470,12 +512,12 @@ def elastic_net_gap(X, y, sample_weight, coef, intercept, l1, l2, fit_intercept,
     return float(max(gap, 0.0))
 
 
-def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_weight=None) -> float:
+def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_weight=None, offset=None) -> float:
     """The smallest ``alpha`` for which all coefficients are zero.
 
     Computed from the datafit's gradient at ``w = 0`` (with the optimal intercept alone when
-    ``fit_intercept``), for the penalty's own scaling (``penalty`` defaults to ``L1``; its
-    ``alpha`` is ignored).
+    ``fit_intercept``, given the ``offset`` when one is given: see :func:`fit`), for the
+    penalty's own scaling (``penalty`` defaults to ``L1``; its ``alpha`` is ignored).
     """
     from jaxreg.penalties import L1
 
@@ -488,6 +530,7 @@ def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_wei
     if loss.is_classifier:
         _, y = V.encode_labels(y, loss.name, dtype)
     sw = V.check_sample_weight(scale_free_weights(sample_weight), X.shape[0], dtype)
+    loss, y = with_offset(loss, y, check_offset(offset, X.shape[0], dtype))
     x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
     with x64:
         gz = np.asarray(_call(_gradient_at_zero, canonical(loss, dtype), y, sw, fit_intercept=bool(fit_intercept)))

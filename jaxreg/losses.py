@@ -48,6 +48,9 @@ __all__ = [
     "Huber",
     "CustomLoss",
     "custom_loss",
+    "Offset",
+    "with_offset",
+    "newton_intercept",
     "get_loss",
     "LOSSES",
 ]
@@ -61,6 +64,31 @@ def _weighted_mean(values, weights):
     return jnp.sum(weights * values) / total
 
 
+def newton_intercept(loss, y, weights=None, start=None):
+    """The intercept ``b`` minimising ``loss.value(y, b, weights)`` (every coefficient zero):
+    50 steps of Newton's method on the one variable from ``start`` (default: the weighted
+    mean of ``y``), halving a step that does not lower the loss."""
+    w = jnp.ones_like(y) if weights is None else weights
+    d = w / jnp.maximum(jnp.sum(w), jnp.finfo(y.dtype).tiny)
+
+    def value(b):
+        return jnp.vdot(d, loss.per_sample(y, jnp.full_like(y, b)))
+
+    def step(_, b):
+        g, h = loss.derivatives(y, jnp.full_like(y, b))
+        gb, hb = jnp.vdot(d, g), jnp.vdot(d, h)
+        delta = jnp.where(hb > 0, gb / jnp.where(hb > 0, hb, 1.0), gb)
+        f0 = value(b)
+
+        def halve(c):
+            return c[0] * 0.5, c[1] + 1
+
+        t, _ = lax.while_loop(lambda c: (value(b - c[0] * delta) > f0) & (c[1] < 30), halve, (1.0, 0))
+        return jnp.where(jnp.isfinite(delta), b - t * delta, b)
+
+    return lax.fori_loop(0, 50, step, jnp.vdot(d, y) if start is None else jnp.asarray(start, y.dtype))
+
+
 class Loss:
     """Base class of losses. Subclasses are final frozen pytrees."""
 
@@ -70,6 +98,8 @@ class Loss:
     # per_sample(y, z)[i] depends on (y[i], z[i]) alone, z being one prediction per sample
     # (coordinate descent and proximal Newton need it; Multinomial's z is a row per sample)
     elementwise: ClassVar[bool] = True
+    # per_sample(y, z) depends on the residual y - z alone: an offset is then y - offset
+    residual: ClassVar[bool] = False
 
     def per_sample(self, y, z):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -86,27 +116,9 @@ class Loss:
 
     def init_intercept(self, y, weights=None):
         """The optimal intercept when every coefficient is zero: Newton's method on the one
-        variable from the weighted mean of ``y``, halving a step that does not lower the loss
-        (subclasses give closed forms)."""
-        w = jnp.ones_like(y) if weights is None else weights
-        d = w / jnp.maximum(jnp.sum(w), jnp.finfo(y.dtype).tiny)
-
-        def value(b):
-            return jnp.vdot(d, self.per_sample(y, jnp.full_like(y, b)))
-
-        def step(_, b):
-            g, h = self.derivatives(y, jnp.full_like(y, b))
-            gb, hb = jnp.vdot(d, g), jnp.vdot(d, h)
-            delta = jnp.where(hb > 0, gb / jnp.where(hb > 0, hb, 1.0), gb)
-            f0 = value(b)
-
-            def halve(c):
-                return c[0] * 0.5, c[1] + 1
-
-            t, _ = lax.while_loop(lambda c: (value(b - c[0] * delta) > f0) & (c[1] < 30), halve, (1.0, 0))
-            return jnp.where(jnp.isfinite(delta), b - t * delta, b)
-
-        return lax.fori_loop(0, 50, step, jnp.vdot(d, y))
+        variable from the weighted mean of ``y`` (see :func:`newton_intercept`; subclasses
+        give closed forms)."""
+        return newton_intercept(self, y, weights)
 
     def check_target(self, y):
         """Raise a ValueError when the (numpy, validated) regression target ``y`` is outside
@@ -143,6 +155,7 @@ class Squared(Loss):
 
     name: ClassVar[str] = "squared"
     curvature: ClassVar[float] = 1.0
+    residual: ClassVar[bool] = True
 
     def per_sample(self, y, z):
         return 0.5 * (y - z) ** 2
@@ -352,6 +365,7 @@ class Huber(Loss):
     epsilon: float = 1.35
     name: ClassVar[str] = "huber"
     curvature: ClassVar[float] = 1.0
+    residual: ClassVar[bool] = True
 
     def __post_init__(self):
         e = self.epsilon
@@ -406,6 +420,76 @@ def custom_loss(fn, *, name: str | None = None, curvature: float | None = None) 
     if curvature is not None and not (np.isfinite(curvature) and curvature > 0):
         raise ValueError(f"curvature={curvature!r} is not allowed; it must be a finite number > 0 or None")
     return CustomLoss(fn, name or getattr(fn, "__name__", "custom"), None if curvature is None else float(curvature))
+
+
+@pytree_dataclass
+class Offset(Loss):
+    """``loss`` scored at the predictions shifted by a fixed per-sample ``offset``:
+    ``per_sample(y, z) = loss.per_sample(y, z + offset)``, so a fit minimises
+    ``loss(X @ w + b + offset, y) + penalty(w)`` (glum's ``offset``; with the log link,
+    ``offset = log(exposure)`` models a rate per unit of exposure). ``offset`` is a leaf: a
+    new offset of the same length reuses every compiled program. Made by
+    :func:`with_offset`, which ``fit`` and ``path`` call; rows padded to a shape bucket get
+    offset 0 (and weight 0)."""
+
+    loss: Loss = None
+    offset: object = None
+
+    @property
+    def name(self):
+        return self.loss.name
+
+    @property
+    def curvature(self):
+        return self.loss.curvature
+
+    @property
+    def is_classifier(self):
+        return self.loss.is_classifier
+
+    @property
+    def elementwise(self):
+        return self.loss.elementwise
+
+    def per_sample(self, y, z):
+        return self.loss.per_sample(y, z + self.offset)
+
+    def derivatives(self, y, z):
+        return self.loss.derivatives(y, z + self.offset)
+
+    def init_intercept(self, y, weights=None):
+        # the inner loss's intercept less the mean offset is exact for a linear link in the
+        # offset's spread (none) and a close start otherwise; Newton finishes it
+        start = self.loss.init_intercept(y, weights) - _weighted_mean(self.offset, weights)
+        return newton_intercept(self, y, weights, start)
+
+    def check_target(self, y):
+        self.loss.check_target(y)
+
+    def __repr__(self):
+        return f"Offset({self.loss!r})"
+
+
+def with_offset(loss: Loss, y, offset):
+    """``(loss, y)`` with ``offset`` (an array of one number per row of ``y``, or None) put
+    into the predictions: ``y - offset`` with the loss itself for a loss of the residual
+    alone (``Squared``, ``Huber``: exact, and every solver of that loss still takes it),
+    else ``Offset(loss, offset)`` with ``y`` as it is."""
+    if offset is None:
+        return loss, y
+    if not loss.elementwise:
+        raise ValueError(
+            f"offset= is not supported with loss={loss.name!r}: an offset is one number per sample, "
+            "and this loss has one prediction per class"
+        )
+    if loss.residual:
+        return loss, y - (offset if np.ndim(y) == 1 else offset[:, None])
+    if np.ndim(y) != 1:
+        raise ValueError(
+            f"offset= with a 2-D y (several outputs) needs a loss of the residual y - z (squared, huber), "
+            f"not loss={loss.name!r}"
+        )
+    return Offset(loss, offset), y
 
 
 LOSSES = {
