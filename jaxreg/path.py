@@ -22,8 +22,9 @@ import numpy as np
 from jaxreg import _sparse
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
+from jaxreg._fitparts import check_offset
 from jaxreg.fit import compute_context, resolve_device
-from jaxreg.losses import Logistic, Loss, get_loss
+from jaxreg.losses import Logistic, Loss, get_loss, with_offset
 from jaxreg.penalties import L1, Penalty, get_penalty
 from jaxreg.solvers import engine, get_solver, ridge_spectral
 from jaxreg.solvers import working_set as ws
@@ -240,6 +241,7 @@ def path(
     coef_init=None,
     device=None,
     solver="auto",
+    offset=None,
 ) -> PathResult:
     """Fit a path of ``alpha`` values: one after the other with warm starts (working-set
     solver), or all at once (``solver="fista"``).
@@ -274,6 +276,8 @@ def path(
     coef_init : array-like of shape (n_features,), optional
         Warm start for the first ``alpha`` (working set only).
     device : "cpu", "gpu" or a jax device, optional
+    offset : array-like of shape (n_samples,), optional
+        Added to the linear predictor, as in :func:`jaxreg.fit` (and in ``alpha_max``).
     solver : "auto", "working_set" or "fista"
         "fista" (squared loss) solves every ``alpha`` together, each iteration two matrix
         products ``(n_alphas x p) x (p x n)``: made for a GPU and large dense problems
@@ -307,6 +311,8 @@ def path(
     if solver not in SOLVERS:
         raise ValueError(f"solver={solver!r} is not allowed; allowed: {list(SOLVERS)}")
     X, y, sw, loss, penalty, classes = _problem(X, y, loss, penalty, sample_weight)
+    user_loss, y_user, offset = loss, y, check_offset(offset, X.shape[0], X.dtype)
+    loss, y = with_offset(loss, y, offset)  # see fit: y - offset, or the loss at z + offset
     host_ridge = solver == "auto" and coef_init is None and _ridge_on_host(loss, penalty, X, device)
     if solver == "auto":
         solver = auto_path_solver(loss, resolve_device(device), coef_init is not None)
@@ -328,7 +334,7 @@ def path(
         except ValueError as e:
             raise ValueError(f"path with penalty {penalty!r} needs alphas= (no default grid): {e}") from None
 
-        amax = alpha_max(X, y, loss, penalty, fit_intercept=fit_intercept, sample_weight=sw)
+        amax = alpha_max(X, y_user, user_loss, penalty, fit_intercept=fit_intercept, sample_weight=sw, offset=offset)
         grid = alpha_grid(amax, n_alphas, eps)
     else:
         grid = np.asarray(alphas, dtype=float).ravel()
@@ -339,7 +345,7 @@ def path(
     if coef_init is not None and np.shape(coef_init) != (p,):
         raise ValueError(f"coef_init has shape {np.shape(coef_init)}; it must have shape ({p},)")
     if host_ridge:
-        return _ridge_path(X, y, sw, loss, penalty, grid, bool(fit_intercept))
+        return _ridge_path(X, y, sw, user_loss, penalty, grid, bool(fit_intercept))
     with compute_context(X.dtype, device):
         t0 = time.perf_counter()
         kw = dict(fit_intercept=bool(fit_intercept), tol=float(tol), max_iter=int(max_iter))
@@ -362,7 +368,7 @@ def path(
         converged=res["converged"],
         stop_crit=res["stop_crit"],
         criterion=ws.CRITERIA[int(res["kind"][-1])],
-        loss=loss,
+        loss=user_loss,
         penalty=penalty,
         classes=classes,
         dtype=str(X.dtype),
