@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 __all__ = [
     "fits_figure",
     "error_figure",
+    "cv_curve_figure",
     "objective_figure",
     "coef_path_figure",
     "coef_bar_figure",
@@ -64,19 +65,80 @@ def fits_figure(x_train, y_train, curves, x_test=None, y_test=None, truth=None, 
     return fig
 
 
-def error_figure(x, train, test, xlabel, ylabel="RMS error", logx=False, title=None, labels=None):
-    """Train and test error against model complexity (degree) or regularization (alpha)."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(x, train, "o-", color="tab:blue", label="train")
-    ax.plot(x, test, "o-", color="tab:red", label="test")
+def _colors(k):
+    """``k`` distinct colours: tab10's but its grey (grey marks unnamed lines), or evenly
+    spaced on viridis beyond nine."""
+    if k <= 9:
+        return [plt.get_cmap("tab10")(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)[:k]]
+    return [plt.get_cmap("viridis")(t) for t in np.linspace(0, 0.9, k)]
+
+
+def error_figure(series, xlabel, ylabel="RMS error", logx=False, title=None):
+    """Train and test error against model complexity (degree) or regularization (alpha).
+
+    ``series`` maps a label to ``(x, train, test)``: one pair of lines per series (the other
+    grid values of a model: ``degree=3``), each sorted along x. One series: train blue, test
+    red; several: a colour per series (legend), test solid, train dashed.
+    """
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    several = len(series) > 1
+    for color, (label, (x, train, test)) in zip(_colors(len(series)), series.items(), strict=True):
+        order = np.argsort(np.asarray(x, dtype=float), kind="stable")
+        x, train, test = (np.asarray(v, dtype=float)[order] for v in (x, train, test))
+        if several:
+            ax.plot(x, test, "o-", color=color, ms=4, label=label)
+            ax.plot(x, train, "s--", color=color, ms=3, lw=1, alpha=0.8)
+        else:
+            ax.plot(x, train, "o-", color="tab:blue", label="train")
+            ax.plot(x, test, "o-", color="tab:red", label="test")
     if logx:
         ax.set_xscale("log")
-    if labels is not None:
-        ax.set_xticks(x)
-        ax.set_xticklabels(labels)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend()
+    if several:
+        handles, _ = ax.get_legend_handles_labels()
+        handles += [
+            Line2D([], [], color="k", ls="-", label="test (solid)"),
+            Line2D([], [], color="k", ls="--", lw=1, label="train (dashed)"),
+        ]
+        ax.legend(handles=handles, fontsize=7, ncol=2 if len(handles) > 8 else 1)
+    else:
+        ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def cv_curve_figure(x, cv, train, test, chosen, xlabel, cv_label, logx=True, higher_is_better=False, title=None):
+    """Cross-validation error against the regularization strength, with the alpha chosen
+    marked, beside the train and test error of each alpha (log y: a degree-9 polynomial's
+    leave-one-out error spans two orders of magnitude). ``cv`` is an error (same axis as
+    ``train`` and ``test``) or, with ``higher_is_better`` (a mean R^2), a score on its own
+    axis at the right; ``chosen`` is the x of the alpha chosen; ``test`` may be None."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = np.asarray(x, dtype=float)
+    ax.plot(x, train, "--", color="tab:blue", lw=1.2, label="train")
+    if test is not None:
+        test = np.asarray(test, dtype=float)
+        ax.plot(x, test, "-", color="tab:red", lw=1.2, label="test (held out)")
+        best = int(np.argmin(test))
+        ax.plot(x[best], test[best], "v", color="tab:red", ms=8, label=f"lowest test error ({test[best]:.3g})")
+    cv_ax = ax.twinx() if higher_is_better else ax
+    cv_ax.plot(x, cv, "o-", color="k", ms=3, lw=1.5, label=cv_label)
+    if higher_is_better:
+        cv_ax.set_ylabel(cv_label)
+    else:
+        ax.set_yscale("log")
+    ax.axvline(chosen, color="tab:green", lw=1.5, label=f"chosen by {cv_label.split()[0]} ({chosen:.3g})")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("RMS error")
+    handles = ax.get_legend_handles_labels()[0] + (cv_ax.get_legend_handles_labels()[0] if higher_is_better else [])
+    ax.legend(handles=handles, fontsize=7, loc="best")
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -118,25 +180,44 @@ def objective_figure(runs, f_star=None, title=None):
     return fig
 
 
-def coef_path_figure(alphas, coefs, title=None, feature_names=None):
-    """Coefficient paths: each coefficient against alpha (log scale, decreasing to the right).
+# a coefficient path names at most this many lines; with more features only the largest are named
+PATH_LEGEND = 12
+PATH_NAMED = 8
 
-    ``coefs`` has shape (n_alphas, n_features).
+
+def coef_path_figure(alphas, coefs, title=None, feature_names=None, xlabel="alpha", logx=True):
+    """Coefficient paths: each coefficient against alpha (``alphas``: the x values, drawn on a
+    log scale when ``logx``), alpha decreasing to the right.
+
+    ``coefs`` has shape (n_alphas, n_features). Up to :data:`PATH_LEGEND` features every line
+    is in the legend; beyond, the :data:`PATH_NAMED` with the largest ``max |coef|`` along the
+    path are coloured and named, the others thin grey, and the title says so.
     """
     coefs = np.asarray(coefs)
+    p = coefs.shape[1]
+    names = list(feature_names) if feature_names is not None and len(feature_names) == p else [f"x{j}" for j in range(p)]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for j in range(coefs.shape[1]):
-        label = feature_names[j] if feature_names is not None and coefs.shape[1] <= 12 else None
-        ax.plot(alphas, coefs[:, j], lw=1.2, label=label)
-    ax.set_xscale("log")
+    if p <= PATH_LEGEND:
+        named = list(range(p))
+    else:
+        size = np.max(np.abs(coefs), axis=0)
+        named = [int(j) for j in np.argsort(-size, kind="stable")[:PATH_NAMED]]
+        for j in sorted(set(range(p)) - set(named)):
+            ax.plot(alphas, coefs[:, j], lw=0.6, color="0.7")
+    for color, j in zip(_colors(len(named)), named, strict=True):
+        ax.plot(alphas, coefs[:, j], lw=1.4, color=color, label=names[j])
+    if logx:
+        ax.set_xscale("log")
     ax.invert_xaxis()
     ax.axhline(0, color="k", lw=0.5)
-    ax.set_xlabel("alpha")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("coefficient")
-    if feature_names is not None and coefs.shape[1] <= 12:
-        ax.legend(fontsize=7, ncol=2)
-    if title:
-        ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+    text = title or ""
+    if p > PATH_LEGEND:
+        text += f"{chr(10) if text else ''}the {PATH_NAMED} largest of {p} coefficients named, the others grey"
+    if text:
+        ax.set_title(text, fontsize=10)
     fig.tight_layout()
     return fig
 

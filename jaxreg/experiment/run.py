@@ -192,6 +192,10 @@ def run_fit(pf: PlannedFit, split: Split, feats, config: RunConfig, fast=False) 
     try:
         if isinstance(pf.model, BayesModel):
             return _run_bayes(pf, split, feats, info)
+        if pf.model.kind == "ridge_cv":
+            from jaxreg.experiment.run_ridge_cv import run_ridge_cv
+
+            return run_ridge_cv(pf, split, feats, info)
         return _run_jaxreg(pf, split, feats, config, fast, info)
     except Exception as exc:  # one model's failure must not lose the others
         info.update(status="failed", converged=False, error=f"{type(exc).__name__}: {' '.join(str(exc).split())}")

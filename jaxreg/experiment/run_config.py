@@ -36,6 +36,8 @@ __all__ = [
     "SplitSpec",
     "FitModel",
     "BayesModel",
+    "RidgeCVModel",
+    "AlphaGrid",
     "PlotSpec",
     "RunConfig",
     "PlannedFit",
@@ -54,7 +56,12 @@ PLOT_KINDS = (
     "coef_table",
     "constraint",
     "posterior",
+    "cv_curve",
 )
+
+# the plots whose x axis is a regularization strength (``alpha_axis`` applies to them)
+ALPHA_PLOTS = ("error_vs_alpha", "coef_path", "cv_curve")
+ALPHA_AXES = ("log", "linear", "ln_lambda", "log10")
 
 
 class FeatureSpec(StrictModel):
@@ -161,18 +168,74 @@ class BayesModel(StrictModel):
         return v
 
 
+class AlphaGrid(StrictModel):
+    """``num`` alphas spaced evenly on a log scale from ``start`` to ``stop`` (both included,
+    numpy's ``geomspace``)."""
+
+    start: float = Field(gt=0.0)
+    stop: float = Field(gt=0.0)
+    num: int = Field(ge=1, le=10_000)
+
+    def values(self) -> list[float]:
+        import numpy as np
+
+        return np.geomspace(self.start, self.stop, self.num).tolist()
+
+
+class RidgeCVModel(StrictModel):
+    """Ridge regression with ``alpha`` chosen by cross-validation (:class:`jaxreg.RidgeCV`,
+    scikit-learn's names and meaning): ``alphas`` are scikit-learn ``Ridge`` strengths (the
+    objective ``sum_i (y_i - x_i^T w - b)^2 + alpha ||w||^2``, so ``alpha`` is PRML's lambda),
+    a list or ``{start, stop, num}`` (log-spaced); the list is the candidates, not a grid
+    axis. ``cv: null`` (default) is the exact leave-one-out error of every alpha from one
+    factorization (scored by mean squared error); an int is K-fold (scored by R^2, as
+    scikit-learn). ``gcv_mode`` picks the factorization (``svd`` is the accurate one for
+    ill-conditioned designs such as raw polynomial powers). In metrics.json ``ridge_alpha`` is
+    the chosen alpha and ``alpha`` the same strength in :func:`jaxreg.fit`'s scaling
+    (``ridge_alpha / n_train``), as for the other models; ``cv_curve`` holds every alpha's
+    cross-validation score and its train and test error."""
+
+    kind: Literal["ridge_cv"] = "ridge_cv"
+    name: str = Field(min_length=1)
+    alphas: list[float] | AlphaGrid = Field(default_factory=lambda: [0.1, 1.0, 10.0])
+    cv: int | None = Field(None, ge=2, le=MAX_COUNT, description="folds; null: exact leave-one-out")
+    gcv_mode: Literal["auto", "svd", "eigen"] | None = None
+    fit_intercept: bool = True
+
+    @model_validator(mode="after")
+    def _alphas(self):
+        from jaxreg.ridge_cv import check_alphas
+
+        check_alphas(self.alpha_values(), strict=self.cv is None)
+        return self
+
+    def alpha_values(self) -> list[float]:
+        return self.alphas.values() if isinstance(self.alphas, AlphaGrid) else list(self.alphas)
+
+
 class PlotSpec(StrictModel):
     """A figure to draw: ``kind`` and, optionally, the ``models`` (names) it shows.
 
     ``constraint`` draws loss contours over two ``features`` (indices) with the L1, L2 and
     L-infinity balls through the penalized solutions at ``alphas`` (keys l1, l2, linf).
+
+    ``alpha_axis`` (error_vs_alpha, coef_path, cv_curve) is how alpha is drawn: ``log``
+    (default; alpha on a log scale), ``linear``, ``log10`` (log10 alpha on a linear scale) or
+    ``ln_lambda`` (PRML's ln lambda, lambda = n_train * alpha: the penalty's weight against
+    the summed squared error; a ridge_cv model's alphas are lambda already).
     """
 
     kind: Literal[PLOT_KINDS]  # type: ignore[valid-type]
     models: list[str] | None = None
     features: list[int] = Field(default_factory=lambda: [0, 1], min_length=2, max_length=2)
     alphas: dict[Literal["l1", "l2", "linf"], float] | None = None
-    logx: bool = True
+    alpha_axis: Literal[ALPHA_AXES] | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _axis_applies(self):
+        if self.alpha_axis is not None and self.kind not in ALPHA_PLOTS:
+            raise ValueError(f"alpha_axis applies to plots {', '.join(ALPHA_PLOTS)} only, not {self.kind!r}")
+        return self
 
 
 class RunConfig(StrictModel):
@@ -201,7 +264,7 @@ class PlannedFit:
     """One fit of a run: the model, the features, and the grid values that name it."""
 
     index: int
-    model: FitModel | BayesModel
+    model: FitModel | BayesModel | RidgeCVModel
     features: FeatureSpec
     params: dict
 
@@ -256,8 +319,8 @@ def _check_streamed(fits, source):
     for pf in fits:
         m = pf.model
         where = f"{source}: {pf.label}"
-        if isinstance(m, BayesModel):
-            raise UsageError(f"{where}: a bayesian model needs data in memory, not streamed npy data (stream: true)")
+        if not isinstance(m, FitModel):
+            raise UsageError(f"{where}: a {m.kind} model needs data in memory, not streamed npy data (stream: true)")
         if m.solver not in ("auto", *STREAM_SOLVERS):
             raise UsageError(
                 f"{where}: solver = {m.solver!r} cannot fit streamed npy data (stream: true); "
@@ -272,10 +335,10 @@ def _check_streamed(fits, source):
 
 def _model_schema(entry, i, source):
     kind = entry.get("kind", "fit") if isinstance(entry, dict) else "fit"
-    schemas = {"fit": FitModel, "bayesian": BayesModel}
+    schemas = {"fit": FitModel, "bayesian": BayesModel, "ridge_cv": RidgeCVModel}
     if kind not in schemas:
         raise UsageError(
-            f"{source}: models[{i}].kind = {kind!r} is not allowed; allowed: fit, bayesian"
+            f"{source}: models[{i}].kind = {kind!r} is not allowed; allowed: {', '.join(schemas)}"
             + did_you_mean(str(kind), schemas)
         )
     return schemas[kind]
@@ -298,8 +361,11 @@ def plan(config: RunConfig, source="config") -> list[PlannedFit]:
         if schema is BayesModel:
             models.append((validate(schema, entry, source=source, prefix=("models", i)), {}, {}))
             continue
-        for point, axes in expand_grid(entry, source, ("models", i)):
-            m = validate(schema, point, source=source, prefix=("models", i), axes=axes)
+        # a ridge_cv model's alphas are its candidates, not a grid axis
+        fixed = {k: entry[k] for k in ("alphas",) if schema is RidgeCVModel and isinstance(entry, dict) and k in entry}
+        grid = {k: v for k, v in entry.items() if k not in fixed} if fixed else entry
+        for point, axes in expand_grid(grid, source, ("models", i)):
+            m = validate(schema, {**point, **fixed}, source=source, prefix=("models", i), axes=axes)
             models.append((m, axes, point))
     names = [m.name for m, _, _ in models]
     entry_names = [e.get("name") if isinstance(e, dict) else None for e in config.models]

@@ -89,26 +89,62 @@ def _value(r, param):
     return r.info["alpha"] if param == "alpha" else r.fit.params[param]
 
 
+def _n_train(split) -> int:
+    X = split.X_train
+    return int(X.n_samples) if hasattr(X, "n_samples") else int(np.shape(X)[0])
+
+
+def _alpha_axis(spec, alphas, n, what="alpha"):
+    """Alpha on the plot's ``alpha_axis``: ``(keep, x, xlabel, logx)`` where ``keep`` marks
+    the alphas that can be drawn (``> 0`` on every axis but ``linear``). ``n`` turns alpha into
+    PRML's lambda (``n * alpha``; 1 for alphas that are lambdas already); ``what`` names alpha."""
+    kind = spec.alpha_axis or "log"
+    a = np.asarray(alphas, dtype=float)
+    if kind == "linear":
+        return np.ones(a.shape, bool), a, what, False
+    keep = a > 0
+    with np.errstate(divide="ignore"):
+        if kind == "log10":
+            return keep, np.log10(a), f"log10 {what}", False
+        if kind == "ln_lambda":
+            return keep, np.log(n * a), f"ln lambda (lambda = {what if n == 1 else f'{n} * {what}'})", False
+    return keep, a, what, True
+
+
+def _others(r, param) -> str:
+    """The fit's grid values other than ``param`` (``degree=3``): one line each."""
+    skip = {param, "alpha_ratio"} if param == "alpha" else {param}
+    return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.fit.params.items() if k not in skip)
+
+
 def _error_vs(param, xlabel):
     def draw(config, records, split, spec, out):
         figs = {}
         groups = _by_model(_chosen(records, spec, lambda r: _swept(r, param) and r.ok))
         for name, rs in groups.items():
             tr, te, ylabel = _error_keys(rs)
-            rs = [r for r in rs if not (param == "alpha" and spec.logx and r.info["alpha"] <= 0)]
-            if len(rs) < 2:
+            label, logx = xlabel, False
+            if param == "alpha":
+                keep, x, label, logx = _alpha_axis(spec, [r.info["alpha"] for r in rs], _n_train(split))
+                rs = [r for r, k in zip(rs, keep, strict=True) if k]
+                values = dict(zip(map(id, rs), x[keep], strict=True))
+            else:
+                values = {id(r): _value(r, param) for r in rs}
+            lines = defaultdict(list)
+            for r in rs:
+                lines[_others(r, param)].append(r)
+            series = {
+                key: (
+                    [values[id(r)] for r in line],
+                    [r.info.get(tr) for r in line],
+                    [np.nan if r.info.get(te) is None else r.info[te] for r in line],
+                )
+                for key, line in lines.items()
+                if len(line) >= 2
+            }
+            if not series:
                 continue
-            x = [_value(r, param) for r in rs]
-            test = [r.info.get(te) for r in rs]
-            fig = P.error_figure(
-                x,
-                [r.info.get(tr) for r in rs],
-                [np.nan if v is None else v for v in test],
-                xlabel,
-                ylabel=ylabel,
-                logx=param == "alpha" and spec.logx,
-                title=name,
-            )
+            fig = P.error_figure(series, label, ylabel=ylabel, logx=logx, title=name)
             figs[f"error_vs_{param}_{name}.png" if len(groups) > 1 else f"error_vs_{param}.png"] = fig
         if not figs:
             raise Skip(f"no model has two or more values of {param}")
@@ -148,13 +184,42 @@ def _coef_path(config, records, split, spec, out):
         rs = sorted((r for r in rs if r.info["alpha"] > 0 and np.ndim(r.coef) == 1), key=lambda r: -r.info["alpha"])
         if len(rs) < 2:
             continue
-        names = _feature_names(rs[0])
+        _, x, xlabel, logx = _alpha_axis(spec, [r.info["alpha"] for r in rs], _n_train(split))
         fig = P.coef_path_figure(
-            [r.info["alpha"] for r in rs], np.stack([r.coef for r in rs]), title=name, feature_names=names
+            x, np.stack([r.coef for r in rs]), title=name, feature_names=_feature_names(rs[0]), xlabel=xlabel, logx=logx
         )
         figs[f"coef_path_{name}.png"] = fig
     if not figs:
         raise Skip("no model has two or more positive values of alpha")
+    return figs
+
+
+def _cv_curve(config, records, split, spec, out):
+    """Each ridge_cv fit's cross-validation curve (RidgeCV's alphas are PRML's lambda)."""
+    figs = {}
+    chosen = _chosen(records, spec, lambda r: r.ok and "cv_curve" in r.info)
+    for r in chosen:
+        c = r.info["cv_curve"]
+        keep, x, xlabel, logx = _alpha_axis(spec, c["alphas"], 1, "RidgeCV's alpha")
+        _, (xc,), _, _ = _alpha_axis(spec, [r.info["ridge_alpha"]], 1)
+        loo = c["criterion"] == "neg_mean_squared_error"
+        cv = np.asarray(c["loo_rmse"] if loo else c["score"], dtype=float)[keep]
+        test = c.get("test_rmse")
+        fig = P.cv_curve_figure(
+            x[keep],
+            cv,
+            np.asarray(c["train_rmse"], dtype=float)[keep],
+            None if test is None else np.asarray(test, dtype=float)[keep],
+            xc,
+            xlabel,
+            "LOO RMS error" if loo else f"{r.info['cv']} mean R^2",
+            logx=logx,
+            higher_is_better=not loo,
+            title=r.info["label"],
+        )
+        unique = len({q.fit.model.name for q in chosen}) == len(chosen)
+        name = r.fit.model.name if unique else f"{r.fit.model.name}_{r.fit.index}"
+        figs[f"cv_curve_{name}.png" if len(chosen) > 1 else "cv_curve.png"] = fig
     return figs
 
 
@@ -222,6 +287,7 @@ DRAW = {
     "coef_table": _coef_table,
     "constraint": _constraint,
     "posterior": _posterior,
+    "cv_curve": _cv_curve,
 }
 
 

@@ -264,6 +264,8 @@ class SolverRun(StrictModel):
                 )
         if self.solver != "auto":
             check_options(get_solver(self.solver), self.options)
+        else:
+            _check_auto_options(self.options)
         return self
 
     def family(self) -> str:
@@ -277,3 +279,32 @@ class SolverRun(StrictModel):
 
 def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+# The solvers ``solver: auto`` may pick (jaxreg.solvers.auto_solver, and jaxreg.fit's turn to
+# fista for its step options and to lbfgs for memory_size): an option only the others take
+# (learning_rate, batch_size, ...) would fail every fit of the model, so it is refused here.
+AUTO_PICKS = ("closed_form", "gram_cd", "working_set", "newton", "lbfgs", "fista")
+
+
+def _check_auto_options(options):
+    """Issue 17 item 11: with ``solver: auto`` each option's value is checked as the solver
+    that takes it checks it, at config time, instead of failing every fit of the run."""
+    from jaxreg._fitparts import check_options
+    from jaxreg.solvers import SOLVERS
+
+    for key, value in options.items():
+        if value is None:
+            continue
+        users = [n for n, s in SOLVERS.items() if key in s.static_options or key in s.traced_options]
+        # seed and devices: check_options lets every solver take them
+        picked = ["fista"] if key in ("seed", "devices") else [n for n in users if n in AUTO_PICKS]
+        if not picked:
+            raise ValueError(
+                f"options.{key} = {_fmt(value)} applies to solver{'s' * (len(users) > 1)} {', '.join(users)} only, "
+                f"which solver 'auto' never picks; name the solver (solver: {users[0]})"
+            )
+        try:
+            check_options(SOLVERS[picked[0]], {key: value})
+        except ValueError as exc:
+            raise ValueError(f"options.{key}: {exc}") from None
