@@ -182,6 +182,7 @@ def check_options(spec, options):
 
 
 def check_penalty(penalty: Penalty, n_features: int):
+    penalty.check_n_features(n_features)  # the structure (a group penalty's groups) against X
     if isinstance(penalty, Bounded):
         for name in ("lower", "upper"):
             shape = np.shape(getattr(penalty, name))
@@ -301,8 +302,8 @@ def check_offset(offset, n_samples: int, dtype):
     if bad.size:
         i = int(bad[0])
         raise ValueError(
-            f"offset[{i}]={a[i]!r} is not allowed ({bad.size} entries of offset are not finite {np.dtype(dtype)} "
-            "numbers); offset must be finite"
+            f"offset[{i}]={float(a[i])!r} is not allowed ({bad.size} entries of offset are not finite "
+            f"{np.dtype(dtype)} numbers); offset must be finite"
         )
     return a.astype(dtype)
 

@@ -18,6 +18,7 @@ from jaxreg.solvers import closed_form as _cf
 from jaxreg.solvers import closed_form_host as _cfh
 from jaxreg.solvers import engine as _engine
 from jaxreg.solvers import gram as _gram
+from jaxreg.solvers import group_bcd as _group
 from jaxreg.solvers import newton as _newton
 from jaxreg.solvers import proximal as _prox
 from jaxreg.solvers import quasi_newton as _qn
@@ -184,6 +185,15 @@ SOLVERS: dict[str, SolverSpec] = {
         row_buckets=False,
         needs_intercept_init=False,
     ),
+    "group_bcd": SolverSpec(
+        "group_bcd",
+        _group.group_bcd,
+        _group.CRITERIA,
+        _group.handles,
+        default_max_iter=100,
+        default_tol=1e-6,
+        host_driven=True,
+    ),
 }
 
 
@@ -199,8 +209,9 @@ def auto_solver(loss: Loss, penalty: Penalty, n_features=None, n_samples=None, n
     not depend on the row count) or working_set; newton for other twice-differentiable
     problems whose dense Hessian is small (given the design's shape; see
     :func:`jaxreg.solvers.newton.small_enough`), lbfgs for other smooth problems with a
-    non-squared loss; the working set for every other pair it takes (any elementwise loss
-    with a separable penalty: Lp, a user's loss with L1, ...), fista otherwise."""
+    non-squared loss; group_bcd for the group penalties; the working set for every other
+    pair it takes (any elementwise loss with a separable penalty: Lp, a user's loss with
+    L1, ...), fista otherwise."""
     if _needs_quadratic(loss, penalty) is None:
         return "closed_form"
     if _ws.handles(loss, penalty) is None and not (isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0):
@@ -211,6 +222,8 @@ def auto_solver(loss: Loss, penalty: Penalty, n_features=None, n_samples=None, n
             return "newton"
     if penalty.smooth and not isinstance(loss, Squared):
         return "lbfgs"
+    if _group.handles(loss, penalty) is None:
+        return "group_bcd"
     if _engine.handles(loss, penalty) is None:
         return "working_set"
     return "fista"
