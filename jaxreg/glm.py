@@ -15,8 +15,10 @@ the elastic net; scikit-learn's names ``"lbfgs"`` and ``"newton-cholesky"`` are 
 the gradient, or with an L1 part its distance to the subdifferential). ``verbose`` is
 accepted and changes nothing.
 
-``predict`` is ``exp(X @ coef_ + intercept_)`` and ``score`` is scikit-learn's D^2 (the
-fraction of the half deviance explained, against the model that predicts the weighted mean).
+``fit``, ``predict`` and ``score`` take glum's ``offset`` (added to the linear predictor:
+``log(exposure)`` for rates). ``predict`` is ``exp(X @ coef_ + intercept_ [+ offset])`` and
+``score`` is scikit-learn's D^2 (the fraction of the half deviance explained, against the
+model that predicts the weighted mean).
 
 No ``HuberRegressor`` here: scikit-learn's fits a residual scale jointly with the
 coefficients, which is not a loss of ``(y, z)`` alone. :class:`jaxreg.losses.Huber` is the
@@ -34,7 +36,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
-from jaxreg._fitparts import canonical
+from jaxreg._fitparts import canonical, check_offset
 from jaxreg.estimators import check_fit_status
 from jaxreg.fit import fit
 from jaxreg.losses import Gamma, Loss, Poisson, Tweedie
@@ -72,7 +74,7 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
         l1_ratio = _number(self.l1_ratio, "l1_ratio", 0.0, 1.0)
         return L2(alpha) if l1_ratio == 0.0 or alpha == 0.0 else ElasticNet(alpha, l1_ratio)
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, offset=None):
         """Fit the model.
 
         Parameters
@@ -81,6 +83,10 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Targets in the loss's domain (``y >= 0`` Poisson and Tweedie, ``y > 0`` Gamma).
         sample_weight : array-like of shape (n_samples,), optional
+        offset : array-like of shape (n_samples,), optional
+            Added to the linear predictor (glum's ``offset``): the model is
+            ``E[y] = exp(X @ coef_ + intercept_ + offset)``; ``log(exposure)`` makes it a
+            model of the rate ``y / exposure``. ``predict`` takes it again.
 
         Returns
         -------
@@ -105,6 +111,7 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
             tol=self.tol,
             max_iter=self.max_iter,
             sample_weight=sw,
+            offset=offset,
             **warm,
         )
         check_fit_status(self, res, stacklevel=3)
@@ -114,40 +121,46 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
         self.fit_result_ = res
         return self
 
-    def _linear_predictor(self, X):
+    def _linear_predictor(self, X, offset=None):
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=True, dtype=_DTYPES, reset=False)
-        return np.asarray(X @ self.coef_ + self.intercept_).ravel()
+        z = np.asarray(X @ self.coef_ + self.intercept_).ravel()
+        offset = check_offset(offset, X.shape[0], z.dtype)
+        return z if offset is None else z + offset
 
-    def predict(self, X):
-        """The predicted mean ``exp(X @ coef_ + intercept_)`` (log link).
+    def predict(self, X, offset=None):
+        """The predicted mean ``exp(X @ coef_ + intercept_ + offset)`` (log link).
 
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples,), optional
+            Added to the linear predictor, as in ``fit``.
 
         Returns
         -------
         ndarray of shape (n_samples,)
         """
-        return np.exp(self._linear_predictor(X))
+        return np.exp(self._linear_predictor(X, offset))
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, offset=None):
         """D^2, the fraction of the (weighted mean half) deviance explained:
-        ``1 - D(y, predict(X)) / D(y, mean(y))`` with the weighted mean of ``y``
-        (scikit-learn's GLM ``score``; 1 is a perfect fit, it can be negative).
+        ``1 - D(y, predict(X, offset)) / D(y, mean(y))`` with the weighted mean of ``y``
+        (scikit-learn's GLM ``score``, and glum's with an offset: its null model is the
+        mean without the offset; 1 is a perfect fit, it can be negative).
 
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
+        offset : array-like of shape (n_samples,), optional
 
         Returns
         -------
         float
         """
-        z = self._linear_predictor(X)
+        z = self._linear_predictor(X, offset)
         loss = self._loss()
         y = np.asarray(y, dtype=z.dtype).ravel()
         loss.check_target(y)
