@@ -434,7 +434,8 @@ class LinearRegression(_Regressor):
     def _target_attributes(self, X, y, sw, res):
         # beta_ML maximises prod_i N(y_i | x_i w + b, 1/beta)^(s_i): 1/beta_ML = weighted mean r_i^2.
         resid = np.asarray(X @ res.coef + res.intercept, dtype=np.float64) - y
-        mse = float(np.sum(sw * resid**2) / np.sum(sw))
+        with np.errstate(over="ignore"):  # a huge y: mse = inf, precision 0
+            mse = float(np.sum(sw * resid**2) / np.sum(sw))
         return {"noise_precision_": 1.0 / mse if mse > 0 else np.inf}
 
 

@@ -38,6 +38,7 @@ from jaxreg._fitparts import (
 )
 from jaxreg._fitparts import design_scale as _design_scale
 from jaxreg._fitparts import scale_penalty as _scale_penalty
+from jaxreg._target_scale import target_scale
 from jaxreg.losses import Offset, get_loss, with_offset
 from jaxreg.penalties import Bounded, get_penalty
 from jaxreg.solvers import SOLVERS, Data, Hyper, auto_solver, get_solver
@@ -259,6 +260,9 @@ def fit(
         X, penalty, w0 = X * (1.0 / s), _scale_penalty(penalty, s, dtype), w0 * s
         if options.get("learning_rate") is not None:  # a step in w is s^2 times one in v
             options = {**options, "learning_rate": options["learning_rate"] * s * s}
+    y_user, c, penalty = y, *target_scale(y, loss, penalty, dtype)
+    if c != 1.0:  # fit u = w / c on y / c: the same problem, without overflow (see _target_scale)
+        y, w0, b0 = y * (1.0 / c), w0 * (1.0 / c), None if b0 is None else b0 * (1.0 / c)
     mu = _centring(spec, X, sw, fit_intercept)
     if mu is not None:  # fit (w, c = b + mu.w) on X - mu: the same problem, better conditioned
         X = X - mu
@@ -315,10 +319,17 @@ def fit(
         fit_time = time.perf_counter() - t0 - (compile_time if spec.host_driven else 0.0)
     if mu is not None:
         out = out._replace(intercept=np.asarray(out.intercept - mu @ out.coef, dtype))
+    if c != 1.0:  # the objective is c^2 times the scaled one (inf when that overflows)
+        with np.errstate(over="ignore", under="ignore"):
+            out = out._replace(
+                coef=np.asarray(out.coef * c, dtype),
+                intercept=np.asarray(out.intercept * c, dtype),
+                history=np.asarray(out.history * (c * c), out.history.dtype),
+            )
     if s != 1.0:
         with np.errstate(under="ignore"):
             out = out._replace(coef=np.asarray(out.coef / s, dtype))
-    X, penalty = X_user, penalty_user
+    X, y, penalty = X_user, y_user, penalty_user
 
     return make_result(
         out,
@@ -484,7 +495,9 @@ def dual_gap(result: FitResult, X, y, sample_weight=None, fit_intercept=True) ->
     d = sw / sw.sum()
     if result.criterion == "duality_gap":
         yc = y - d @ y if fit_intercept else y
-        return float(result.stop_crit * (d @ yc**2))
+        top = float(np.max(np.abs(yc), initial=0.0)) or 1.0  # (yc / top)^2 cannot overflow; the gap may
+        with np.errstate(over="ignore"):
+            return float(result.stop_crit * top * top * (d @ (yc / top) ** 2))
     penalty, positive = result.penalty, False
     if isinstance(penalty, Bounded):  # positive=True: scikit-learn's gap for it
         positive = np.all(np.asarray(penalty.lower) == 0) and np.all(np.isinf(penalty.upper))
@@ -497,7 +510,13 @@ def elastic_net_gap(X, y, sample_weight, coef, intercept, l1, l2, fit_intercept,
     """The duality gap of ``sum_i d_i (y_i - x_i w - b)^2 / 2 + sum_j l1_j |w_j| + l2/2 ||w||^2``
     (with ``positive``: subject to ``w >= 0``) at ``(coef, intercept)`` (``d`` the normalized
     weights; ``l1`` a number or one per feature), at scikit-learn's dual point (the residual
-    rescaled to be feasible), computed in numpy from the coefficients alone (dense or sparse X)."""
+    rescaled to be feasible), computed in numpy from the coefficients alone (dense or sparse X).
+    Computed for ``y / t`` (``t`` a power of two near ``max |y|``; the gap is ``t^2`` times
+    that one), so a huge ``y`` gives ``inf`` at worst, never NaN."""
+    t = float(np.ldexp(1.0, np.frexp(np.max(np.abs(y), initial=0.0))[1]))
+    if t != 1.0:
+        with np.errstate(under="ignore"):
+            y, coef, intercept, l1 = y / t, np.asarray(coef) / t, np.asarray(intercept) / t, np.asarray(l1, float) / t
     d = sample_weight / sample_weight.sum()
     r = y - np.asarray(X @ coef) - intercept
     dr = d * r
@@ -509,7 +528,8 @@ def elastic_net_gap(X, y, sample_weight, coef, intercept, l1, l2, fit_intercept,
     ratio = np.max(corr[l1 > 0] / l1[l1 > 0], initial=0.0)  # the dual norm of X^T D r
     c = 1.0 / ratio if ratio > 1.0 else 1.0
     gap = 0.5 * (1 + c**2) * (dr @ r + l2 * coef @ coef) + l1 @ np.abs(coef) - c * dr @ (y - ybar)
-    return float(max(gap, 0.0))
+    with np.errstate(over="ignore"):
+        return float(max(gap, 0.0) * t * t)
 
 
 def alpha_max(X, y, loss="squared", penalty=None, fit_intercept=True, sample_weight=None, offset=None) -> float:

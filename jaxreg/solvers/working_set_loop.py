@@ -41,13 +41,26 @@ class NonFiniteDesign(ValueError):
     into the error that names the entry; ``fit`` leaves its own pass over ``X`` out."""
 
 
-def first_check_finite(crit):
-    """Raise :class:`NonFiniteDesign` when the criterion of the first pass is not finite."""
-    if not np.all(np.isfinite(crit)):
-        raise NonFiniteDesign(
-            "the first pass over X gave non-finite values: X has NaN or infinite entries, or entries "
-            "so large that their products overflow; rescale X"
-        )
+def first_check_finite(crit, y=None):
+    """Raise :class:`NonFiniteDesign` when the criterion of the first pass is not finite,
+    naming ``y`` when ``||y||^2`` alone overflows (from ``|y| ~ 1e154`` in float64)."""
+    if np.all(np.isfinite(crit)):
+        return
+    if y is not None:
+        y = np.asarray(y)
+        top = float(np.max(np.abs(y), initial=0.0))
+        with np.errstate(over="ignore"):
+            squares = np.float64(top) * top * max(y.shape[-1], 1)
+        if np.isfinite(top) and squares > np.finfo(y.dtype).max:
+            raise NonFiniteDesign(
+                f"y's largest absolute value is {top:.3g}: ||y||^2 overflows {y.dtype}; rescale y (divide it "
+                "by a power of ten and multiply the coefficients and an L1 alpha by the same); jaxreg.fit and "
+                "the single-alpha estimators rescale a squared-loss y themselves"
+            )
+    raise NonFiniteDesign(
+        "the first pass over X gave non-finite values: X has NaN or infinite entries, or entries "
+        "so large that their products (with each other or with y) overflow; rescale X"
+    )
 
 
 class Outcome(NamedTuple):
@@ -153,7 +166,7 @@ def solve_squared(
         if n_iter:
             history.append(np.asarray(chk.obj))
         elif state is None:
-            first_check_finite(crit)
+            first_check_finite(crit, y)
         done = crit <= tol
         if np.all(done) or n_iter >= max_iter:
             break
