@@ -495,7 +495,7 @@ def dual_gap(result: FitResult, X, y, sample_weight=None, fit_intercept=True) ->
     d = sw / sw.sum()
     if result.criterion == "duality_gap":
         yc = y - d @ y if fit_intercept else y
-        top = float(np.max(np.abs(yc), initial=0.0)) or 1.0  # (yc / top)^2 cannot overflow; the gap may
+        top = float(np.ldexp(1.0, np.frexp(np.max(np.abs(yc), initial=0.0))[1]))  # exact: a power of two
         with np.errstate(over="ignore"):
             return float(result.stop_crit * top * top * (d @ (yc / top) ** 2))
     penalty, positive = result.penalty, False
