@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxreg._buckets import aligned_empty
 from jaxreg._compile import Compiler
 from jaxreg.losses import Loss, Squared
 from jaxreg.penalties import GroupPenalty, Penalty, prox_block, residual_block
@@ -98,21 +99,40 @@ def problem(X, y, weights, penalty: GroupPenalty, *, fit_intercept: bool, like: 
     dtype = np.dtype(y.dtype)
     sw = np.asarray(weights, dtype)
     d = (sw / np.sum(sw)).astype(dtype)
-    X = np.asarray(X, dtype)
     n, p = X.shape
     index = penalty.layout(p).index
     if like is not None and like.index is index:
         XG = like.XG
     else:
-        XG = np.concatenate([X, np.zeros((n, 1), dtype)], axis=1).T[index]  # (blocks, width, n)
-    # the Lipschitz constant of each block's gradient: the largest eigenvalue of its
-    # weighted Gram matrix (width x width, one batched eigvalsh)
+        XG = layout_design(X, index, dtype)
+    # each block's Lipschitz constant: the largest eigenvalue of its weighted Gram matrix
+    # (width x width, one batched eigvalsh); equal weights need no weighted copy of X
     XGn = np.asarray(XG)
-    gram = np.matmul(XGn * d, XGn.transpose(0, 2, 1))
+    if np.all(d == d[0]):
+        gram = np.matmul(XGn, XGn.transpose(0, 2, 1)) * d[0]
+    else:
+        root = np.sqrt(d)
+        gram = np.matmul(XGn * root, (XGn * root).transpose(0, 2, 1))
     lips = np.linalg.eigvalsh(gram)[:, -1] if gram.shape[1] > 1 else gram[:, 0, 0]
     lips = np.maximum(lips, 0.0).astype(dtype)
-    XG = XG if isinstance(XG, jax.Array) else jax.device_put(np.ascontiguousarray(XG))
     return Problem(XG, index, jax.device_put(lips), y, jax.device_put(d), p, bool(fit_intercept))
+
+
+def layout_design(X, index, dtype):
+    """``XG`` (blocks, width, n) on the device: the columns of ``X`` in block order, zero
+    rows in the padding. Made on the host in one aligned buffer (the CPU backend takes it
+    in place): the transpose itself when the blocks are the features in order."""
+    n, p = X.shape
+    blocks, width = index.shape
+    XT = aligned_empty((p, n), dtype)
+    XT[...] = np.asarray(X).T  # one transposing copy
+    if blocks * width == p and np.array_equal(index.ravel(), np.arange(p)):
+        return jax.device_put(XT.reshape(blocks, width, n))
+    XG = aligned_empty((blocks * width, n), dtype)
+    flat = index.ravel()
+    np.take(XT, np.minimum(flat, p - 1), axis=0, out=XG)  # whole rows: contiguous copies
+    XG[flat == p] = 0.0
+    return jax.device_put(XG.reshape(blocks, width, n))
 
 
 class Check(NamedTuple):

@@ -1,0 +1,92 @@
+"""Group lasso: jaxreg's group_bcd against skglm's GroupLasso (GroupBCD), float64.
+
+Problem: Gaussian design n x p, groups of 5 contiguous features, 10 active groups, noise
+0.1 (``--n``, ``--p``, ``--size``). For each alpha in {alpha_max/10, alpha_max/100}: both
+solvers to a tight tolerance (skglm tol 1e-10 on the same criterion, the largest distance
+of a group's gradient to its subdifferential; jaxreg tol 1e-10), then the objective of
+each, in float64 numpy, must agree to 1e-8 relative. Timed: median of ``--reps`` fits
+after a warm-up, the two solvers alternating (load from other processes hits both alike);
+jaxreg's compile time (first fit, programs built or loaded) reported apart. The load
+average is printed: the machine may be shared.
+
+Usage: python3 experiments/bench_group.py [--n 1000] [--p 5000] [--size 5] [--reps 5]
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+
+def objective(X, y, coef, intercept, alpha, size):
+    r = y - X @ coef - intercept
+    return 0.5 * np.mean(r**2) + alpha * np.sum(np.linalg.norm(coef.reshape(-1, size), axis=1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--p", type=int, default=5000)
+    ap.add_argument("--size", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--tol", type=float, default=1e-10)
+    args = ap.parse_args()
+
+    from skglm import GroupLasso as SkGroupLasso
+
+    import jaxreg
+    from jaxreg.penalties import GroupLasso
+
+    rng = np.random.default_rng(0)
+    n, p, s = args.n, args.p, args.size
+    X = rng.standard_normal((n, p))
+    w = np.zeros(p)
+    w[: 10 * s] = rng.standard_normal(10 * s)
+    y = X @ w + 1.0 + 0.1 * rng.standard_normal(n)
+    pen = GroupLasso(1.0, groups=s)
+    amax = jaxreg.alpha_max(X, y, penalty=pen)
+    print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    print(f"{n} x {p}, groups of {s}, alpha_max = {amax:.6g}, tol {args.tol:g}, median of {args.reps}")
+    for div in (10, 100):
+        alpha = amax / div
+
+        def ours(alpha=alpha):
+            return jaxreg.fit(X, y, penalty=pen.with_alpha(alpha), tol=args.tol)
+
+        def peer(alpha=alpha):
+            return SkGroupLasso(groups=s, alpha=alpha, tol=args.tol, max_iter=1000, max_epochs=100_000).fit(X, y)
+
+        t0 = time.perf_counter()
+        first = ours()
+        first_s = time.perf_counter() - t0
+        peer()  # numba's compilation
+        times = {"jaxreg": [], "skglm": []}
+        for _ in range(args.reps):
+            for name, fn in (("jaxreg", ours), ("skglm", peer)):
+                t0 = time.perf_counter()
+                est = fn()
+                times[name].append(time.perf_counter() - t0)
+                if name == "jaxreg":
+                    res = est
+                else:
+                    sk = est
+        f_ours = objective(X, y, res.coef, res.intercept, alpha, s)
+        f_sk = objective(X, y, sk.coef_, sk.intercept_, alpha, s)
+        rel = (f_ours - f_sk) / abs(f_sk)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        groups_on = int(np.sum(np.linalg.norm(res.coef.reshape(-1, s), axis=1) > 0))
+        groups_sk = int(np.sum(np.linalg.norm(sk.coef_.reshape(-1, s), axis=1) > 0))
+        print(
+            f"alpha_max/{div}: jaxreg {med['jaxreg'] * 1e3:8.1f} ms ({res.status}, {res.n_iter} outer, "
+            f"first fit {first_s:.2f} s of which compile {first.compile_time:.2f} s) | "
+            f"skglm {med['skglm'] * 1e3:8.1f} ms"
+            f" | ratio {med['jaxreg'] / med['skglm']:.2f} | objective rel diff {rel:+.1e} | groups {groups_on} vs "
+            f"{groups_sk} | max|coef diff| {np.abs(res.coef - sk.coef_).max():.1e}"
+        )
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
