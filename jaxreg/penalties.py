@@ -906,8 +906,8 @@ class GroupPenalty(Penalty):
         return jnp.zeros_like(like, dtype=wg.dtype).at[self.layout(like.shape[0]).index].set(wg, mode="drop")
 
     def _blocks(self, w):
-        t, l1 = self.block_terms(w.shape[0], w.dtype)
         wg = self.gather(w)
+        t, l1 = self.block_terms(w.shape[0], wg.dtype)
         return wg, t, l1.reshape(l1.shape + (1,) * (wg.ndim - 2))
 
     def value(self, w):
