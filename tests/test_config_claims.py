@@ -67,6 +67,47 @@ def test_item13_ridge_tames_degree9(tmp_path):
     assert test[0] == pytest.approx(0.54, abs=0.005)
 
 
+def _ridge_test_rmse(X, y, X_test, y_test, lam):
+    """Held-out RMS error of ridge ``||y - Xw - b||^2 + lam ||w||^2`` by least squares on the
+    centred data stacked on ``sqrt(lam) I`` (accurate for raw powers, whose ``X^T X`` is not)."""
+    xm, ym = X.mean(axis=0), y.mean()
+    A = np.vstack([X - xm, np.sqrt(lam) * np.eye(X.shape[1])])
+    w = np.linalg.lstsq(A, np.r_[y - ym, np.zeros(X.shape[1])], rcond=None)[0]
+    return np.sqrt(np.mean((X_test @ w + ym - xm @ w - y_test) ** 2))
+
+
+def test_issue18_ridge_gcv(tmp_path):
+    from sklearn.linear_model import RidgeCV
+
+    from jaxreg.experiment.run_data import load_data
+
+    fits, _ = _run(_config("ridge_gcv"), tmp_path)
+    assert fits["least_squares"]["test_rmse"] == pytest.approx(0.54, abs=0.005)
+    loo = fits["ridge_loo"]
+    curve = loo["cv_curve"]
+    ln_lambda = np.log(curve["alphas"])
+    np.testing.assert_allclose(ln_lambda, np.arange(-35, 1), atol=1e-4)  # the 36 lambdas quoted
+    # the curve against scikit-learn's RidgeCV on the raw powers x^1..x^9 of the same points
+    config, _ = load_run(_config("ridge_gcv"))
+    train, test = load_data(config.data), load_data(config.split.test_data)
+    powers = lambda x: np.vander(np.ravel(x), 10, increasing=True)[:, 1:]  # noqa: E731
+    sk = RidgeCV(alphas=curve["alphas"], gcv_mode="svd", store_cv_results=True).fit(powers(train.X), train.y)
+    loo_rmse = np.sqrt(sk.cv_results_.mean(axis=0))
+    np.testing.assert_allclose(curve["loo_rmse"], loo_rmse, rtol=1e-6)
+    assert loo["ridge_alpha"] == pytest.approx(sk.alpha_, rel=1e-12)
+    assert np.log(loo["ridge_alpha"]) == pytest.approx(-10, abs=1e-4) and loo_rmse.min() == pytest.approx(0.33, abs=0.005)
+    test_rmse = [_ridge_test_rmse(powers(train.X), train.y, powers(test.X), test.y, a) for a in curve["alphas"]]
+    np.testing.assert_allclose(curve["test_rmse"], test_rmse, rtol=1e-8)
+    best = int(np.argmin(test_rmse))  # the held-out points agree: -10 has the lowest test error
+    assert ln_lambda[best] == pytest.approx(-10, abs=1e-4) and loo["test_rmse"] == pytest.approx(0.298, abs=5e-4)
+    assert loo_rmse[0] == pytest.approx(19, abs=0.5)  # ln lambda = -35
+    below = ln_lambda[loo_rmse < 1]
+    assert below.min() == pytest.approx(-13, abs=1e-4) and np.all(np.diff(np.flatnonzero(loo_rmse < 1)) == 1)
+    assert np.all(np.diff(curve["train_rmse"]) > 0)  # train error only falls as lambda shrinks
+    cond = np.linalg.cond(powers(train.X) - powers(train.X).mean(axis=0))  # why gcv_mode: svd
+    assert 10**6.5 < cond < 10**7.5
+
+
 def test_item13_logistic_regularized(tmp_path):
     fits, _ = _run(_config("logistic_regularized"), tmp_path)
     l1 = {f["alpha"]: f for k, f in fits.items() if k.startswith("l1")}

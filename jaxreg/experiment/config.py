@@ -305,6 +305,18 @@ def _union_members(tp):
     return None
 
 
+def _tagged_member(tp, tag):
+    """The member of a union marked ``Annotated[member, Tag(tag)]``, or None."""
+    from pydantic import Tag
+
+    for arg in typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else ():
+        if typing.get_origin(arg) is typing.Annotated:
+            member, *meta = typing.get_args(arg)
+            if any(isinstance(m, Tag) and m.tag == tag for m in meta):
+                return _unwrap(member)
+    return None
+
+
 def _tag_of(model) -> str | None:
     field = model.model_fields.get("kind")
     return field.default if field is not None and isinstance(field.default, str) else None
@@ -321,6 +333,10 @@ def _walk(schema, loc):
             match = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel) and _tag_of(m) == part]
             if match:
                 tp, tag_key = match[0], "kind"
+                continue
+            tagged = _tagged_member(tp, part)  # a callable discriminator's Tag("...")
+            if tagged is not None:
+                tp = tagged
                 continue
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             allowed = list(tp.model_fields)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from jaxreg.errors import UsageError
 from jaxreg.experiment.config import (
@@ -182,6 +182,13 @@ class AlphaGrid(StrictModel):
         return np.geomspace(self.start, self.stop, self.num).tolist()
 
 
+# a list of alphas, or a mapping {start, stop, num} (errors name the list's or the mapping's keys)
+AlphaList = Annotated[
+    Annotated[list[float], Tag("list")] | Annotated[AlphaGrid, Tag("grid")],
+    Discriminator(lambda v: "grid" if isinstance(v, dict) else "list"),
+]
+
+
 class RidgeCVModel(StrictModel):
     """Ridge regression with ``alpha`` chosen by cross-validation (:class:`jaxreg.RidgeCV`,
     scikit-learn's names and meaning): ``alphas`` are scikit-learn ``Ridge`` strengths (the
@@ -197,7 +204,7 @@ class RidgeCVModel(StrictModel):
 
     kind: Literal["ridge_cv"] = "ridge_cv"
     name: str = Field(min_length=1)
-    alphas: list[float] | AlphaGrid = Field(default_factory=lambda: [0.1, 1.0, 10.0])
+    alphas: AlphaList = Field(default_factory=lambda: [0.1, 1.0, 10.0])
     cv: int | None = Field(None, ge=2, le=MAX_COUNT, description="folds; null: exact leave-one-out")
     gcv_mode: Literal["auto", "svd", "eigen"] | None = None
     fit_intercept: bool = True

@@ -178,17 +178,28 @@ def _objective(config, records, split, spec, out):
 
 
 def _coef_path(config, records, split, spec, out):
+    """A figure per model and value of its other grid axes (a path per degree, say)."""
     figs = {}
     groups = _by_model(_chosen(records, spec, lambda r: _swept(r, "alpha") and r.coef is not None))
     for name, rs in groups.items():
-        rs = sorted((r for r in rs if r.info["alpha"] > 0 and np.ndim(r.coef) == 1), key=lambda r: -r.info["alpha"])
-        if len(rs) < 2:
-            continue
-        _, x, xlabel, logx = _alpha_axis(spec, [r.info["alpha"] for r in rs], _n_train(split))
-        fig = P.coef_path_figure(
-            x, np.stack([r.coef for r in rs]), title=name, feature_names=_feature_names(rs[0]), xlabel=xlabel, logx=logx
-        )
-        figs[f"coef_path_{name}.png"] = fig
+        paths = defaultdict(list)
+        for r in rs:
+            if r.info["alpha"] > 0 and np.ndim(r.coef) == 1:
+                paths[_others(r, "alpha")].append(r)
+        for others, path in paths.items():
+            path = sorted(path, key=lambda r: -r.info["alpha"])
+            if len(path) < 2:
+                continue
+            _, x, xlabel, logx = _alpha_axis(spec, [r.info["alpha"] for r in path], _n_train(split))
+            fig = P.coef_path_figure(
+                x,
+                np.stack([r.coef for r in path]),
+                title=f"{name} {others}".strip(),
+                feature_names=_feature_names(path[0]),
+                xlabel=xlabel,
+                logx=logx,
+            )
+            figs[f"coef_path_{name}{'_' + others.replace(' ', '_') if len(paths) > 1 else ''}.png"] = fig
     if not figs:
         raise Skip("no model has two or more positive values of alpha")
     return figs
@@ -217,8 +228,8 @@ def _cv_curve(config, records, split, spec, out):
             higher_is_better=not loo,
             title=r.info["label"],
         )
-        unique = len({q.fit.model.name for q in chosen}) == len(chosen)
-        name = r.fit.model.name if unique else f"{r.fit.model.name}_{r.fit.index}"
+        name = r.fit.model.name  # with the fit's index where the model has several (a grid)
+        name += f"_{r.fit.index}" if sum(q.fit.model.name == name for q in chosen) > 1 else ""
         figs[f"cv_curve_{name}.png" if len(chosen) > 1 else "cv_curve.png"] = fig
     return figs
 

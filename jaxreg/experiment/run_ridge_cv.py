@@ -42,7 +42,7 @@ def run_ridge_cv(pf, split, feats, info):
     training features; the :class:`~jaxreg.experiment.run.Record` with ``info`` filled in."""
     import jaxreg
     from jaxreg.experiment.run import Record, error_metrics
-    from jaxreg.solvers.ridge_spectral import ridge_path
+    from jaxreg.solvers import ridge_spectral as rs
 
     m = pf.model
     if split.task != "regression" or split.streamed:
@@ -60,13 +60,17 @@ def run_ridge_cv(pf, split, feats, info):
     fit_time = time.perf_counter() - t0
     coef, intercept = np.asarray(est.coef_, np.float64), float(est.intercept_)
     curve = cv_curve(m, Ftr, y, alphas)
-    # every alpha's solution from one factorization (jaxreg.fit's scaling: l2 = alpha / n), for
-    # its train and test error beside its cross-validation score
-    W, b, _ = ridge_path(Ftr, y, np.ones(n), alphas / n, m.fit_intercept)
+    # every alpha's solution from one factorization, the model's (gcv_mode: svd stays accurate
+    # where the eigenvalues of X^T X are not), for its train and test error beside its score
+    Xs, Ys, _, xbar, ybar = rs.scale(Ftr, y[:, None], np.ones(n), m.fit_intercept)
+    with rs.blas_threads(*Xs.shape):
+        spec = rs.decompose(Xs, rs.choose_mode(*Xs.shape, m.gcv_mode))
+        W = rs.coefs(spec, spec.B.T @ Ys, alphas)[:, 0, :]  # (p, A)
+    b = ybar[0] - xbar @ W
     curve["alphas"] = alphas.tolist()
     for prefix, F, target in (("train", Ftr, y), ("test", Fte, split.y_test)):
         if F is not None:
-            resid = np.asarray(target, np.float64)[:, None] - (F @ W.T + b)
+            resid = np.asarray(target, np.float64)[:, None] - (F @ W + b)
             curve[f"{prefix}_rmse"] = np.sqrt(np.mean(resid**2, axis=0)).tolist()
     l2 = est.alpha_ / n
     objective = 0.5 * np.mean((y - Ftr @ coef - intercept) ** 2) + 0.5 * l2 * float(coef @ coef)
