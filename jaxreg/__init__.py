@@ -11,6 +11,7 @@ from jaxreg.cv import ElasticNetCV, LassoCV, LogisticRegressionCV
 from jaxreg.estimators import Classifier, ElasticNet, Lasso, LinearRegression, LogisticRegression, Regressor, Ridge
 from jaxreg.fit import FitResult, alpha_max, fit
 from jaxreg.glm import GammaRegressor, PoissonRegressor, TweedieRegressor
+from jaxreg.group import GroupLasso, SparseGroupLasso
 from jaxreg.huber import HuberRegressor
 from jaxreg.implicit import solution
 from jaxreg.losses import Gamma, Huber, Logistic, Multinomial, Poisson, Squared, Tweedie
@@ -56,6 +57,9 @@ __all__ = [
     "PoissonRegressor",
     "GammaRegressor",
     "TweedieRegressor",
+    # group lasso estimators; the penalties are jaxreg.penalties.GroupLasso / SparseGroupLasso
+    "GroupLasso",
+    "SparseGroupLasso",
     "HuberRegressor",
     "LassoCV",
     "RidgeCV",
