@@ -1,7 +1,7 @@
 """Peers that sweeps run side by side with jaxreg: scikit-learn (Lasso, ElasticNet, Ridge,
-LinearRegression, LogisticRegression, SGDRegressor), skglm and celer.
+LinearRegression, LogisticRegression, SGDRegressor), skglm, celer and glum.
 
-A peer is chosen by name (``sklearn``, ``sklearn_sgd``, ``skglm``, ``celer``); which of its
+A peer is chosen by name (``sklearn``, ``sklearn_sgd``, ``skglm``, ``celer``, ``glum``); which of its
 estimators solves a (loss, penalty) pair is looked up in :data:`ESTIMATORS`, and its
 parameters are translated so that it minimises *our* objective (``shared/DESIGN.md``):
 
@@ -10,6 +10,10 @@ parameters are translated so that it minimises *our* objective (``shared/DESIGN.
 * ``Ridge(alpha=a * n)`` is our ``L2(a)``: ``||r||^2 + a n ||w||^2`` is ``2n`` times ours.
 * ``LogisticRegression(C=1 / (a n))`` (scikit-learn, celer): their objective
   ``C * sum(loss) + penalty`` divided by ``C n`` is ours.
+* glum's ``GeneralizedLinearRegressor`` minimises the weighted mean half deviance plus
+  ``alpha (l1_ratio ||w||_1 + (1 - l1_ratio) / 2 ||w||^2)``: ours, ``alpha`` and ``l1_ratio``
+  pass through, with the family of our loss (squared: normal, identity link; logistic:
+  binomial, logit; poisson, gamma: log link); ``tol`` is its ``gradient_tol``.
 
 A peer whose package is not installed is skipped with a note (``jaxreg[bench]`` installs
 skglm and celer); so is a pair it has no estimator for.
@@ -46,7 +50,17 @@ PEERS = {
     "sklearn_sgd": Peer("sklearn_sgd", "sklearn", "sklearn.linear_model", "pip install scikit-learn"),
     "skglm": Peer("skglm", "skglm", "skglm", "pip install 'jaxreg[bench]'"),
     "celer": Peer("celer", "celer", "celer", "pip install 'jaxreg[bench]'"),
+    "glum": Peer("glum", "glum", "glum", "pip install glum"),
 }
+
+# our loss -> glum's (family, link); the estimator's name carries the family ("[poisson]")
+GLUM_FAMILIES = {
+    "squared": ("normal", "identity"),
+    "logistic": ("binomial", "logit"),
+    "poisson": ("poisson", "log"),
+    "gamma": ("gamma", "log"),
+}
+GLUM = "GeneralizedLinearRegressor"
 
 _CLASSIFIERS = ("logistic", "multinomial")
 
@@ -68,6 +82,9 @@ ESTIMATORS: dict[tuple[str, str, str], str] = {
     ("celer", "squared", "l1"): "Lasso",
     ("celer", "squared", "elastic_net"): "ElasticNet",
     ("celer", "logistic", "l1"): "LogisticRegression",
+    **{
+        ("glum", loss, k): f"{GLUM}[{loss}]" for loss in GLUM_FAMILIES for k in ("none", "l1", "l2", "elastic_net")
+    },
 }
 
 
@@ -82,7 +99,7 @@ class BaselineRun(StrictModel):
     one it runs every epoch (scikit-learn's ``tol=None``).
     """
 
-    peer: Literal["sklearn", "sklearn_sgd", "skglm", "celer"]
+    peer: Literal["sklearn", "sklearn_sgd", "skglm", "celer", "glum"]
     tol: float | None = Field(None, ge=0.0)
     max_iter: int | None = Field(None, ge=1)
     options: dict[str, Any] = Field(default_factory=dict)
@@ -123,10 +140,18 @@ def resolve(peer: str, loss: str, penalty_kind: str, fit_intercept: bool, n_clas
 
 def make_estimator(run: BaselineRun, estimator: str, penalty, alpha: float, n: int, fit_intercept: bool):
     """The peer estimator that minimises our objective (parameters translated)."""
-    name = estimator
+    name, _, loss = estimator.partition("[")  # glum's: "GeneralizedLinearRegressor[poisson]"
     cls = getattr(importlib.import_module(PEERS[run.peer].classes), name)
     kind, l1_ratio = penalty.kind, penalty.l1_fraction
     kw: dict[str, Any] = {"fit_intercept": fit_intercept}
+    if name == GLUM:
+        family, link = GLUM_FAMILIES[loss.rstrip("]")]
+        kw.update(family=family, link=link, alpha=0.0 if kind == "none" else alpha, l1_ratio=l1_ratio)
+        if run.tol is not None:
+            kw["gradient_tol"] = run.tol
+        if run.max_iter is not None:
+            kw["max_iter"] = run.max_iter
+        return cls(**{**kw, **run.options})
     if name in ("Lasso", "ElasticNet"):
         kw["alpha"] = alpha
         if name == "ElasticNet":
@@ -187,6 +212,8 @@ def run_peer(run: BaselineRun, estimator: str, penalty, alpha, X, y, fit_interce
         converged (no ConvergenceWarning; skglm: ``stop_crit_ <= tol``) and the time.
     """
     est = make_estimator(run, estimator, penalty, alpha, X.shape[0], fit_intercept)
+    if estimator == f"{GLUM}[logistic]":  # glum's binomial takes y in {0, 1}: the larger label is 1
+        y = (np.asarray(y) == np.max(y)).astype(np.float64)
     if estimator == "SGDRegressor":
         return _run_sgd_epochs(est, run, X, y, objective)
     with warnings.catch_warnings(record=True) as caught:
