@@ -26,7 +26,7 @@ from jaxreg._fitparts import check_offset
 from jaxreg.fit import compute_context, resolve_device
 from jaxreg.losses import Logistic, Loss, get_loss, with_offset
 from jaxreg.penalties import L1, Penalty, get_penalty
-from jaxreg.solvers import engine, get_solver, ridge_spectral
+from jaxreg.solvers import engine, get_solver, group_bcd, ridge_spectral
 from jaxreg.solvers import working_set as ws
 
 __all__ = ["path", "PathResult", "alpha_grid", "solve_path"]
@@ -198,7 +198,7 @@ def _problem(X, y, loss, penalty, sample_weight):
 
     loss = get_loss(loss)
     penalty = L1(1.0) if penalty is None else get_penalty(penalty)
-    if engine.handles(loss, penalty):
+    if engine.handles(loss, penalty) and group_bcd.handles(loss, penalty):
         raise ValueError(_no_path_reason(loss, penalty))
     X, y = V.check_X_y(X, y, regression=not loss.is_classifier, accept_sparse=True)
     loss.check_target(y)
@@ -330,7 +330,7 @@ def path(
         from jaxreg.fit import alpha_max
 
         try:  # the default grid starts at alpha_max, which only some penalties have
-            penalty.alpha_max(np.ones(1))
+            penalty.alpha_max(np.ones(X.shape[1]))
         except ValueError as e:
             raise ValueError(f"path with penalty {penalty!r} needs alphas= (no default grid): {e}") from None
 
@@ -351,7 +351,8 @@ def path(
         kw = dict(fit_intercept=bool(fit_intercept), tol=float(tol), max_iter=int(max_iter))
         if not kernels:  # sparse X, or a pair beyond the squared/logistic kernels: the engine
             unit = penalty.with_alpha(1.0)
-            res = engine.solve_path(X, y[None], sw[None], loss, [unit], grid[:, None], w0=coef_init, **kw)
+            solver_path = engine.solve_path if group_bcd.handles(loss, penalty) else _group_path(X).solve_path
+            res = solver_path(X, y[None], sw[None], loss, [unit], grid[:, None], w0=coef_init, **kw)
             res = {k: (v[:, 0] if isinstance(v, np.ndarray) else v) for k, v in res.items()}
         elif solver == "fista":
             units = ws.l1_l2(penalty.with_alpha(1.0), p, X.dtype)
@@ -375,6 +376,16 @@ def path(
         fit_time=elapsed - res["compile_time"],
         compile_time=res["compile_time"],
     )
+
+
+def _group_path(X):
+    """The group penalties' path solver (block coordinate descent: a dense X only)."""
+    if _sparse.is_sparse(X):
+        raise ValueError(
+            "path with a group penalty needs a dense X (its block coordinate descent reads dense blocks); "
+            "pass X.toarray(), or fit each alpha with jaxreg.fit(..., solver='fista')"
+        )
+    return group_bcd
 
 
 def _ridge_on_host(loss, penalty, X, device):

@@ -886,6 +886,7 @@ class GroupPenalty(Penalty):
             )
 
     def layout(self, n_features: int) -> GroupLayout:
+        self.check_n_features(n_features)
         return group_layout(self.groups, int(n_features))
 
     def _group_weights(self, lay, dtype):

@@ -252,3 +252,39 @@ def test_groups_that_do_not_fit_x_are_named(data):
         SparseGroupLasso(0.1, 1.5, SIZE)
     with pytest.raises(ValueError, match="solver='working_set' cannot handle"):
         jaxreg.fit(X, y, penalty=GroupLasso(0.1, SIZE), solver="working_set")
+
+
+# ----------------------------------------------------------------------------- path, estimators
+
+
+def test_path_warm_starts_down_from_alpha_max(data):
+    X, y = data
+    pen = GroupLasso(1.0, SIZE, [1.0, 0.5, 2.0, 1.0, 1.5])
+    res = jaxreg.path(X, y, penalty=pen, n_alphas=6, eps=1e-2, tol=1e-10)
+    np.testing.assert_allclose(res.alphas[0], jaxreg.alpha_max(X, y, penalty=pen), rtol=1e-12)
+    assert res.converged.all() and res.nonzeros[0] == 0 and res.nonzeros[-1] > 0
+    for k, a in enumerate(res.alphas):
+        assert _kkt(X, y, res.coefs[:, k], res.intercepts[k], a, SIZE, pen.weights) < 1e-9
+    with pytest.raises(ValueError, match="path with a group penalty needs a dense X"):
+        import scipy.sparse as sp
+
+        jaxreg.path(sp.csr_matrix(X), y, penalty=pen)
+
+
+def test_estimators_fit_the_penalised_objective(data):
+    from sklearn.base import clone
+
+    X, y = data
+    labels = np.repeat(np.arange(5), SIZE)
+    est = jaxreg.GroupLasso(alpha=0.2, groups=labels, tol=1e-10).fit(X, y)
+    res = jaxreg.fit(X, y, penalty=GroupLasso(0.2, SIZE), tol=1e-10)
+    np.testing.assert_allclose(est.coef_, res.coef, atol=1e-10)
+    np.testing.assert_allclose(est.predict(X), X @ res.coef + res.intercept, atol=1e-9)
+    assert est.get_params()["groups"] is labels  # fit leaves the parameters as given
+    np.testing.assert_array_equal(clone(est).fit(X, y).coef_, est.coef_)
+    sgl = jaxreg.SparseGroupLasso(alpha=0.1, l1_ratio=0.4, groups=SIZE, tol=1e-10).fit(X, y)
+    assert _kkt(X, y, sgl.coef_, sgl.intercept_, 0.1, SIZE, l1_ratio=0.4) < 1e-9
+    with pytest.raises(ValueError, match="l1_ratio=2 is not allowed"):
+        jaxreg.SparseGroupLasso(l1_ratio=2, groups=SIZE).fit(X, y)
+    with pytest.raises(ValueError, match="alpha=-1 is not allowed"):
+        jaxreg.GroupLasso(alpha=-1, groups=SIZE).fit(X, y)
