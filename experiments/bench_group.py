@@ -1,7 +1,7 @@
 """Group lasso: jaxreg's group_bcd against skglm's GroupLasso (GroupBCD), float64.
 
 Problem: Gaussian design n x p, groups of 5 contiguous features, 10 active groups, noise
-0.1 (``--n``, ``--p``, ``--size``). For each alpha in {alpha_max/10, alpha_max/100}: both
+0.1 (``--n``, ``--p``, ``--size``, ``--active``, ``--noise``). For each alpha in {alpha_max/10, alpha_max/100}: both
 solvers to a tight tolerance (skglm tol 1e-10 on the same criterion, the largest distance
 of a group's gradient to its subdifferential; jaxreg tol 1e-10), then the objective of
 each, in float64 numpy, must agree to 1e-8 relative. Timed: median of ``--reps`` fits
@@ -9,7 +9,7 @@ after a warm-up, the two solvers alternating (load from other processes hits bot
 jaxreg's compile time (first fit, programs built or loaded) reported apart. The load
 average is printed: the machine may be shared.
 
-Usage: python3 experiments/bench_group.py [--n 1000] [--p 5000] [--size 5] [--reps 5]
+Usage: python3 experiments/bench_group.py [--n 1000] [--p 5000] [--size 5] [--reps 5] [--active 10] [--noise 0.1]
 """
 
 import argparse
@@ -32,6 +32,8 @@ def main():
     ap.add_argument("--size", type=int, default=5)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--tol", type=float, default=1e-10)
+    ap.add_argument("--active", type=int, default=10, help="groups with nonzero true coefficients")
+    ap.add_argument("--noise", type=float, default=0.1)
     args = ap.parse_args()
 
     from skglm import GroupLasso as SkGroupLasso
@@ -43,12 +45,15 @@ def main():
     n, p, s = args.n, args.p, args.size
     X = rng.standard_normal((n, p))
     w = np.zeros(p)
-    w[: 10 * s] = rng.standard_normal(10 * s)
-    y = X @ w + 1.0 + 0.1 * rng.standard_normal(n)
+    w[: args.active * s] = rng.standard_normal(args.active * s)
+    y = X @ w + 1.0 + args.noise * rng.standard_normal(n)
     pen = GroupLasso(1.0, groups=s)
     amax = jaxreg.alpha_max(X, y, penalty=pen)
     print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
-    print(f"{n} x {p}, groups of {s}, alpha_max = {amax:.6g}, tol {args.tol:g}, median of {args.reps}")
+    print(
+        f"{n} x {p}, groups of {s}, {args.active} active, noise {args.noise:g}, alpha_max = {amax:.6g}, "
+        f"tol {args.tol:g}, median of {args.reps}"
+    )
     for div in (10, 100):
         alpha = amax / div
 
