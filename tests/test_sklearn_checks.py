@@ -58,6 +58,9 @@ def test_glm_regressors(estimator, check):
         jaxreg.SigmoidBasis(),
         jaxreg.FourierBasis(),
         jaxreg.BayesianLinearRegression(),
+        # max_iter=1000: at 100 L-BFGS-B iterations scikit-learn's own HuberRegressor fails the
+        # sample-weight equivalence check too (neither fit has converged on the check's data)
+        jaxreg.HuberRegressor(max_iter=1000),
     ]
 )
 def test_numpy_estimators(estimator, check):
