@@ -288,3 +288,18 @@ def test_estimators_fit_the_penalised_objective(data):
         jaxreg.SparseGroupLasso(l1_ratio=2, groups=SIZE).fit(X, y)
     with pytest.raises(ValueError, match="alpha=-1 is not allowed"):
         jaxreg.GroupLasso(alpha=-1, groups=SIZE).fit(X, y)
+
+
+def test_sample_weights_are_repeated_rows_and_zero_weights_unpenalize(data):
+    X, y = data
+    counts = np.random.default_rng(5).integers(1, 4, N)
+    pen = GroupLasso(0.1, SIZE, [1.0, 0.0, 2.0, 1.0, 1.5])  # group 1 unpenalized
+    weighted = jaxreg.fit(X, y, penalty=pen, sample_weight=counts, tol=1e-10)
+    repeated = jaxreg.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts), penalty=pen, tol=1e-10)
+    np.testing.assert_allclose(weighted.coef, repeated.coef, atol=1e-9)
+    assert np.all(weighted.coef[SIZE : 2 * SIZE] != 0)
+    Xr, yr = np.repeat(X, counts, axis=0), np.repeat(y, counts)
+    assert _kkt(Xr, yr, weighted.coef, weighted.intercept, 0.1, SIZE, pen.weights) < 1e-9
+    warm = jaxreg.fit(X, y, penalty=pen, sample_weight=counts, tol=1e-10, coef_init=weighted.coef,
+                      intercept_init=weighted.intercept)  # fmt: skip
+    assert warm.n_iter == 0 and warm.converged
