@@ -68,13 +68,16 @@ DataSpec = Annotated[LinearData | ClassificationData | SinusoidalData, Field(dis
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     """Arrays built from a spec: ``task`` is "regression" or "classification";
-    ``feature_names`` the columns' names where the data has them (a CSV header)."""
+    ``feature_names`` the columns' names where the data has them (a CSV header);
+    ``offset`` a fixed term per sample added to every model's linear predictor
+    (``jaxreg.fit(offset=...)``), where the data has one."""
 
     X: np.ndarray
     y: np.ndarray
     task: str
     coef_true: np.ndarray | None = None
     feature_names: tuple[str, ...] | None = None
+    offset: np.ndarray | None = None
 
     @property
     def shape(self):

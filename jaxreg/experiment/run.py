@@ -46,6 +46,8 @@ class Split:
     coef_true: np.ndarray | None = None
     raw: object = None  # the whole Dataset, or a streamed NpyDataset (no split)
     feature_names: tuple | None = None  # the input columns' names, where the data has them
+    offset_train: np.ndarray | None = None  # the data's offset (Dataset.offset), split as the rows
+    offset_test: np.ndarray | None = None
 
     @property
     def streamed(self) -> bool:
@@ -91,14 +93,18 @@ def prepare(config: RunConfig) -> Split:
                 f"split.test_data: the test set must be in-memory {ds.task} data with {np.shape(ds.X)[1]} columns "
                 "like data"
             )
-        return Split(ds.X, ds.y, test.X, test.y, ds.task, ds.coef_true, ds, ds.feature_names)
+        if (ds.offset is None) != (test.offset is None):
+            raise UsageError("split.test_data: data and test_data must both have an offset or neither")
+        return Split(ds.X, ds.y, test.X, test.y, ds.task, ds.coef_true, ds, ds.feature_names, ds.offset, test.offset)
     if not sp.holds_out:
-        return Split(ds.X, ds.y, None, None, ds.task, ds.coef_true, ds, ds.feature_names)
+        return Split(ds.X, ds.y, None, None, ds.task, ds.coef_true, ds, ds.feature_names, ds.offset)
     stratify = ds.y if sp.stratify and ds.task == "classification" else None
+    rows = np.arange(ds.X.shape[0])  # split with the rows, so the offset follows them
     try:
-        Xtr, Xte, ytr, yte = train_test_split(
+        Xtr, Xte, ytr, yte, itr, ite = train_test_split(
             ds.X,
             ds.y,
+            rows,
             test_size=sp.test_size or None,
             train_size=sp.train_size,
             shuffle=sp.shuffle,
@@ -107,7 +113,8 @@ def prepare(config: RunConfig) -> Split:
         )
     except ValueError as exc:
         raise UsageError(f"split: {exc} (the data has {ds.X.shape[0]} samples)") from None
-    return Split(Xtr, ytr, Xte, yte, ds.task, ds.coef_true, ds, ds.feature_names)
+    off = (None, None) if ds.offset is None else (ds.offset[itr], ds.offset[ite])
+    return Split(Xtr, ytr, Xte, yte, ds.task, ds.coef_true, ds, ds.feature_names, *off)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -127,10 +134,13 @@ def _kind(loss) -> str:
     return loss if isinstance(loss, str) else loss.name
 
 
-def _scores(loss, coef, intercept, X, classes):
+def _scores(loss, coef, intercept, X, classes, offset=None):
     """Predictions: the mean for regression losses (``exp(z)`` with a log link), class
-    probabilities for logistic and multinomial. ``loss`` is a name or a Loss."""
+    probabilities for logistic and multinomial, at ``z = X coef + intercept (+ offset)``.
+    ``loss`` is a name or a Loss."""
     z = np.asarray(X @ coef + intercept, dtype=np.float64)
+    if offset is not None:
+        z = z + (offset if z.ndim == 1 else offset[:, None])
     kind = _kind(loss)
     if kind in _LOG_LINK:
         return np.exp(z)
@@ -144,13 +154,13 @@ def _scores(loss, coef, intercept, X, classes):
     return z
 
 
-def error_metrics(loss, coef, intercept, X, y, classes, prefix) -> dict:
+def error_metrics(loss, coef, intercept, X, y, classes, prefix, offset=None) -> dict:
     """``{prefix}_mse`` and ``_rmse`` of the predicted mean (regression; with a log link also
     ``_deviance``, scikit-learn's mean Tweedie deviance of the loss's power), or
     ``_accuracy`` and ``_log_loss``. ``loss`` is a name or a Loss."""
     if X is None:
         return {}
-    out = _scores(loss, coef, intercept, X, classes)
+    out = _scores(loss, coef, intercept, X, classes, offset)
     kind = _kind(loss)
     if kind not in ("logistic", "multinomial"):
         y = np.asarray(y, np.float64)
@@ -190,12 +200,18 @@ def run_fit(pf: PlannedFit, split: Split, feats, config: RunConfig, fast=False) 
     """Fit one planned model; any exception is recorded as ``status: failed``."""
     info = {"id": pf.index, "model": pf.model.name, "label": pf.label, "kind": pf.model.kind, "params": pf.params}
     try:
+        if split.offset_train is not None and (isinstance(pf.model, BayesModel) or pf.model.kind == "ridge_cv"):
+            raise ValueError(f"model kind {pf.model.kind!r} takes no offset, and the data has one (exposure: offset)")
         if isinstance(pf.model, BayesModel):
             return _run_bayes(pf, split, feats, info)
         if pf.model.kind == "ridge_cv":
             from jaxreg.experiment.run_ridge_cv import run_ridge_cv
 
             return run_ridge_cv(pf, split, feats, info)
+        if pf.model.kind == "tuning":
+            from jaxreg.experiment.run_tuning import run_tuning
+
+            return run_tuning(pf, split, feats, info)
         return _run_jaxreg(pf, split, feats, config, fast, info)
     except Exception as exc:  # one model's failure must not lose the others
         info.update(status="failed", converged=False, error=f"{type(exc).__name__}: {' '.join(str(exc).split())}")
@@ -217,7 +233,13 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
     y = None if split.streamed else split.y_train
     if split.streamed and m.penalty.alpha_ratio is not None:
         raise ValueError("alpha_ratio needs the data in memory (alpha_max is computed from it); give alpha")
-    alpha = m.penalty.resolve_alpha(Ftr, y, loss, m.fit_intercept) if not split.streamed else m.penalty.alpha or 0.0
+    if split.offset_train is not None:
+        kwargs["offset"] = split.offset_train
+    alpha = (
+        m.penalty.resolve_alpha(Ftr, y, loss, m.fit_intercept, offset=split.offset_train)
+        if not split.streamed
+        else m.penalty.alpha or 0.0
+    )
     penalty = m.penalty.build(alpha)
     t0 = time.perf_counter()
     res = jaxreg.fit(Ftr, y, loss=loss, penalty=penalty, fit_intercept=m.fit_intercept, **kwargs)
@@ -249,8 +271,8 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
         pen = float(penalty.value(res.coef)) if loss.name == "squared" else None
         info["train_mse"] = None if pen is None else _finite(2.0 * (res.objective - pen))
     else:
-        info.update(error_metrics(loss, res.coef, res.intercept, Ftr, split.y_train, classes, "train"))
-        info.update(error_metrics(loss, res.coef, res.intercept, Fte, split.y_test, classes, "test"))
+        info.update(error_metrics(loss, res.coef, res.intercept, Ftr, split.y_train, classes, "train", split.offset_train))
+        info.update(error_metrics(loss, res.coef, res.intercept, Fte, split.y_test, classes, "test", split.offset_test))
     if classes is not None:
         info["classes"] = classes
     info.update(_recovery(res.coef, split.coef_true, pf.features))

@@ -63,8 +63,10 @@ class CountData(StrictModel):
     and sparse truth of the ``linear`` kind (``corr(x_i, x_j) = rho^|i-j|``, ``n_informative``
     standard normal coefficients times ``coef_scale``). With ``log_exposure_spread`` > 0 each
     sample has an exposure (time at risk) with ``log(exposure)`` uniform on ``[-spread,
-    spread]``, appended as the last column: ``jaxreg.fit`` takes no offset, so the exposure
-    enters as a feature whose true coefficient is 1."""
+    spread]``. ``exposure: offset`` gives ``log(exposure)`` as the data's offset (every
+    model's linear predictor is ``X w + b + log(exposure)``: a model of the rate);
+    ``exposure: feature`` appends it as the last column instead, a feature whose true
+    coefficient is 1."""
 
     kind: Literal["counts"] = "counts"
     n_samples: int = Field(500, ge=1, le=MAX_COUNT)
@@ -74,6 +76,9 @@ class CountData(StrictModel):
     coef_scale: float = Field(0.5, gt=0.0, description="the true coefficients' scale (log-rate units)")
     intercept: float = 0.0
     log_exposure_spread: float = Field(0.0, ge=0.0, description="log(exposure) uniform on [-spread, spread]")
+    exposure: Literal["offset", "feature"] = Field(
+        "feature", description="log(exposure) as the models' offset or as the last feature"
+    )
     seed: int = Field(0, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
@@ -92,11 +97,16 @@ class CountData(StrictModel):
         w = self.coef_scale * w
         rng = np.random.default_rng([self.seed, 1])
         eta = self.intercept + X @ w
+        offset = None
         if self.log_exposure_spread > 0:
             log_exposure = rng.uniform(-self.log_exposure_spread, self.log_exposure_spread, self.n_samples)
-            X, w, eta = np.column_stack([X, log_exposure]), np.append(w, 1.0), eta + log_exposure
+            eta = eta + log_exposure
+            if self.exposure == "offset":
+                offset = log_exposure.astype(dtype)
+            else:
+                X, w = np.column_stack([X, log_exposure]), np.append(w, 1.0)
         y = rng.poisson(np.exp(eta)).astype(dtype)
-        return Dataset(X.astype(dtype), y, "regression", w)
+        return Dataset(X.astype(dtype), y, "regression", w, offset=offset)
 
 
 class CsvData(StrictModel):

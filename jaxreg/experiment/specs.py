@@ -153,16 +153,17 @@ class PenaltySpec(StrictModel):
             params["l1_ratio"] = self.l1_fraction
         return get_penalty(PENALTY_NAMES[self.kind], **params)
 
-    def resolve_alpha(self, X, y, loss, fit_intercept=True) -> float:
-        """The absolute alpha on data ``(X, y)``: ``alpha``, or ``alpha_ratio * alpha_max``
-        (``loss`` a name or a :class:`jaxreg.losses.Loss`)."""
+    def resolve_alpha(self, X, y, loss, fit_intercept=True, offset=None) -> float:
+        """The absolute alpha on data ``(X, y)`` (and ``offset``, see ``jaxreg.fit``):
+        ``alpha``, or ``alpha_ratio * alpha_max`` (``loss`` a name or a
+        :class:`jaxreg.losses.Loss`)."""
         if self.kind == "none":
             return 0.0
         if self.alpha is not None:
             return float(self.alpha)
         from jaxreg import alpha_max
 
-        amax = alpha_max(X, y, loss=loss, penalty=self.build(1.0), fit_intercept=fit_intercept)
+        amax = alpha_max(X, y, loss=loss, penalty=self.build(1.0), fit_intercept=fit_intercept, offset=offset)
         return float(self.alpha_ratio) * amax
 
     def label(self) -> str:
