@@ -114,6 +114,19 @@ def _check_alpha(alpha, name="alpha"):
             raise ValueError(f"{name}={alpha!r} is not allowed; {name} must be a finite number >= 0")
 
 
+def _check_weights(penalty, per):
+    """A penalty's ``weights`` as a float array when given as a list, checked when concrete:
+    1-D, finite, >= 0 (``per`` says how many)."""
+    if isinstance(penalty.weights, (list, tuple)):
+        object.__setattr__(penalty, "weights", np.asarray(penalty.weights, dtype=float))
+    if is_concrete(penalty.weights):
+        wt = np.asarray(penalty.weights, dtype=float)
+        if wt.ndim != 1 or not np.all(np.isfinite(wt)) or np.any(wt < 0):
+            raise ValueError(
+                f"weights={penalty.weights!r} is not allowed; weights must be a 1-D array of finite numbers >= 0 {per}"
+            )
+
+
 def l1_distance(w, grad, thresh):
     """Distance of ``-grad`` to ``thresh * d|w|`` coordinate by coordinate."""
     at_zero = jnp.maximum(jnp.abs(grad) - thresh, 0.0)
@@ -323,15 +336,7 @@ class WeightedL1(Penalty):
         _check_alpha(self.alpha)
         # weights=None is rejected by fit's validation, not here: JAX rebuilds pytrees with
         # placeholder leaves, and a constructor that raises would break that.
-        if isinstance(self.weights, (list, tuple)):
-            object.__setattr__(self, "weights", np.asarray(self.weights, dtype=float))
-        if is_concrete(self.weights):
-            wt = np.asarray(self.weights, dtype=float)
-            if wt.ndim != 1 or not np.all(np.isfinite(wt)) or np.any(wt < 0):
-                raise ValueError(
-                    f"weights={self.weights!r} is not allowed; weights must be a 1-D array of "
-                    "finite numbers >= 0 (one per feature)"
-                )
+        _check_weights(self, "(one per feature)")
 
     def _thresh(self, w):
         wt = self.weights
@@ -661,7 +666,7 @@ class Bounded(Penalty):
     def alpha_max(self, grad0):
         # w = 0 is optimal when -grad0 lies in the penalty's subdifferential at 0 plus the
         # normal cone of the box there: with lower = 0 only gradients pointing down count
-        lo, hi = (jnp.asarray(b, grad0.dtype) for b in (self.lower, self.upper))
+        lo, hi = (jnp.asarray(b) for b in (self.lower, self.upper))  # only compared with 0
         g = jnp.where(lo == 0, jnp.minimum(grad0, 0.0), grad0)
         g = jnp.where(hi == 0, jnp.maximum(g, 0.0), g)
         return self.penalty.alpha_max(g)
@@ -841,19 +846,11 @@ class GroupPenalty(Penalty):
         groups, n_features = canonical_groups(self.groups)
         object.__setattr__(self, "groups", groups)
         object.__setattr__(self, "n_features", n_features)
-        if isinstance(self.weights, (list, tuple)):
-            object.__setattr__(self, "weights", np.asarray(self.weights, dtype=float))
-        if is_concrete(self.weights):
-            wt = np.asarray(self.weights, dtype=float)
-            if wt.ndim != 1 or not np.all(np.isfinite(wt)) or np.any(wt < 0):
-                raise ValueError(
-                    f"weights={self.weights!r} is not allowed; weights must be a 1-D array of finite numbers >= 0 "
-                    "(one per group) or None (all 1)"
-                )
-            if not isinstance(groups, int) and len(wt) != len(groups):
-                raise ValueError(
-                    f"weights has {len(wt)} entries; it must have one per group ({len(groups)} groups), or be None"
-                )
+        _check_weights(self, "(one per group) or None (all 1)")
+        if is_concrete(self.weights) and not isinstance(groups, int) and len(self.weights) != len(groups):
+            raise ValueError(
+                f"weights has {len(self.weights)} entries; it must have one per group ({len(groups)} groups) or be None"
+            )
 
     def with_alpha(self, alpha):
         # the groups are canonical already: a copy with the new leaf, not a new validation
