@@ -35,6 +35,14 @@ def _number(value, name, low, high=None):
     return float(value)
 
 
+def _keep(estimator, params):
+    """``__init__``'s arguments as attributes of the same names, untouched (scikit-learn's
+    rule: ``__init__`` validates nothing; ``fit`` checks them)."""
+    for name, value in params.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
 class _GroupRegressor(RegressorMixin, BaseEstimator):
     """What the group estimators share; subclasses give ``__init__`` and ``_penalty()``."""
 
@@ -148,14 +156,7 @@ class GroupLasso(_GroupRegressor):
         max_iter=None,
         warm_start=False,
     ):
-        self.alpha = alpha
-        self.groups = groups
-        self.weights = weights
-        self.fit_intercept = fit_intercept
-        self.solver = solver
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        _keep(self, locals())
 
     def _penalty(self):
         return GroupLassoPenalty(_number(self.alpha, "alpha", 0.0), self.groups, self.weights)
@@ -191,15 +192,7 @@ class SparseGroupLasso(_GroupRegressor):
         max_iter=None,
         warm_start=False,
     ):
-        self.alpha = alpha
-        self.l1_ratio = l1_ratio
-        self.groups = groups
-        self.weights = weights
-        self.fit_intercept = fit_intercept
-        self.solver = solver
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        _keep(self, locals())
 
     def _penalty(self):
         alpha = _number(self.alpha, "alpha", 0.0)

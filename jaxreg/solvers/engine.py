@@ -613,12 +613,25 @@ def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=Tr
     return out, compiler.compile_time
 
 
-def solve_path(X, y, weights, loss, penalties, alphas, *, fit_intercept, tol, max_iter, w0=None, compiler=None):
+def solve_path(
+    X, y, weights, loss, penalties, alphas, *, fit_intercept, tol, max_iter, w0=None, compiler=None, make_problem=None,
+    run=None,
+):  # fmt: skip
     """:func:`jaxreg.path.solve_path`'s contract on the engine: problem ``j`` is ``(y[j],
     weights[j], penalties[j])`` (``y``, ``weights`` with a leading axis of ``B`` problems,
     ``penalties`` their unit penalties) along ``alphas`` (``(n_alphas, B)``), each alpha
-    warm-started from the last; ``X`` numpy or scipy.sparse is put on the device once."""
+    warm-started from the last; ``X`` numpy or scipy.sparse is put on the device once.
+
+    Another host-driven solver runs the same path with its own ``make_problem(X, y,
+    weights, penalty, like)`` and ``run`` (:func:`solve`'s signature; its problem has ``y``
+    and ``d``, and its output's ``criterion`` indexes ``CRITERIA``)."""
     compiler = compiler or Compiler()
+    run = run or solve
+    if make_problem is None:
+
+        def make_problem(X, y, weights, penalty, like):
+            return problem(X, y, weights, fit_intercept=fit_intercept, loss=loss, like=like)
+
     alphas = np.asarray(alphas)
     A, B = alphas.shape
     X = X.tocsc() if hasattr(X, "tocsc") else np.asarray(X)
@@ -630,14 +643,14 @@ def solve_path(X, y, weights, loss, penalties, alphas, *, fit_intercept, tol, ma
     prob = None
     for j in range(B):
         yj = jax.device_put(np.asarray(y[j], dtype))
-        prob = problem(X, yj, np.asarray(weights[j]), fit_intercept=fit_intercept, loss=loss, like=prob)
+        prob = make_problem(X, yj, np.asarray(weights[j]), penalties[j], prob)
         w = np.zeros(p, dtype) if w0 is None else np.asarray(w0, dtype)
         b = np.zeros((), dtype)
         if fit_intercept and not np.any(w):
             b = np.asarray(compiler(INIT_INTERCEPT, loss, prob.y, prob.d), dtype)
         for i in range(A):
-            res = solve(prob, loss, penalties[j].with_alpha(alphas[i, j]), w, b, tol=tol, max_iter=max_iter,
-                        compiler=compiler)  # fmt: skip
+            res = run(prob, loss, penalties[j].with_alpha(alphas[i, j]), w, b, tol=tol, max_iter=max_iter,
+                      compiler=compiler)  # fmt: skip
             w, b = res.coef, res.intercept
             for key, value in (("coefs", w), ("intercepts", b), ("n_iter", res.n_iter), ("stop_crit", res.stop_crit),
                                ("kind", res.criterion), ("converged", res.status == CONVERGED)):  # fmt: skip

@@ -41,12 +41,15 @@ from jaxreg._buckets import aligned_empty
 from jaxreg._compile import Compiler
 from jaxreg.losses import Loss, Squared
 from jaxreg.penalties import GroupPenalty, Penalty, prox_block, residual_block
+from jaxreg.solvers import engine as _engine
 from jaxreg.solvers._common import CONVERGED, DIVERGED, MAX_ITER, SolverOutput
+from jaxreg.solvers.working_set import CRITERIA
 from jaxreg.solvers.working_set_kernels import anderson_weights
 
 __all__ = ["handles", "group_bcd", "solve", "solve_path", "problem", "CRITERIA"]
 
-CRITERIA = ("subdiff_distance",)
+# ("duality_gap", "subdiff_distance") as the working set's (one table for paths); this one
+# reports the second
 
 WS_MIN = 10  # smallest working set, in groups (skglm's p0)
 WS_GROWTH = 2  # the working set holds this many times the groups in the support
@@ -335,7 +338,7 @@ def solve(prob: Problem, loss, penalty, w0, b0, *, tol, max_iter, compiler):
         status=np.asarray(status),
         stop_crit=np.asarray(chk.crit, dtype),
         history=np.asarray(history, dtype),
-        criterion=np.asarray(0),
+        criterion=np.asarray(CRITERIA.index("subdiff_distance")),
     )
 
 
@@ -348,37 +351,14 @@ def group_bcd(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept
     return out, compiler.compile_time
 
 
-def solve_path(X, y, weights, loss, penalties, alphas, *, fit_intercept, tol, max_iter, w0=None, compiler=None):
-    """:func:`jaxreg.solvers.engine.solve_path`'s contract (``kind`` an index into
-    :data:`jaxreg.solvers.working_set.CRITERIA`): problem ``j`` is ``(y[j], weights[j],
-    penalties[j])`` along ``alphas`` (``(n_alphas, B)``), each alpha warm-started from the
-    last; ``X`` (dense numpy) is laid out and put on the device once."""
-    from jaxreg.solvers.engine import INIT_INTERCEPT
-    from jaxreg.solvers.working_set import CRITERIA as WS_CRITERIA
+def solve_path(X, y, weights, loss, penalties, alphas, *, fit_intercept, **options):
+    """:func:`jaxreg.solvers.engine.solve_path` (its contract, its loop) on this solver's
+    problem and outer loop; ``X`` (dense numpy) is laid out and put on the device once."""
 
-    compiler = compiler or Compiler()
-    alphas = np.asarray(alphas)
-    A, B = alphas.shape
-    X = np.asarray(X)
-    dtype = np.dtype(X.dtype)
-    p = X.shape[1]
-    out = {k: np.zeros((A, B) + s, t) for k, s, t in (
-        ("coefs", (p,), dtype), ("intercepts", (), dtype), ("n_iter", (), np.int64), ("converged", (), bool),
-        ("stop_crit", (), dtype), ("kind", (), np.int64))}  # fmt: skip
-    prob = None
-    for j in range(B):
-        yj = jax.device_put(np.asarray(y[j], dtype))
-        prob = problem(X, yj, np.asarray(weights[j]), penalties[j], fit_intercept=fit_intercept, like=prob)
-        w = np.zeros(p, dtype) if w0 is None else np.asarray(w0, dtype)
-        b = np.zeros((), dtype)
-        if fit_intercept and not np.any(w):
-            b = np.asarray(compiler(INIT_INTERCEPT, loss, prob.y, prob.d), dtype)
-        for i in range(A):
-            res = solve(prob, loss, penalties[j].with_alpha(alphas[i, j]), w, b, tol=tol, max_iter=max_iter,
-                        compiler=compiler)  # fmt: skip
-            w, b = res.coef, res.intercept
-            out["coefs"][i, j], out["intercepts"][i, j], out["n_iter"][i, j] = w, b, res.n_iter
-            out["stop_crit"][i, j], out["converged"][i, j] = res.stop_crit, res.status == CONVERGED
-            out["kind"][i, j] = WS_CRITERIA.index("subdiff_distance")
-    out["compile_time"] = compiler.compile_time
-    return out
+    def make_problem(X, y, weights, penalty, like):
+        return problem(X, y, weights, penalty, fit_intercept=fit_intercept, like=like)
+
+    return _engine.solve_path(
+        np.asarray(X), y, weights, loss, penalties, alphas, fit_intercept=fit_intercept, make_problem=make_problem,
+        run=solve, **options,
+    )  # fmt: skip
