@@ -108,6 +108,51 @@ def test_issue18_ridge_gcv(tmp_path):
     assert 10**6.5 < cond < 10**7.5
 
 
+def _cv_mse(X, y, alpha, weights=None):
+    """scikit-learn's 5-fold (unshuffled) validation MSE of Lasso(alpha); with per-feature
+    ``weights``, the lasso on the columns divided by them (the weighted lasso's fit)."""
+    from sklearn.linear_model import Lasso
+    from sklearn.model_selection import KFold, cross_val_score
+
+    Xw = X if weights is None else X / np.asarray(weights)
+    lasso = Lasso(alpha=alpha, tol=1e-12, max_iter=100_000)
+    return -cross_val_score(lasso, Xw, y, cv=KFold(5), scoring="neg_mean_squared_error").mean()
+
+
+def test_issue16_lasso_tuning(tmp_path):
+    from sklearn.linear_model import Lasso, LassoCV
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import StandardScaler
+
+    from jaxreg.experiment.run import prepare
+
+    fits, _ = _run(_config("lasso_tuning"), tmp_path)
+    config, _ = load_run(_config("lasso_tuning"))
+    split = prepare(config)
+    scaler = StandardScaler().fit(split.X_train)
+    X, Xt, y, yt = scaler.transform(split.X_train), scaler.transform(split.X_test), split.y_train, split.y_test
+    informative = np.flatnonzero(split.coef_true)
+    assert X.shape == (150, 50) and informative.size == 5
+    ho, weighted = fits["lasso_ho"], fits["weighted_ho"]
+    assert ho["n_fits"] == 5 * len(ho["tuning_path"]["alphas"]) + 1 == 76
+    assert ho["alpha"] == pytest.approx(0.0626, abs=5e-5)
+    assert ho["cv_mse"] == pytest.approx(_cv_mse(X, y, ho["alpha"]), rel=1e-6) == pytest.approx(0.6671, abs=5e-5)
+    sk = LassoCV(alphas=100, cv=KFold(5), tol=1e-8, max_iter=100_000).fit(X, y)  # the grid search
+    grid = ho["grid_search"]
+    assert grid["n_fits"] == 501 and grid["alpha"] == pytest.approx(sk.alpha_, rel=1e-9)
+    assert grid["alpha"] == pytest.approx(0.0650, abs=5e-5) and grid["cv_mse_best"] == pytest.approx(0.6674, abs=5e-5)
+    np.testing.assert_allclose(grid["cv_mse"], sk.mse_path_.mean(axis=1), rtol=5e-3)  # LassoCV tol 1e-4
+    rmse = lambda w, b: np.sqrt(np.mean((Xt @ w + b - yt) ** 2))  # noqa: E731
+    held_out = Lasso(alpha=ho["alpha"], tol=1e-12, max_iter=100_000).fit(X, y)
+    assert ho["test_rmse"] == pytest.approx(rmse(held_out.coef_, held_out.intercept_), rel=1e-5)
+    assert round(ho["test_rmse"], 3) == 0.949 and round(grid["test_rmse"], 3) == 0.952
+    assert weighted["n_fits"] == 96 and len(weighted["weights"]) == 50
+    assert weighted["cv_mse"] == pytest.approx(_cv_mse(X, y, weighted["alpha"], weighted["weights"]), rel=1e-6)
+    assert round(weighted["cv_mse"], 3) == 0.551 and round(weighted["test_rmse"], 3) == 0.937
+    assert weighted["nonzeros"] == 11 and ho["nonzeros"] == grid["nonzeros"] == 18
+    assert np.count_nonzero(weighted["coef"][informative]) == 4 and np.all(ho["coef"][informative] != 0)
+
+
 def test_item13_logistic_regularized(tmp_path):
     fits, _ = _run(_config("logistic_regularized"), tmp_path)
     l1 = {f["alpha"]: f for k, f in fits.items() if k.startswith("l1")}

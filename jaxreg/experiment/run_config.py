@@ -37,6 +37,7 @@ __all__ = [
     "FitModel",
     "BayesModel",
     "RidgeCVModel",
+    "TuningModel",
     "AlphaGrid",
     "PlotSpec",
     "RunConfig",
@@ -57,10 +58,11 @@ PLOT_KINDS = (
     "constraint",
     "posterior",
     "cv_curve",
+    "validation_path",
 )
 
 # the plots whose x axis is a regularization strength (``alpha_axis`` applies to them)
-ALPHA_PLOTS = ("error_vs_alpha", "coef_path", "cv_curve")
+ALPHA_PLOTS = ("error_vs_alpha", "coef_path", "cv_curve", "validation_path")
 ALPHA_AXES = ("log", "linear", "ln_lambda", "log10")
 
 
@@ -220,6 +222,28 @@ class RidgeCVModel(StrictModel):
         return self.alphas.values() if isinstance(self.alphas, AlphaGrid) else list(self.alphas)
 
 
+class TuningModel(StrictModel):
+    """A lasso whose ``alpha`` (and with ``weighted`` one penalty weight per feature) is tuned
+    by gradient descent on the K-fold validation mean squared error (:class:`jaxreg.LassoHO`,
+    :func:`jaxreg.tune.tune`: a coarse grid of ``n_grid`` alphas, then at most ``n_steps``
+    Adam steps of ``learning_rate`` in log alpha), then refitted on all the training data.
+    With ``grid`` > 0 the run also does the grid search it replaces, :class:`jaxreg.LassoCV`
+    over ``grid`` alphas on the same ``cv`` folds, for the ``validation_path`` plot and
+    metrics.json's ``grid_search`` (its alpha, validation error, fits, test error)."""
+
+    kind: Literal["tuning"] = "tuning"
+    name: str = Field(min_length=1)
+    cv: int = Field(5, ge=2, le=MAX_COUNT, description="K-fold folds (not shuffled, LassoCV's)")
+    n_steps: int = Field(14, ge=1, le=10_000)
+    n_grid: int = Field(5, ge=0, le=1_000)
+    alpha_init: float | None = Field(None, gt=0.0)
+    weighted: bool = False
+    learning_rate: float = Field(1.0, gt=0.0)
+    tol: float = Field(1e-8, gt=0.0, description="the inner fits' tolerance")
+    fit_intercept: bool = True
+    grid: int = Field(0, ge=0, le=10_000, description="alphas of the comparison grid search (0: none)")
+
+
 class PlotSpec(StrictModel):
     """A figure to draw: ``kind`` and, optionally, the ``models`` (names) it shows.
 
@@ -271,7 +295,7 @@ class PlannedFit:
     """One fit of a run: the model, the features, and the grid values that name it."""
 
     index: int
-    model: FitModel | BayesModel | RidgeCVModel
+    model: FitModel | BayesModel | RidgeCVModel | TuningModel
     features: FeatureSpec
     params: dict
 
@@ -342,7 +366,7 @@ def _check_streamed(fits, source):
 
 def _model_schema(entry, i, source):
     kind = entry.get("kind", "fit") if isinstance(entry, dict) else "fit"
-    schemas = {"fit": FitModel, "bayesian": BayesModel, "ridge_cv": RidgeCVModel}
+    schemas = {"fit": FitModel, "bayesian": BayesModel, "ridge_cv": RidgeCVModel, "tuning": TuningModel}
     if kind not in schemas:
         raise UsageError(
             f"{source}: models[{i}].kind = {kind!r} is not allowed; allowed: {', '.join(schemas)}"

@@ -205,6 +205,15 @@ def _coef_path(config, records, split, spec, out):
     return figs
 
 
+def _file_name(kind, r, chosen) -> str:
+    """``kind.png`` for one fit, else ``kind_MODEL.png`` (with the fit's index where the
+    model has several fits, a grid)."""
+    if len(chosen) == 1:
+        return f"{kind}.png"
+    name = r.fit.model.name
+    return f"{kind}_{name}_{r.fit.index}.png" if sum(q.fit.model.name == name for q in chosen) > 1 else f"{kind}_{name}.png"
+
+
 def _cv_curve(config, records, split, spec, out):
     """Each ridge_cv fit's cross-validation curve (RidgeCV's alphas are PRML's lambda)."""
     figs = {}
@@ -228,9 +237,35 @@ def _cv_curve(config, records, split, spec, out):
             higher_is_better=not loo,
             title=r.info["label"],
         )
-        name = r.fit.model.name  # with the fit's index where the model has several (a grid)
-        name += f"_{r.fit.index}" if sum(q.fit.model.name == name for q in chosen) > 1 else ""
-        figs[f"cv_curve_{name}.png" if len(chosen) > 1 else "cv_curve.png"] = fig
+        figs[_file_name("cv_curve", r, chosen)] = fig
+    return figs
+
+
+def _validation_path(config, records, split, spec, out):
+    """Each tuning fit's path (its validation error at every point evaluated) over the grid
+    search's curve."""
+    figs = {}
+    chosen = _chosen(records, spec, lambda r: r.ok and "tuning_path" in r.info)
+    n = _n_train(split)
+    for r in chosen:
+        path, grid = r.info["tuning_path"], r.info.get("grid_search")
+        _, x, xlabel, logx = _alpha_axis(spec, path["alphas"], n)  # tuned alphas are > 0
+        shown = None
+        if grid is not None:
+            gkeep, gx, _, _ = _alpha_axis(spec, grid["alphas"], n)
+            _, (gbest,), _, _ = _alpha_axis(spec, [grid["alpha"]], n)
+            shown = (gx[gkeep], np.asarray(grid["cv_mse"])[gkeep], gbest, grid["n_fits"])
+        fig = P.validation_path_figure(
+            x,
+            path["cv_mse"],
+            path["n_start"],
+            path["best_step"],
+            grid=shown,
+            xlabel=xlabel,
+            logx=logx,
+            title=f"{r.info['label']}: {r.info['n_fits']} fits" + (" (alpha and weights)" if "weights" in r.info else ""),
+        )
+        figs[_file_name("validation_path", r, chosen)] = fig
     return figs
 
 
@@ -299,6 +334,7 @@ DRAW = {
     "constraint": _constraint,
     "posterior": _posterior,
     "cv_curve": _cv_curve,
+    "validation_path": _validation_path,
 }
 
 
