@@ -95,7 +95,8 @@ def test_issue18_ridge_gcv(tmp_path):
     loo_rmse = np.sqrt(sk.cv_results_.mean(axis=0))
     np.testing.assert_allclose(curve["loo_rmse"], loo_rmse, rtol=1e-6)
     assert loo["ridge_alpha"] == pytest.approx(sk.alpha_, rel=1e-12)
-    assert np.log(loo["ridge_alpha"]) == pytest.approx(-10, abs=1e-4) and loo_rmse.min() == pytest.approx(0.33, abs=0.005)
+    assert np.log(loo["ridge_alpha"]) == pytest.approx(-10, abs=1e-4)
+    assert loo_rmse.min() == pytest.approx(0.33, abs=0.005)
     test_rmse = [_ridge_test_rmse(powers(train.X), train.y, powers(test.X), test.y, a) for a in curve["alphas"]]
     np.testing.assert_allclose(curve["test_rmse"], test_rmse, rtol=1e-8)
     best = int(np.argmin(test_rmse))  # the held-out points agree: -10 has the lowest test error

@@ -44,7 +44,11 @@ def test_alphas_are_candidates_not_a_grid_axis(run):
     config, records, _, out, text = run
     assert [r.info["label"] for r in records] == ["loo gcv_mode=svd", "loo gcv_mode=eigen", "kfold"]
     assert "failed" not in text and "skipped" not in text
-    assert {p.name for p in out.glob("cv_curve*.png")} == {"cv_curve_loo_0.png", "cv_curve_loo_1.png", "cv_curve_kfold.png"}
+    assert {p.name for p in out.glob("cv_curve*.png")} == {
+        "cv_curve_loo_0.png",
+        "cv_curve_loo_1.png",
+        "cv_curve_kfold.png",
+    }
 
 
 def test_leave_one_out_matches_scikit_learn(run):

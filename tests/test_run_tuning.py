@@ -45,7 +45,8 @@ def test_path_and_grid_search_match_scikit_learn(run):
     assert r.info["n_fits"] == 3 * len(path["alphas"]) + 1
     for alpha, mse in zip(path["alphas"], path["cv_mse"], strict=True):  # the validation error at each point
         lasso = Lasso(alpha=alpha, tol=1e-12, max_iter=100_000)
-        assert mse == pytest.approx(-cross_val_score(lasso, X, y, cv=KFold(3), scoring="neg_mean_squared_error").mean(), rel=1e-6)
+        scores = cross_val_score(lasso, X, y, cv=KFold(3), scoring="neg_mean_squared_error")
+        assert mse == pytest.approx(-scores.mean(), rel=1e-6)
     assert r.info["alpha"] == path["alphas"][int(np.argmin(path["cv_mse"]))]
     refit = Lasso(alpha=r.info["alpha"], tol=1e-12, max_iter=100_000).fit(X, y)
     np.testing.assert_allclose(r.coef, refit.coef_, atol=1e-6)

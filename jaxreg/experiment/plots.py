@@ -225,7 +225,9 @@ def coef_path_figure(alphas, coefs, title=None, feature_names=None, xlabel="alph
     """
     coefs = np.asarray(coefs)
     p = coefs.shape[1]
-    names = list(feature_names) if feature_names is not None and len(feature_names) == p else [f"x{j}" for j in range(p)]
+    names = (
+        list(feature_names) if feature_names is not None and len(feature_names) == p else [f"x{j}" for j in range(p)]
+    )
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     if p <= PATH_LEGEND:
         named = list(range(p))

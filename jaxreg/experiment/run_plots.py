@@ -114,7 +114,9 @@ def _alpha_axis(spec, alphas, n, what="alpha"):
 def _others(r, param) -> str:
     """The fit's grid values other than ``param`` (``degree=3``): one line each."""
     skip = {param, "alpha_ratio"} if param == "alpha" else {param}
-    return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.fit.params.items() if k not in skip)
+    return " ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.fit.params.items() if k not in skip
+    )
 
 
 def _error_vs(param, xlabel):
@@ -211,7 +213,8 @@ def _file_name(kind, r, chosen) -> str:
     if len(chosen) == 1:
         return f"{kind}.png"
     name = r.fit.model.name
-    return f"{kind}_{name}_{r.fit.index}.png" if sum(q.fit.model.name == name for q in chosen) > 1 else f"{kind}_{name}.png"
+    several = sum(q.fit.model.name == name for q in chosen) > 1
+    return f"{kind}_{name}_{r.fit.index}.png" if several else f"{kind}_{name}.png"
 
 
 def _cv_curve(config, records, split, spec, out):
@@ -263,7 +266,7 @@ def _validation_path(config, records, split, spec, out):
             grid=shown,
             xlabel=xlabel,
             logx=logx,
-            title=f"{r.info['label']}: {r.info['n_fits']} fits" + (" (alpha and weights)" if "weights" in r.info else ""),
+            title=f"{r.info['label']}: {r.info['n_fits']} fits{' (alpha and weights)' * ('weights' in r.info)}",
         )
         figs[_file_name("validation_path", r, chosen)] = fig
     return figs
