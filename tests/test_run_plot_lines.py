@@ -10,9 +10,9 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from run_cases import HEAD, run_error, run_text
 
-from jaxreg.cli import main
-from jaxreg.experiment.run import prepare, run_experiment
+from jaxreg.experiment.run import run_experiment
 from jaxreg.experiment.run_config import load_run
 from jaxreg.experiment.run_plots import DRAW
 
@@ -42,11 +42,9 @@ plots: [coef_path]
 
 
 def _run(text, tmp_path):
-    (tmp_path / "c.yaml").write_text(text)
-    config, plan = load_run(tmp_path / "c.yaml")
-    records = run_experiment(config, plan, tmp_path / "out", progress=False, stream=io.StringIO())
-    fits = {f["label"]: f for f in json.loads((tmp_path / "out" / "metrics.json").read_text())["fits"]}
-    return config, records, prepare(config), fits
+    config, records, split, out, _ = run_text(text, tmp_path)
+    fits = {f["label"]: f for f in json.loads((out / "metrics.json").read_text())["fits"]}
+    return config, records, split, fits
 
 
 def _draw(config, records, split, index, tmp_path):
@@ -124,13 +122,7 @@ def test_item13_coef_path_of_many_features_names_the_largest(tmp_path):
     plt.close("all")
 
 
-AUTO = """\
-name: t
-data: {kind: sinusoidal, n_samples: 12}
-features: {basis: polynomial, degree: 2}
-models:
-  - {name: lasso, penalty: {kind: l1, alpha: 0.1}, OPTIONS}
-"""
+AUTO = HEAD + "  - {name: lasso, penalty: {kind: l1, alpha: 0.1}, OPTIONS}\n"
 
 
 @pytest.mark.parametrize(
@@ -144,13 +136,8 @@ models:
     ],
 )
 def test_item11_auto_solver_options_checked_at_config_time(options, where, hint, tmp_path, capsys):
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(AUTO.replace("OPTIONS", options))
-    rc = main(["run", str(cfg), "--out", str(tmp_path / "out"), "--no-progress"])
-    err = capsys.readouterr().err
-    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    err = run_error(AUTO.replace("OPTIONS", options), tmp_path, capsys)
     assert "models[0]" in err and where in err and hint in err, err
-    assert not (tmp_path / "out").exists()  # refused before anything ran
 
 
 def test_item11_valid_auto_options_still_run(tmp_path):

@@ -2,18 +2,14 @@
 whole cross-validation curve against scikit-learn's RidgeCV / Ridge / cross_val_score on the
 same split, the cv_curve plot's lines against those numbers, and its config errors."""
 
-import io
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from run_cases import HEAD, run_error, run_text
 from sklearn.linear_model import Ridge
 from sklearn.linear_model import RidgeCV as SkRidgeCV
 from sklearn.model_selection import KFold, cross_val_score
 
-from jaxreg.cli import main
-from jaxreg.experiment.run import prepare, run_experiment
-from jaxreg.experiment.run_config import load_run
 from jaxreg.experiment.run_plots import DRAW
 
 ALPHAS = np.geomspace(1e-4, 1e3, 15)
@@ -32,12 +28,7 @@ plots: [{{kind: cv_curve, alpha_axis: ln_lambda}}]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ridge_cv")
-    (tmp / "c.yaml").write_text(CONFIG)
-    config, plan = load_run(tmp / "c.yaml")
-    out = io.StringIO()
-    records = run_experiment(config, plan, tmp / "out", progress=False, stream=out)
-    return config, records, prepare(config), tmp / "out", out.getvalue()
+    return run_text(CONFIG, tmp_path_factory.mktemp("ridge_cv"))
 
 
 def test_alphas_are_candidates_not_a_grid_axis(run):
@@ -100,13 +91,7 @@ def test_cv_curve_plot_draws_the_recorded_curve_and_marks_the_chosen_alpha(run):
         plt.close(f)
 
 
-BASE = """\
-name: t
-data: {kind: sinusoidal, n_samples: 12}
-features: {basis: polynomial, degree: 3}
-models:
-  - {name: r, kind: ridge_cv, alphas: [0.1, 1.0]}
-"""
+BASE = HEAD + "  - {name: r, kind: ridge_cv, alphas: [0.1, 1.0]}\n"
 
 BAD = [
     (BASE.replace("[0.1, 1.0]", "[0.1, -1.0]"), "models[0]: alphas=", "> 0 (leave-one-out"),
@@ -122,10 +107,5 @@ BAD = [
 
 @pytest.mark.parametrize("text, where, hint", BAD, ids=[b[1][:30] for b in BAD])
 def test_bad_ridge_cv_config_is_one_line_and_exit_2(text, where, hint, tmp_path, capsys):
-    cfg = tmp_path / "bad.yaml"
-    cfg.write_text(text)
-    rc = main(["run", str(cfg), "--out", str(tmp_path / "out"), "--no-progress"])
-    err = capsys.readouterr().err
-    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    err = run_error(text, tmp_path, capsys)
     assert where in err and hint in err, err
-    assert not (tmp_path / "out").exists()

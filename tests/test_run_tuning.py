@@ -2,17 +2,13 @@
 the tuning path against scikit-learn's cross_val_score, the comparison grid search against
 scikit-learn's LassoCV, the validation_path plot's lines against those records, config errors."""
 
-import io
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from run_cases import HEAD, run_error, run_text
 from sklearn.linear_model import Lasso, LassoCV
 from sklearn.model_selection import KFold, cross_val_score
 
-from jaxreg.cli import main
-from jaxreg.experiment.run import prepare, run_experiment
-from jaxreg.experiment.run_config import load_run
 from jaxreg.experiment.run_plots import DRAW
 
 CONFIG = """\
@@ -28,12 +24,8 @@ plots: [{kind: validation_path, alpha_axis: log10}]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tuning")
-    (tmp / "c.yaml").write_text(CONFIG)
-    config, plan = load_run(tmp / "c.yaml")
-    out = io.StringIO()
-    (record,) = run_experiment(config, plan, tmp / "out", progress=False, stream=out)
-    return config, record, prepare(config), tmp / "out", out.getvalue()
+    config, (record,), split, out, text = run_text(CONFIG, tmp_path_factory.mktemp("tuning"))
+    return config, record, split, out, text
 
 
 def test_path_and_grid_search_match_scikit_learn(run):
@@ -74,13 +66,7 @@ def test_validation_path_plot_draws_the_recorded_path(run):
     plt.close(fig)
 
 
-BASE = """\
-name: t
-data: {kind: sinusoidal, n_samples: 12}
-features: {basis: polynomial, degree: 3}
-models:
-  - {name: ho, kind: tuning}
-"""
+BASE = HEAD + "  - {name: ho, kind: tuning}\n"
 
 
 @pytest.mark.parametrize(
@@ -94,9 +80,5 @@ models:
     ],
 )
 def test_bad_tuning_config_is_one_line_and_exit_2(text, where, hint, tmp_path, capsys):
-    cfg = tmp_path / "bad.yaml"
-    cfg.write_text(text)
-    rc = main(["run", str(cfg), "--out", str(tmp_path / "out"), "--no-progress"])
-    err = capsys.readouterr().err
-    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    err = run_error(text, tmp_path, capsys)
     assert where in err and hint in err, err
