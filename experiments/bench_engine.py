@@ -218,6 +218,21 @@ def worker(case, reps):
     print(json.dumps(rows))
 
 
+def run_fresh(script, case, reps):
+    """``script --worker case --reps reps`` in a new process with an empty JAX cache (with it
+    set jaxreg keeps the user's choice and its own store of executables stays off: see
+    jaxreg._cache), so its first fit compiles everything; the rows the worker printed as
+    its last line of JSON, or None (the error printed) when it failed."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, XDG_CACHE_HOME=cache)
+        out = subprocess.run([sys.executable, script, "--worker", case, "--reps", str(reps)],
+                             env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    if out.returncode != 0:
+        print(case, "failed:", out.stderr[-2000:], flush=True)
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*", default=list(CASES))
@@ -230,16 +245,9 @@ def main():
     all_rows = []
     print(f"load: {os.getloadavg()}")
     for case in a.only:
-        with tempfile.TemporaryDirectory() as cache:
-            # an empty JAX cache; with it set jaxreg keeps the user's choice and its own store of
-            # executables stays off (jaxreg._cache), so the first fit compiles everything
-            env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, XDG_CACHE_HOME=cache)
-            out = subprocess.run([sys.executable, __file__, "--worker", case, "--reps", str(a.reps)],
-                                 env=env, capture_output=True, text=True, check=False)  # fmt: skip
-        if out.returncode != 0:
-            print(case, "failed:", out.stderr[-2000:])
+        rows = run_fresh(__file__, case, a.reps)
+        if rows is None:
             continue
-        rows = json.loads(out.stdout.strip().splitlines()[-1])
         all_rows += rows
         ref = min((r["warm"] for r in rows if not r["lib"].startswith("jaxreg")), default=None)
         for r in rows:

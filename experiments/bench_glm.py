@@ -23,10 +23,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_engine import run_fresh  # noqa: E402
 
 CASES = {
     # name: (family, power, n, p, alpha / alpha_max, l1_ratio, offset)
@@ -145,15 +147,9 @@ def main():
     all_rows = []
     print(f"load (1, 5, 15 min): {os.getloadavg()}", flush=True)
     for case in a.only:
-        with tempfile.TemporaryDirectory() as cache:
-            # an empty JAX cache (jaxreg's own executable store stays off with it set)
-            env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, XDG_CACHE_HOME=cache)
-            out = subprocess.run([sys.executable, __file__, "--worker", case, "--reps", str(a.reps)],
-                                 env=env, capture_output=True, text=True, check=False)  # fmt: skip
-        if out.returncode != 0:
-            print(case, "failed:", out.stderr[-2000:], flush=True)
+        rows = run_fresh(__file__, case, a.reps)  # a new process, an empty JAX cache
+        if rows is None:
             continue
-        rows = json.loads(out.stdout.strip().splitlines()[-1])
         all_rows += rows
         glum_warm = next(r["warm"] for r in rows if r["lib"] == "glum")
         for r in rows:
