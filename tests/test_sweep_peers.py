@@ -33,6 +33,10 @@ def _kkt(loss, spec, alpha, X, y_enc, w, b, fit_intercept):
     l1 = {"l1": alpha, "elastic_net": alpha * (spec.l1_ratio or 0.5)}.get(k, 0.0)
     l2 = {"l2": alpha, "elastic_net": alpha * (1 - (spec.l1_ratio or 0.5))}.get(k, 0.0)
     g = gw + l2 * w
+    if k == "mcp":  # alpha |w| - w^2 / (2 gamma) up to gamma alpha, constant beyond
+        gamma = spec.gamma or 3.0
+        l1 = alpha
+        g = g - np.where(np.abs(w) <= gamma * alpha, w / gamma, np.sign(w) * alpha)
     dist = np.where(w != 0, np.abs(g + l1 * np.sign(w)), np.maximum(np.abs(g) - l1, 0.0))
     out = float(np.max(dist))
     return max(out, float(np.max(np.abs(gb)))) if fit_intercept else out
@@ -63,6 +67,8 @@ CASES = [
     # ElasticNet and SparseLogisticRegression take alpha (and l1_ratio) in our scaling too,
     # as their docstrings' objectives say (both passed this test when it had them)
     ("skglm", "squared", {"kind": "l1", "alpha": 0.05}, True),
+    # MCPRegression: a stationary point; at this alpha one coefficient sits where gamma matters
+    ("skglm", "squared", {"kind": "mcp", "alpha": 0.2, "gamma": 4.0}, True),
     ("celer", "squared", {"kind": "l1", "alpha": 0.05}, True),
     ("celer", "squared", {"kind": "elastic_net", "alpha": 0.05, "l1_ratio": 0.3}, True),
     ("celer", "logistic", {"kind": "l1", "alpha": 0.02}, False),  # C = 1 / (alpha n), no intercept

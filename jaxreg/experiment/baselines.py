@@ -6,7 +6,7 @@ estimators solves a (loss, penalty) pair is looked up in :data:`ESTIMATORS`, and
 parameters are translated so that it minimises *our* objective (``shared/DESIGN.md``):
 
 * Lasso/ElasticNet (all three libraries), skglm's SparseLogisticRegression and
-  SGDRegressor use our scaling: ``alpha`` passes through.
+  MCPRegression (``gamma`` too) and SGDRegressor use our scaling: ``alpha`` passes through.
 * ``Ridge(alpha=a * n)`` is our ``L2(a)``: ``||r||^2 + a n ||w||^2`` is ``2n`` times ours.
 * ``LogisticRegression(C=1 / (a n))`` (scikit-learn, celer): their objective
   ``C * sum(loss) + penalty`` divided by ``C n`` is ours.
@@ -79,6 +79,7 @@ ESTIMATORS: dict[tuple[str, str, str], str] = {
     ("skglm", "squared", "elastic_net"): "ElasticNet",
     ("skglm", "logistic", "l1"): "SparseLogisticRegression",
     ("skglm", "logistic", "elastic_net"): "SparseLogisticRegression",
+    ("skglm", "squared", "mcp"): "MCPRegression",
     ("celer", "squared", "l1"): "Lasso",
     ("celer", "squared", "elastic_net"): "ElasticNet",
     ("celer", "logistic", "l1"): "LogisticRegression",
@@ -160,6 +161,8 @@ def make_estimator(run: BaselineRun, estimator: str, penalty, alpha: float, n: i
         kw["alpha"] = alpha * n
     elif name == "SparseLogisticRegression":
         kw.update(alpha=alpha, l1_ratio=l1_ratio)
+    elif name == "MCPRegression":  # skglm's parametrisation is ours (jaxreg.penalties.MCP)
+        kw.update(alpha=alpha, gamma=penalty.build(alpha).gamma)
     elif name == "LogisticRegression":
         kw["C"] = np.inf if kind == "none" else 1.0 / (alpha * n)
         if run.peer == "sklearn":
