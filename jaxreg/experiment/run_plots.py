@@ -111,12 +111,20 @@ def _alpha_axis(spec, alphas, n, what="alpha"):
     return keep, a, what, True
 
 
-def _others(r, param) -> str:
-    """The fit's grid values other than ``param`` (``degree=3``): one line each."""
+def _other_params(r, param) -> list:
+    """The fit's grid values other than ``param`` (alpha_ratio counts as alpha): ``(k, v)``."""
     skip = {param, "alpha_ratio"} if param == "alpha" else {param}
-    return " ".join(
-        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.fit.params.items() if k not in skip
-    )
+    return [(k, v) for k, v in r.fit.params.items() if k not in skip]
+
+
+def _others(r, param) -> str:
+    """The name of the line of a fit: its other grid values (``degree=3``)."""
+    return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in _other_params(r, param))
+
+
+def _order(r, param):
+    """A sort key of the fit's other grid values (numbers before text)."""
+    return tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for _, v in _other_params(r, param))
 
 
 def _error_vs(param, xlabel):
@@ -132,8 +140,8 @@ def _error_vs(param, xlabel):
                 values = dict(zip(map(id, rs), x[keep], strict=True))
             else:
                 values = {id(r): _value(r, param) for r in rs}
-            lines = defaultdict(list)
-            for r in rs:
+            lines = defaultdict(list)  # in the order of the other axes' values (degree 1, 3, 5)
+            for r in sorted(rs, key=lambda r: _order(r, param)):
                 lines[_others(r, param)].append(r)
             series = {
                 key: (
