@@ -1,4 +1,5 @@
-"""Group lasso: jaxreg's group_bcd against skglm's GroupLasso (GroupBCD), float64.
+"""Group lasso: jaxreg's group_bcd against skglm's GroupLasso (GroupBCD), float64; with
+``--loss logistic`` against skglm's GroupProxNewton on its LogisticGroup datafit.
 
 Problem: Gaussian design n x p, groups of 5 contiguous features, 10 active groups, noise
 0.1 (``--n``, ``--p``, ``--size``, ``--active``, ``--noise``). For each alpha in {alpha_max/10, alpha_max/100}: both
@@ -10,6 +11,7 @@ jaxreg's compile time (first fit, programs built or loaded) reported apart. The 
 average is printed: the machine may be shared.
 
 Usage: python3 experiments/bench_group.py [--n 1000] [--p 5000] [--size 5] [--reps 5] [--active 10] [--noise 0.1]
+       [--loss squared|logistic]
 """
 
 import argparse
@@ -20,9 +22,31 @@ import time
 import numpy as np
 
 
-def objective(X, y, coef, intercept, alpha, size):
-    r = y - X @ coef - intercept
-    return 0.5 * np.mean(r**2) + alpha * np.sum(np.linalg.norm(coef.reshape(-1, size), axis=1))
+def objective(X, y, coef, intercept, alpha, size, loss="squared"):
+    z = X @ coef + intercept
+    data = 0.5 * np.mean((y - z) ** 2) if loss == "squared" else np.mean(np.logaddexp(0.0, -(2 * y - 1) * z))
+    return data + alpha * np.sum(np.linalg.norm(coef.reshape(-1, size), axis=1))
+
+
+class _Fitted:
+    def __init__(self, w, fit_intercept=True):
+        self.coef_, self.intercept_ = (w[:-1], w[-1]) if fit_intercept else (w, 0.0)
+
+
+def skglm_logistic(X, y, alpha, size, tol):
+    """skglm's logistic group lasso: GroupProxNewton on LogisticGroup + WeightedGroupL2 (labels
+    in {-1, +1}; its estimator GroupLasso is squared loss only)."""
+    from skglm.datafits import LogisticGroup
+    from skglm.penalties import WeightedGroupL2
+    from skglm.solvers import GroupProxNewton
+    from skglm.utils.data import grp_converter
+    from skglm.utils.jit_compilation import compiled_clone
+
+    indices, ptr = grp_converter(size, X.shape[1])
+    datafit = compiled_clone(LogisticGroup(ptr, indices))
+    penalty = compiled_clone(WeightedGroupL2(alpha, np.ones(len(ptr) - 1), ptr, indices))
+    w = GroupProxNewton(tol=tol, fit_intercept=True, max_iter=1000).solve(X, 2.0 * y - 1.0, datafit, penalty)[0]
+    return _Fitted(w)
 
 
 def main():
@@ -34,6 +58,7 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-10)
     ap.add_argument("--active", type=int, default=10, help="groups with nonzero true coefficients")
     ap.add_argument("--noise", type=float, default=0.1)
+    ap.add_argument("--loss", choices=("squared", "logistic"), default="squared")
     args = ap.parse_args()
 
     from skglm import GroupLasso as SkGroupLasso
@@ -47,20 +72,24 @@ def main():
     w = np.zeros(p)
     w[: args.active * s] = rng.standard_normal(args.active * s)
     y = X @ w + 1.0 + args.noise * rng.standard_normal(n)
+    if args.loss == "logistic":
+        y = (y > np.median(y)).astype(float)
     pen = GroupLasso(1.0, groups=s)
-    amax = jaxreg.alpha_max(X, y, penalty=pen)
+    amax = jaxreg.alpha_max(X, y, loss=args.loss, penalty=pen)
     print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
     print(
-        f"{n} x {p}, groups of {s}, {args.active} active, noise {args.noise:g}, alpha_max = {amax:.6g}, "
+        f"{args.loss}, {n} x {p}, groups of {s}, {args.active} active, noise {args.noise:g}, alpha_max = {amax:.6g}, "
         f"tol {args.tol:g}, median of {args.reps}"
     )
     for div in (10, 100):
         alpha = amax / div
 
         def ours(alpha=alpha):
-            return jaxreg.fit(X, y, penalty=pen.with_alpha(alpha), tol=args.tol)
+            return jaxreg.fit(X, y, loss=args.loss, penalty=pen.with_alpha(alpha), tol=args.tol)
 
         def peer(alpha=alpha):
+            if args.loss == "logistic":
+                return skglm_logistic(X, y, alpha, s, args.tol)
             return SkGroupLasso(groups=s, alpha=alpha, tol=args.tol, max_iter=1000, max_epochs=100_000).fit(X, y)
 
         t0 = time.perf_counter()
@@ -77,8 +106,8 @@ def main():
                     res = est
                 else:
                     sk = est
-        f_ours = objective(X, y, res.coef, res.intercept, alpha, s)
-        f_sk = objective(X, y, sk.coef_, sk.intercept_, alpha, s)
+        f_ours = objective(X, y, res.coef, res.intercept, alpha, s, args.loss)
+        f_sk = objective(X, y, sk.coef_, sk.intercept_, alpha, s, args.loss)
         rel = (f_ours - f_sk) / abs(f_sk)
         med = {k: statistics.median(v) for k, v in times.items()}
         groups_on = int(np.sum(np.linalg.norm(res.coef.reshape(-1, s), axis=1) > 0))

@@ -14,17 +14,16 @@ and calls two compiled pieces:
     their maximum with the intercept's gradient, the stopping criterion, the measure skglm
     stops on), the objective;
 ``inner`` (static capacity: every block up to ``ONE_CAP`` blocks, else a power of two)
-    epochs of block proximal-gradient steps over the working set (the groups with a
-    nonzero coefficient and the largest scores elsewhere, ``max(WS_MIN, 2 |support|)``
-    groups, skglm's rule): for block ``g``, ``w_g <- prox(w_g - grad_g / L_g, 1 / L_g)``
-    (exact prox) with ``L_g = lambda_max(X_g^T D X_g)`` for the squared loss (exact: a
-    majorant); for other losses ``L_g`` starts at that times the loss's ``curvature`` and
-    doubles until the step passes the majorization test (a loss whose curvature is not a
-    bound, Poisson's, is fitted all the same). The intercept is one more block (a column of
-    ones). Every ``ANDERSON_K + 1`` epochs an Anderson extrapolation is kept if it lowers
-    the objective. The epochs stop when the largest ``L_g ||step_g||`` (the norm of the
-    block gradient mapping, zero exactly at the working set's optimum) falls below the
-    working set's tolerance.
+    on the working set (the groups with a nonzero coefficient and the largest scores
+    elsewhere, ``max(WS_MIN, 2 |support|)`` groups, skglm's rule). For the squared loss,
+    epochs of block proximal-gradient steps ``w_g <- prox(w_g - grad_g / L_g, 1 / L_g)``
+    (exact prox; ``L_g = lambda_max(X_g^T D X_g)``: the step minimises a majorant), the
+    intercept updated exactly after each epoch, an Anderson extrapolation every
+    ``ANDERSON_K + 1`` epochs kept if it lowers the objective; the epochs stop when the
+    largest ``L_g ||step_g||`` (the norm of the block gradient mapping, zero exactly at the
+    working set's optimum) falls below the working set's tolerance. For every other loss,
+    proximal Newton with the same block steps on the loss's second-order model and a line
+    search (:mod:`jaxreg.solvers.group_newton`).
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from jaxreg.losses import Loss, Squared
 from jaxreg.penalties import GroupPenalty, Penalty, prox_block, residual_block
 from jaxreg.solvers import engine as _engine
 from jaxreg.solvers._common import CONVERGED, DIVERGED, MAX_ITER, SolverOutput
+from jaxreg.solvers.group_newton import INNER_NEWTON
 from jaxreg.solvers.working_set import CRITERIA
 from jaxreg.solvers.working_set_kernels import anderson_weights
 
@@ -58,7 +58,6 @@ SMALL_CAP = 16  # the smallest capacity beyond that
 EPOCHS_MAX = 20_000  # epochs per working set
 ANDERSON_K = 5  # extrapolate from the last K + 1 epochs (skglm's default)
 INNER_FRACTION = 0.3  # the working set is solved to this fraction of the largest violation outside it
-BACKTRACK_MAX = 40  # doublings of L_g for a loss whose curvature is not a bound
 
 HIGHEST = lax.Precision.HIGHEST
 _dot = partial(jnp.matmul, precision=HIGHEST)
@@ -165,69 +164,38 @@ def check(XG, y, d, wg, b, z, loss, penalty, *, n_features: int, fit_intercept: 
     return Check(jnp.where(finite, crit, jnp.nan), dist, obj, z)
 
 
-def inner(XG, ws, size, lips, y, d, wg, b, z, loss, penalty, tol_in, *, n_features, fit_intercept, exact):
+def inner(XG, ws, size, lips, y, d, wg, b, z, loss, penalty, tol_in, *, n_features, fit_intercept):
     """Block coordinate descent on the blocks ``ws`` (``size`` of them; padded with the
-    number of blocks) to ``tol_in``. Returns ``(wg, b, z, epochs)``."""
+    number of blocks) for the squared loss, to ``tol_in`` on the largest ``L_g ||step_g||``.
+    Returns ``(wg, b, z, epochs)``."""
     dtype = z.dtype
-    n_blocks, width = XG.shape[:2]
     t, l1 = penalty.block_terms(n_features, dtype)
     t, l1 = t.at[ws].get(mode="fill", fill_value=0.0), l1.at[ws].get(mode="fill", fill_value=0.0)
-    curvature = jnp.asarray(1.0 if exact else loss.curvature, dtype)
-    L0 = curvature * lips.at[ws].get(mode="fill", fill_value=0.0)
-    ones = jnp.zeros((width, z.shape[0]), dtype).at[0].set(1.0)  # the intercept's block
+    L = lips.at[ws].get(mode="fill", fill_value=0.0)
+    L = jnp.where(L > 0, L, 1.0)  # an all-zero block: its gradient is 0, its step the prox of the penalty
     zero = jnp.zeros((), dtype)
 
-    def f(z):
-        return jnp.vdot(d, loss.per_sample(y, z))
-
-    def step(z, x, Xk, L, tk, lk):
-        """One block's proximal-gradient step from ``x`` (predictions ``z``); returns the
-        new ``(z, x, L, L * ||step||)``."""
-        grad = _dot(Xk, d * loss.derivatives(y, z)[0])
-        L = jnp.where(L > 0, L, 1.0)  # an all-zero block: any step leaves the loss as it is
-
-        def move(L):
-            new = prox_block(x - grad / L, 1.0 / L, tk, lk)
-            return new, z + _dot(new - x, Xk)
-
-        if exact:  # the squared loss: L is the block's curvature, the step a majorant's minimiser
-            new, z_new = move(L)
-        else:  # double L until the loss lies below the quadratic model along the step
-
-            def too_far(c):
-                L, new, z_new, i = c
-                delta = new - x
-                model = f(z) + jnp.vdot(grad, delta) + 0.5 * L * jnp.vdot(delta, delta)
-                slack = 10 * jnp.finfo(dtype).eps * jnp.abs(f(z))
-                return ~(f(z_new) <= model + slack) & (i < BACKTRACK_MAX)
-
-            def double(c):
-                L2 = 2.0 * c[0]
-                return (L2, *move(L2), c[3] + 1)
-
-            L, new, z_new, _ = lax.while_loop(too_far, double, (L, *move(L), 0))
-        return z_new, new, L, L * _norm(new - x)
-
-    def epoch(x, b, z, L, Lb):
+    def epoch(x, b, z):
         def body(k, c):
-            x, z, L, big = c
+            x, z, big = c
             Xk = lax.dynamic_index_in_dim(XG, ws[k], keepdims=False)
-            z, xk, Lk, change = step(z, x[k], Xk, L[k], t[k], l1[k])
-            return x.at[k].set(xk), z, L.at[k].set(Lk), jnp.maximum(big, change)
+            grad = _dot(Xk, d * (z - y))
+            new = prox_block(x[k] - grad / L[k], 1.0 / L[k], t[k], l1[k])
+            z = z + _dot(new - x[k], Xk)
+            return x.at[k].set(new), z, jnp.maximum(big, L[k] * _norm(new - x[k]))
 
-        x, z, L, big = lax.fori_loop(0, size, body, (x, z, L, zero))
-        if fit_intercept:
-            bx = jnp.zeros(width, dtype).at[0].set(b)
-            z, bx, Lb, change = step(z, bx, ones, Lb, zero, jnp.zeros(width, dtype))
-            b, big = bx[0], jnp.maximum(big, change)
-        return x, b, z, L, Lb, big
+        x, z, big = lax.fori_loop(0, size, body, (x, z, zero))
+        if fit_intercept:  # its exact minimiser (the weights sum to 1)
+            step = jnp.vdot(d, z - y)
+            b, z, big = b - step, z - step, jnp.maximum(big, jnp.abs(step))
+        return x, b, z, big
 
     def F(x, z):
         return _objective(loss, y, d, z, x, t, l1)
 
     def cd(c):
-        x, b, z, L, Lb, _, k, Xh, Bh, Zh = c
-        x, b, z, L, Lb, big = epoch(x, b, z, L, Lb)
+        x, b, z, _, k, Xh, Bh, Zh = c
+        x, b, z, big = epoch(x, b, z)
         slot = k % (ANDERSON_K + 1)
         Xh, Bh, Zh = Xh.at[slot].set(x.ravel()), Bh.at[slot].set(b), Zh.at[slot].set(z)
 
@@ -239,22 +207,21 @@ def inner(XG, ws, size, lips, y, d, wg, b, z, loss, penalty, tol_in, *, n_featur
             return jnp.where(better, xa, x), jnp.where(better, ba, b), jnp.where(better, za, z)
 
         x, b, z = lax.cond(slot == ANDERSON_K, extrapolate, lambda a: a, (x, b, z))
-        return x, b, z, L, Lb, big, k + 1, Xh, Bh, Zh
+        return x, b, z, big, k + 1, Xh, Bh, Zh
 
     def more(c):
-        return (c[5] > tol_in) & (c[6] < EPOCHS_MAX)  # a NaN change stops it (the check reports it)
+        return (c[3] > tol_in) & (c[4] < EPOCHS_MAX)  # a NaN change stops it (the check reports it)
 
     x0 = wg.at[ws].get(mode="fill", fill_value=0.0)
     K1 = ANDERSON_K + 1
     hist = (jnp.zeros((K1, x0.size), dtype), jnp.zeros(K1, dtype), jnp.zeros((K1,) + z.shape, dtype))
-    Lb0 = curvature * jnp.sum(d)
-    init = (x0, b, z, L0, Lb0, jnp.asarray(jnp.inf, dtype), 0, *hist)
-    x, b, z, *_, epochs, _, _, _ = lax.while_loop(more, cd, init)
+    init = (x0, b, z, jnp.asarray(jnp.inf, dtype), 0, *hist)
+    x, b, z, _, epochs, *_ = lax.while_loop(more, cd, init)
     return wg.at[ws].set(x, mode="drop"), b, z, epochs
 
 
 CHECK = jax.jit(check, static_argnames=("n_features", "fit_intercept"))
-INNER = jax.jit(inner, static_argnames=("n_features", "fit_intercept", "exact"))
+INNER = jax.jit(inner, static_argnames=("n_features", "fit_intercept"))
 
 
 # ----------------------------------------------------------------------------- driver
@@ -319,8 +286,8 @@ def solve(prob: Problem, loss, penalty, w0, b0, *, tol, max_iter, compiler):
         outside = float(np.max(np.where(support, 0.0, scores), initial=0.0))
         tol_in = np.asarray(max(INNER_FRACTION * outside, 0.9 * tol) if outside > tol else 0.1 * tol, dtype)
         wg_new, b_new, z_new, _ = compiler(
-            INNER, prob.XG, ws_pad, np.int32(len(ws)), prob.lips, y, d, wg, b, chk.z, loss, penalty, tol_in,
-            exact=exact, **static,
+            INNER if exact else INNER_NEWTON, prob.XG, ws_pad, np.int32(len(ws)), prob.lips, y, d, wg, b, chk.z,
+            loss, penalty, tol_in, **static,
         )  # fmt: skip
         # the predictions updated in place drift from X w + b in float32: recomputed there
         z_new = z_new if dtype.itemsize >= 8 else None
