@@ -24,6 +24,10 @@ restricted domain says so in ``check_target(y)`` (``Poisson``: ``y >= 0``; ``Gam
 ``Poisson``, ``Gamma`` and ``Tweedie(power)`` (log link) are scikit-learn's half deviances, so
 ``L2(alpha)`` with them is ``PoissonRegressor(alpha=alpha)`` and its kin; ``Huber(epsilon)``
 is skglm's fixed-threshold Huber datafit.
+
+An offset (``fit(offset=...)``, added to every prediction) is :func:`with_offset`: the target
+``y - offset`` for a loss of the residual alone (``residual = True``: squared, Huber), else
+:class:`Offset`, the loss scored at ``z + offset``.
 """
 
 from __future__ import annotations
