@@ -10,15 +10,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxreg._buckets import ALIGN, aligned_empty, pad_rows
+from jaxreg._buckets import ALIGN, aligned_empty, bucket, pad_rows
 from jaxreg._compile import default_device
 from jaxreg.solvers.working_set_kernels import capacity
 
 HOST_TRANSPOSE_ROWS = 1024  # see transpose_on_host
 HOST_TRANSPOSE_BYTES = 64 * 2**20
-SMALL_CAP = 256  # working sets up to this size compile with this capacity; larger ones with p,
+SMALL_CAP = 256  # the smallest capacity; larger working sets take the power of two above them,
 ONE_CAP = 1024  # except up to this many features, where every working set takes capacity p: one
 # coordinate-descent program per design, so a growing support never compiles during a fit
+SUBSET_FRACTION = 0.875  # a problem's positive-weight rows alone when they are at most this share
+SUBSET_BYTES = 2 << 30  # and their copies of the design take at most this much memory (see row_subsets)
 
 TRANSPOSE = jax.jit(jnp.transpose)
 
@@ -66,6 +68,7 @@ class Design:
         self.XT = XT
         self._host = host
         self._constants_src, self._constants = (None, None), None
+        self._subsets_src, self._subsets = None, None
 
     @classmethod
     def put(cls, X, compiler):
@@ -100,13 +103,57 @@ class Design:
     def p(self):
         return self.XT.shape[0]
 
+    def row_subsets(self, weights):
+        """For a batch of problems on this design (``weights`` (B, n), e.g. the folds of a
+        cross-validation, whose held-out rows weigh zero): per problem, ``(Design, rows)``
+        with only its positive-weight rows, or None for the whole batch (then every
+        problem runs on all ``n`` rows). ``rows`` (``n_c``,) int32 lists them, padded with
+        ``n`` to ``n_c``, their count's shape bucket (:func:`jaxreg._buckets.bucket`), the
+        same for every problem; the design's copy has zero columns there.
+
+        Coordinate descent then costs ``n_c`` per update instead of ``n`` (5-fold CV: 80%).
+        Problems with the same rows share a copy (the l1_ratios of ElasticNetCV). None
+        when the rows are more than ``SUBSET_FRACTION`` of ``n``, when the copies would
+        take more than ``SUBSET_BYTES``, or when the design is not in host memory (the
+        copies are made there). Computed once per ``weights`` (the path's alphas share it)."""
+        if self._subsets_src is weights:
+            return self._subsets
+        self._subsets_src, self._subsets = weights, None
+        W = np.asarray(weights)
+        if W.ndim != 2 or self.host is None:
+            return None
+        n = W.shape[1]
+        positive = W > 0
+        n_c = bucket(int(positive.sum(axis=1).max()))
+        distinct = {positive[b].tobytes(): b for b in range(len(W))}
+        itemsize = self.host.dtype.itemsize
+        if n_c > SUBSET_FRACTION * n or len(distinct) * self.p * n_c * itemsize > SUBSET_BYTES:
+            return None
+        copies = {}
+        for key, b in distinct.items():
+            idx = np.flatnonzero(positive[b]).astype(np.int32)
+            sub = aligned_empty((self.p, n_c), self.host.dtype)
+            for j in range(0, self.p, 1024):  # in slabs: no temporary of the whole copy
+                sub[j : j + 1024, : len(idx)] = self.host[j : j + 1024, idx]
+            sub[:, len(idx) :] = 0.0
+            rows = np.concatenate([idx, np.full(n_c - len(idx), n, np.int32)])
+            copies[key] = (Design(jax.device_put(sub), sub), jax.device_put(rows))
+        self._subsets = [copies[positive[b].tobytes()] for b in range(len(W))]
+        return self._subsets
+
     def cap(self, size):
-        """The static capacity for a working set of ``size`` features: ``SMALL_CAP`` or all
-        the features, and always all of them up to ``ONE_CAP`` features (the per-block cost
-        of a large capacity, O(capacity), matters only on wide designs)."""
-        if size <= SMALL_CAP and self.p > ONE_CAP:
-            return SMALL_CAP
-        return capacity(self.p)
+        """The static capacity for a working set of ``size`` features: all the features up to
+        ``ONE_CAP`` of them (one program per design), else the power of two at or above
+        ``size`` (at least ``SMALL_CAP``, at most all the features). Coordinate descent reads
+        the working set in place, but its per-epoch bookkeeping (the iterates Anderson
+        extrapolates from, the objective, the signs) is O(capacity): on 1000 x 5000 and
+        2000 x 20000 LassoCV's working sets of 300-3000 features took 8% and 22% less CPU
+        time in coordinate descent with these capacities than with all the features.
+        Each capacity is a program (a few per wide design: 256, 512, ... as the support grows)."""
+        p = self.p
+        if p <= ONE_CAP:
+            return capacity(p)
+        return min(capacity(max(1 << (max(int(size), 1) - 1).bit_length(), SMALL_CAP)), capacity(p))
 
 
 _BLAS = None

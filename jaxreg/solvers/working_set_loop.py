@@ -114,25 +114,51 @@ def put(tree, b, values):
     return jax.tree.map(lambda a, v: a.at[b].set(v), tree, values)
 
 
-TAKE, PUT = jax.jit(take), jax.jit(put)
+def take_rows(tree, b, rows):
+    """:func:`take` with the row-indexed arrays (``prep.d``, ``prep.yc``, ``r``) restricted to
+    ``rows`` (padding index ``n``: zero), for a problem solved on its own rows
+    (:meth:`Design.row_subsets`). ``tree`` is ``(prep, w, r, scores, l1, l2)``."""
+    prep, w, r, scores, l1, l2 = take(tree, b)
+    at = lambda a: a.at[rows].get(mode="fill", fill_value=0.0)  # noqa: E731
+    return prep._replace(d=at(prep.d), yc=at(prep.yc)), w, at(r), scores, l1, l2
 
 
-def inner_solve_batch(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far):
+def put_rows(w, r, b, wb, rb, rows):
+    """:func:`put` of ``(wb, rb)``, ``rb`` on ``rows`` only. ``r`` keeps its old values on the
+    other rows: their weight is zero, so nothing reads them (every use of the residual is
+    weighted by ``d``; float32's refresh recomputes all of it)."""
+    return w.at[b].set(wb), r.at[b].set(r[b].at[rows].set(rb, mode="drop"))
+
+
+TAKE, PUT, TAKE_ROWS, PUT_ROWS = jax.jit(take), jax.jit(put), jax.jit(take_rows), jax.jit(put_rows)
+
+
+def inner_solve_batch(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far, subsets=None):
     """:func:`inner_solve` for each problem of a batch whose ``tol_in`` is finite (the
     others are done). One problem at a time, not ``vmap``-ed: the problems of a batch (the
     folds of a cross-validation) need different numbers of epochs and working sets of
     different sizes, and a batched loop would run every problem as long and as wide as the
-    slowest. The passes over all of ``X`` (the checks) stay batched."""
+    slowest. The passes over all of ``X`` (the checks) stay batched. With ``subsets``
+    (:meth:`Design.row_subsets`), each problem's coordinate descent and Newton step run on
+    a copy of the design with its positive-weight rows only."""
     for b in np.flatnonzero(np.isfinite(tol_in)):
         i = np.asarray(b, np.int32)
-        args = compiler(TAKE, (prep, w, r, scores, l1, l2), i)
-        wb, rb = inner_solve(compiler, design, *args, tol_in[b], size[b], far[b])
-        w, r = compiler(PUT, (w, r), i, (wb, rb))
+        if subsets is None:
+            args = compiler(TAKE, (prep, w, r, scores, l1, l2), i)
+            wb, rb = inner_solve(compiler, design, *args, tol_in[b], size[b], far[b])
+            w, r = compiler(PUT, (w, r), i, (wb, rb))
+        else:
+            sub, rows = subsets[b]
+            args = compiler(TAKE_ROWS, (prep, w, r, scores, l1, l2), i, rows)
+            wb, rb = inner_solve(compiler, sub, *args, tol_in[b], size[b], far[b])
+            w, r = compiler(PUT_ROWS, w, r, i, wb, rb, rows)
     return w, r
 
 
-def solve_inner(compiler, design, *args, batched: bool):
-    return (inner_solve_batch if batched else inner_solve)(compiler, design, *args)
+def solve_inner(compiler, design, *args, batched: bool, subsets=None):
+    if batched:
+        return inner_solve_batch(compiler, design, *args, subsets=subsets)
+    return inner_solve(compiler, design, *args)
 
 
 def solve_squared(
@@ -149,6 +175,7 @@ def solve_squared(
     P = {name: fns[int(batched)] for name, fns in SQUARED.items()}
     design = Design.put(X, compiler)
     XT = design.XT
+    subsets = design.row_subsets(weights) if batched else None
     warm = state is not None or bool(np.any(np.asarray(w0)))
     if not warm:
         prep, r, chk = compiler(P["start_cold"], XT, y, weights, l1, l2, fit_intercept=fit_intercept)
@@ -175,7 +202,8 @@ def solve_squared(
         tol_in = np.where(done, np.inf, np.maximum(INNER_FRACTION * crit, 0.9 * tol)).astype(crit.dtype)
         far = crit > FAR * tol
         size = ws_size(nnz, warm)
-        w, r = solve_inner(compiler, design, prep, w, r, chk.scores, l1, l2, tol_in, size, far, batched=batched)
+        args = (prep, w, r, chk.scores, l1, l2, tol_in, size, far)
+        w, r = solve_inner(compiler, design, *args, batched=batched, subsets=subsets)
         if XT.dtype.itemsize < 8:  # float32: the residual updated in place drifts (see residual)
             r = compiler(P["residual"], XT, prep, w)
         chk = compiler(P["check"], XT, prep, w, r, l1, l2)
