@@ -35,6 +35,7 @@ __all__ = [
     "scale_free_weights",
     "design_scale",
     "scale_penalty",
+    "rescaling",
 ]
 
 OPTIONS = (
@@ -297,7 +298,9 @@ def check_offset(offset, n_samples: int, dtype):
     if a.ndim == 0:
         a = np.full(n_samples, float(a))
     if a.shape != (n_samples,):
-        raise ValueError(f"offset has shape {a.shape}; it must be a number or 1-D with one entry per sample ({n_samples},)")
+        raise ValueError(
+            f"offset has shape {a.shape}; it must be a number or 1-D with one entry per sample ({n_samples},)"
+        )
     bad = np.flatnonzero(~(np.abs(a) <= np.finfo(dtype).max))
     if bad.size:
         i = int(bad[0])
@@ -404,3 +407,31 @@ def _scaled(penalty, s, over, finite):
             return None
         return Bounded(inner, np.asarray(penalty.lower, float) * s, np.asarray(penalty.upper, float) * s)
     return None
+
+
+def rescaling(X, penalty, w0, dtype) -> float:
+    """The power of two ``s`` by which fit, path and the CV estimators divide ``X`` (and fit
+    ``v = s w`` under the penalty :func:`scale_penalty` gives): the one :func:`design_scale`
+    asks for, or the largest step towards it (halving its exponent) that the penalty and the
+    warm start can follow within ``dtype``'s range; 1.0 when none can (then the solver sees X as it is, and its status
+    says how that went). A tiny X is not scaled up past the point where an L2 term's
+    curvature ``alpha / s^2`` would exceed 1: the coefficients' curvature is then the
+    penalty's, already of the intercept's order, and scaling would unbalance the two."""
+    s = design_scale(X)
+    limit = max(1.0, _curvature(penalty))
+    while abs(np.frexp(s)[1] - 1) > 1:
+        with np.errstate(over="ignore"):
+            start_ok = np.all(np.isfinite(np.asarray(w0 * s, dtype)))
+        scaled = scale_penalty(penalty, s, dtype) if start_ok else None
+        if scaled is not None and (s > 1.0 or _curvature(scaled) <= limit):
+            return s
+        s = float(np.ldexp(1.0, (np.frexp(s)[1] - 1) // 2))
+    return 1.0
+
+
+def _curvature(penalty) -> float:
+    """The L2 part's curvature (``alpha`` of an L2 term), 0 for penalties without one."""
+    l2 = penalty.grad_lipschitz()
+    if l2 is None and penalty.as_elastic_net(1, np.float64) is not None:
+        l2 = penalty.as_elastic_net(1, np.float64)[1]
+    return float(l2 or 0.0)

@@ -36,7 +36,7 @@ from jaxreg._fitparts import (
     scale_free_weights,
     static_kwargs,
 )
-from jaxreg._fitparts import design_scale as _design_scale
+from jaxreg._fitparts import rescaling as _rescaling
 from jaxreg._fitparts import scale_penalty as _scale_penalty
 from jaxreg._target_scale import target_scale
 from jaxreg.losses import Offset, get_loss, with_offset
@@ -367,33 +367,6 @@ def _centring(spec, X, sw, fit_intercept):
         return None
     mu = (sw @ X) / np.sum(sw)
     return mu if np.any(mu != 0) else None
-
-
-def _rescaling(X, penalty, w0, dtype) -> float:
-    """The power of two :func:`jaxreg._fitparts.design_scale` asks for, or the largest step
-    towards it (halving its exponent) that the penalty and the warm start can follow within
-    ``dtype``'s range; 1.0 when none can (then the solver sees X as it is, and its status
-    says how that went). A tiny X is not scaled up past the point where an L2 term's
-    curvature ``alpha / s^2`` would exceed 1: the coefficients' curvature is then the
-    penalty's, already of the intercept's order, and scaling would unbalance the two."""
-    s = _design_scale(X)
-    limit = max(1.0, _curvature(penalty))
-    while abs(np.frexp(s)[1] - 1) > 1:
-        with np.errstate(over="ignore"):
-            start_ok = np.all(np.isfinite(np.asarray(w0 * s, dtype)))
-        scaled = _scale_penalty(penalty, s, dtype) if start_ok else None
-        if scaled is not None and (s > 1.0 or _curvature(scaled) <= limit):
-            return s
-        s = float(np.ldexp(1.0, (np.frexp(s)[1] - 1) // 2))
-    return 1.0
-
-
-def _curvature(penalty) -> float:
-    """The L2 part's curvature (``alpha`` of an L2 term), 0 for penalties without one."""
-    l2 = penalty.grad_lipschitz()
-    if l2 is None and penalty.as_elastic_net(1, np.float64) is not None:
-        l2 = penalty.as_elastic_net(1, np.float64)[1]
-    return float(l2 or 0.0)
 
 
 def _dense_data(spec, static, X, y, sw, device) -> Data:
