@@ -83,9 +83,7 @@ ESTIMATORS: dict[tuple[str, str, str], str] = {
     ("celer", "squared", "l1"): "Lasso",
     ("celer", "squared", "elastic_net"): "ElasticNet",
     ("celer", "logistic", "l1"): "LogisticRegression",
-    **{
-        ("glum", loss, k): f"{GLUM}[{loss}]" for loss in GLUM_FAMILIES for k in ("none", "l1", "l2", "elastic_net")
-    },
+    **{("glum", loss, k): f"{GLUM}[{loss}]" for loss in GLUM_FAMILIES for k in ("none", "l1", "l2", "elastic_net")},
 }
 
 
