@@ -404,7 +404,8 @@ def _sparse_host_data(X, y, sw, device) -> Data:
 def _check_offset_solver(spec, options):
     """Refuse an offset where the solver slices the rows (mini-batches, shards): the
     offset travels with the loss, one entry per row of the whole design."""
-    batch = options.get("batch_size") if options.get("batch_size") is not None else spec.static_options.get("batch_size")
+    batch = options.get("batch_size")
+    batch = spec.static_options.get("batch_size") if batch is None else batch
     if batch is not None:
         raise ValueError(
             f"solver={spec.name!r} with batch_size={batch!r} cannot take offset= (its mini-batches slice the rows); "

@@ -271,8 +271,9 @@ def _run_jaxreg(pf, split, feats, config, fast, info) -> Record:
         pen = float(penalty.value(res.coef)) if loss.name == "squared" else None
         info["train_mse"] = None if pen is None else _finite(2.0 * (res.objective - pen))
     else:
-        info.update(error_metrics(loss, res.coef, res.intercept, Ftr, split.y_train, classes, "train", split.offset_train))
-        info.update(error_metrics(loss, res.coef, res.intercept, Fte, split.y_test, classes, "test", split.offset_test))
+        parts = (("train", Ftr, split.y_train, split.offset_train), ("test", Fte, split.y_test, split.offset_test))
+        for prefix, F, y_, off in parts:
+            info.update(error_metrics(loss, res.coef, res.intercept, F, y_, classes, prefix, off))
     if classes is not None:
         info["classes"] = classes
     info.update(_recovery(res.coef, split.coef_true, pf.features))
