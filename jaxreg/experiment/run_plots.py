@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from jaxreg.experiment import cv_plots as CV
 from jaxreg.experiment import plots as P
 from jaxreg.experiment.features import featurize
 from jaxreg.experiment.files import replace_text
@@ -236,7 +237,7 @@ def _cv_curve(config, records, split, spec, out):
         loo = c["criterion"] == "neg_mean_squared_error"
         cv = np.asarray(c["loo_rmse"] if loo else c["score"], dtype=float)[keep]
         test = c.get("test_rmse")
-        fig = P.cv_curve_figure(
+        fig = CV.cv_curve_figure(
             x[keep],
             cv,
             np.asarray(c["train_rmse"], dtype=float)[keep],
@@ -266,7 +267,7 @@ def _validation_path(config, records, split, spec, out):
             gkeep, gx, _, _ = _alpha_axis(spec, grid["alphas"], n)
             _, (gbest,), _, _ = _alpha_axis(spec, [grid["alpha"]], n)
             shown = (gx[gkeep], np.asarray(grid["cv_mse"])[gkeep], gbest, grid["n_fits"])
-        fig = P.validation_path_figure(
+        fig = CV.validation_path_figure(
             x,
             path["cv_mse"],
             path["n_start"],
