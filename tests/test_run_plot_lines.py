@@ -110,6 +110,35 @@ def test_item13_alpha_axis_ln_lambda_and_log10(grid, tmp_path):
     plt.close("all")
 
 
+def test_item13_error_vs_alpha_draws_the_metric_asked_for(grid, tmp_path):
+    config, records, split, fits = grid
+    spec = config.plots[0].model_copy(update={"kind": "error_vs_alpha", "metric": "mse"})
+    (name, fig), *_ = DRAW["error_vs_alpha"](config, records, split, spec, tmp_path).items()
+    ax = fig.axes[0]
+    assert name == "error_vs_alpha_mse.png" and ax.get_ylabel() == "mean squared error"
+    line = _test_lines(ax)["degree=3"]
+    want = [np.mean((r.predict(split.X_test) - split.y_test) ** 2) for r in records if r.fit.params["degree"] == 3]
+    alphas = [r.fit.params["alpha"] for r in records if r.fit.params["degree"] == 3]
+    np.testing.assert_allclose(line.get_ydata(), np.array(want)[np.argsort(alphas)], rtol=1e-10)
+    spec = spec.model_copy(update={"metric": "accuracy"})  # a classifier's metric on regression fits
+    with pytest.raises(Exception, match="metric 'accuracy' is not recorded for these fits; recorded: mse, rmse"):
+        DRAW["error_vs_alpha"](config, records, split, spec, tmp_path)
+    plt.close("all")
+
+
+def test_item13_metric_and_alpha_axis_apply_to_their_plots_only(tmp_path, capsys):
+    err = run_error(
+        HEAD + "  - {name: r, penalty: {kind: l2, alpha: 1.0}}\nplots: [{kind: fits, metric: mse}]\n", tmp_path, capsys
+    )
+    assert "plots[0]: metric applies to plots error_vs_degree, error_vs_alpha only, not 'fits'" in err
+    err = run_error(
+        HEAD + "  - {name: r, penalty: {kind: l2, alpha: 1.0}}\nplots: [{kind: error_vs_alpha, metric: r2}]\n",
+        tmp_path,
+        capsys,
+    )
+    assert "plots[0].metric = 'r2'" in err and "'rmse'" in err
+
+
 def test_item13_coef_path_of_many_features_names_the_largest(tmp_path):
     config, records, split, fits = _run(WIDE, tmp_path)
     ax = _draw(config, records, split, 0, tmp_path).axes[0]

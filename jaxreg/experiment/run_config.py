@@ -67,6 +67,8 @@ PLOT_KINDS = (
 # the plots whose x axis is a regularization strength (``alpha_axis`` applies to them)
 ALPHA_PLOTS = ("error_vs_alpha", "coef_path", "cv_curve", "validation_path")
 ALPHA_AXES = ("log", "linear", "ln_lambda", "log10")
+# what error_vs_degree / error_vs_alpha draw (train and test): the metrics of metrics.json
+METRICS = ("rmse", "mse", "deviance", "accuracy", "log_loss")
 
 
 class FeatureSpec(StrictModel):
@@ -136,6 +138,10 @@ class PlotSpec(StrictModel):
     (default; alpha on a log scale), ``linear``, ``log10`` (log10 alpha on a linear scale) or
     ``ln_lambda`` (PRML's ln lambda, lambda = n_train * alpha: the penalty's weight against
     the summed squared error; a ridge_cv model's alphas are lambda already).
+
+    ``metric`` (error_vs_degree, error_vs_alpha) is the train and test metric drawn: rmse,
+    mse, deviance (log-link losses), accuracy or log_loss (classifiers); default rmse, or
+    log_loss for classifiers.
     """
 
     kind: Literal[PLOT_KINDS]  # type: ignore[valid-type]
@@ -143,11 +149,14 @@ class PlotSpec(StrictModel):
     features: list[int] = Field(default_factory=lambda: [0, 1], min_length=2, max_length=2)
     alphas: dict[Literal["l1", "l2", "linf"], float] | None = None
     alpha_axis: Literal[ALPHA_AXES] | None = None  # type: ignore[valid-type]
+    metric: Literal[METRICS] | None = None  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _axis_applies(self):
         if self.alpha_axis is not None and self.kind not in ALPHA_PLOTS:
             raise ValueError(f"alpha_axis applies to plots {', '.join(ALPHA_PLOTS)} only, not {self.kind!r}")
+        if self.metric is not None and self.kind not in ("error_vs_degree", "error_vs_alpha"):
+            raise ValueError(f"metric applies to plots error_vs_degree, error_vs_alpha only, not {self.kind!r}")
         return self
 
 

@@ -45,10 +45,19 @@ def _by_model(records):
     return groups
 
 
-def _error_keys(records):
-    if any("train_accuracy" in r.info for r in records):
-        return "train_log_loss", "test_log_loss", "log-loss"
-    return "train_rmse", "test_rmse", "RMS error"
+METRIC_LABELS = {"rmse": "RMS error", "mse": "mean squared error", "deviance": "mean deviance",
+                 "accuracy": "accuracy", "log_loss": "log-loss"}  # fmt: skip
+
+
+def _error_keys(records, metric=None):
+    """The train and test keys of ``metric`` in the records' info, and its axis label
+    (default: log_loss for classifiers, rmse otherwise)."""
+    if metric is None:
+        metric = "log_loss" if any("train_accuracy" in r.info for r in records) else "rmse"
+    if not any(f"train_{metric}" in r.info for r in records):
+        recorded = sorted(k[len("train_") :] for r in records for k in r.info if k.startswith("train_"))
+        raise Skip(f"metric {metric!r} is not recorded for these fits; recorded: {', '.join(dict.fromkeys(recorded))}")
+    return f"train_{metric}", f"test_{metric}", METRIC_LABELS[metric]
 
 
 def _truth(config):
@@ -133,7 +142,7 @@ def _error_vs(param, xlabel):
         figs = {}
         groups = _by_model(_chosen(records, spec, lambda r: _swept(r, param) and r.ok))
         for name, rs in groups.items():
-            tr, te, ylabel = _error_keys(rs)
+            tr, te, ylabel = _error_keys(rs, spec.metric)
             label, logx = xlabel, False
             if param == "alpha":
                 keep, x, label, logx = _alpha_axis(spec, [r.info["alpha"] for r in rs], _n_train(split))
@@ -156,7 +165,8 @@ def _error_vs(param, xlabel):
             if not series:
                 continue
             fig = P.error_figure(series, label, ylabel=ylabel, logx=logx, title=name)
-            figs[f"error_vs_{param}_{name}.png" if len(groups) > 1 else f"error_vs_{param}.png"] = fig
+            stem = f"error_vs_{param}" + (f"_{spec.metric}" if spec.metric else "")
+            figs[f"{stem}_{name}.png" if len(groups) > 1 else f"{stem}.png"] = fig
         if not figs:
             raise Skip(f"no model has two or more values of {param}")
         return figs
