@@ -285,7 +285,7 @@ def _fmt(v) -> str:
 # The solvers ``solver: auto`` may pick (jaxreg.solvers.auto_solver, and jaxreg.fit's turn to
 # fista for its step options and to lbfgs for memory_size): an option only the others take
 # (learning_rate, batch_size, ...) would fail every fit of the model, so it is refused here.
-AUTO_PICKS = ("closed_form", "gram_cd", "working_set", "newton", "lbfgs", "fista")
+AUTO_PICKS = ("closed_form", "gram_cd", "working_set", "newton", "lbfgs", "group_bcd", "fista")
 
 
 def _check_auto_options(options):
