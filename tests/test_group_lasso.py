@@ -207,10 +207,17 @@ def test_new_alpha_does_not_compile(data, compiles):
     X, y = data
     pen = GroupLasso(0.1, SIZE)
     jaxreg.fit(X, y, penalty=pen, tol=1e-8)
+    jaxreg.fit(X, y, penalty=GroupLasso(0.1, SIZE, np.ones(5)), tol=1e-8)  # weights given: a structure of its own
     with compiles() as c:
         for alpha, tol in [(0.05, 1e-10), (0.3, 1e-6), (0.01, 1e-9)]:
             jaxreg.fit(X, y, penalty=pen.with_alpha(alpha), tol=tol)
         jaxreg.fit(X, y, penalty=GroupLasso(0.07, SIZE, np.arange(1.0, 6.0)), tol=1e-8)  # new weights
+    assert c.count == 0
+    labels = y > np.median(y)  # the proximal Newton of the other losses: the same promise
+    jaxreg.fit(X, labels, loss="logistic", penalty=pen.with_alpha(0.02), tol=1e-8)
+    with compiles() as c:
+        for alpha in (0.01, 0.05):
+            jaxreg.fit(X, labels, loss="logistic", penalty=pen.with_alpha(alpha), tol=1e-9)
     assert c.count == 0
 
 
