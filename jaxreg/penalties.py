@@ -775,9 +775,9 @@ def canonical_groups(groups):
         if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
             raise _bad_groups(groups, "a label is NaN or infinite")
         _, inverse = np.unique(labels, return_inverse=True)
-        inverse = inverse.ravel()
-        canon = tuple(tuple(np.flatnonzero(inverse == k).tolist()) for k in range(inverse.max() + 1))
-        return canon, len(labels)
+        order = np.argsort(inverse.ravel(), kind="stable")  # the features label by label, in order
+        ends = np.cumsum(np.bincount(inverse.ravel()))
+        return tuple(tuple(g.tolist()) for g in np.split(order, ends[:-1])), len(labels)
     if not all(nested):
         raise _bad_groups(groups, "it mixes scalars (labels) and arrays (index groups)")
     canon, seen = [], set()
