@@ -204,14 +204,10 @@ def run_fit(pf: PlannedFit, split: Split, feats, config: RunConfig, fast=False) 
             raise ValueError(f"model kind {pf.model.kind!r} takes no offset, and the data has one (exposure: offset)")
         if isinstance(pf.model, BayesModel):
             return _run_bayes(pf, split, feats, info)
-        if pf.model.kind == "ridge_cv":
-            from jaxreg.experiment.run_ridge_cv import run_ridge_cv
+        if pf.model.kind != "fit":  # ridge_cv, tuning
+            from jaxreg.experiment.run_kinds import RUNNERS
 
-            return run_ridge_cv(pf, split, feats, info)
-        if pf.model.kind == "tuning":
-            from jaxreg.experiment.run_tuning import run_tuning
-
-            return run_tuning(pf, split, feats, info)
+            return Record(pf, info, **RUNNERS[pf.model.kind](pf, split, feats, info))
         return _run_jaxreg(pf, split, feats, config, fast, info)
     except Exception as exc:  # one model's failure must not lose the others
         info.update(status="failed", converged=False, error=f"{type(exc).__name__}: {' '.join(str(exc).split())}")
