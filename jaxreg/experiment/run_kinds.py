@@ -67,17 +67,18 @@ def _fields(coef, intercept, transform, names, info, Ftr, y, Fte, y_test) -> dic
 # ----------------------------------------------------------------------------- ridge_cv
 
 
-def cv_curve(model, X, y, alphas) -> dict:
-    """Every alpha's cross-validation score as :class:`jaxreg.RidgeCV` ranks them (higher is
-    better; the one chosen is the first best).
+def cv_curve(model, X, y, alphas):
+    """The fitted :class:`jaxreg.RidgeCV` of ``model`` and every alpha's cross-validation
+    score as it ranks them (higher is better; the one chosen is the first best).
 
     Leave-one-out (``cv`` None): minus the mean squared leave-one-out error, every alpha from
-    the one factorization of the fit (``store_cv_results``). K-fold: the mean R^2 over the
-    folds, one ``RidgeCV`` of a single alpha each (K factorizations per alpha).
+    the fit's one factorization (``store_cv_results``). K-fold: the mean R^2 over the folds,
+    one ``RidgeCV`` of a single alpha each (K factorizations per alpha).
 
     Returns
     -------
-    dict
+    est : jaxreg.RidgeCV
+    curve : dict
         ``score`` (list, one per alpha), ``criterion`` ("neg_mean_squared_error" or "r2")
         and, for leave-one-out, ``loo_rmse`` (the square root of minus the score).
     """
@@ -87,15 +88,15 @@ def cv_curve(model, X, y, alphas) -> dict:
     if model.cv is None:
         est = jaxreg.RidgeCV(alphas=alphas, store_cv_results=True, **kwargs).fit(X, y)
         mse = np.mean(est.cv_results_, axis=0)  # (A,): squared leave-one-out errors, averaged
-        return {"score": (-mse).tolist(), "criterion": "neg_mean_squared_error", "loo_rmse": np.sqrt(mse).tolist()}
+        return est, {"score": (-mse).tolist(), "criterion": "neg_mean_squared_error", "loo_rmse": np.sqrt(mse).tolist()}
+    est = jaxreg.RidgeCV(alphas=alphas, cv=model.cv, **kwargs).fit(X, y)
     scores = [jaxreg.RidgeCV(alphas=[a], cv=model.cv, **kwargs).fit(X, y).best_score_ for a in alphas]
-    return {"score": [float(s) for s in scores], "criterion": "r2"}
+    return est, {"score": [float(s) for s in scores], "criterion": "r2"}
 
 
 def run_ridge_cv(pf, split, feats, info) -> dict:
     """Fit ``pf.model`` (a :class:`~jaxreg.experiment.run_models.RidgeCVModel`); ``info``
     filled in, the record's other fields returned."""
-    import jaxreg
     from jaxreg.solvers import ridge_spectral as rs
 
     m = pf.model
@@ -103,10 +104,9 @@ def run_ridge_cv(pf, split, feats, info) -> dict:
     alphas = np.asarray(m.alpha_values(), np.float64)
     n = Ftr.shape[0]
     t0 = time.perf_counter()
-    est = jaxreg.RidgeCV(alphas=alphas, cv=m.cv, gcv_mode=m.gcv_mode, fit_intercept=m.fit_intercept).fit(Ftr, y)
-    fit_time = time.perf_counter() - t0
+    est, curve = cv_curve(m, Ftr, y, alphas)
+    fit_time = time.perf_counter() - t0  # with K-fold, the per-alpha curve's fits too
     coef, intercept = np.asarray(est.coef_, np.float64), float(est.intercept_)
-    curve = cv_curve(m, Ftr, y, alphas)
     # every alpha's solution from one factorization, the model's (gcv_mode: svd stays accurate
     # where the eigenvalues of X^T X are not), for its train and test error beside its score
     Xs, Ys, _, xbar, ybar = rs.scale(Ftr, y[:, None], np.ones(n), m.fit_intercept)
@@ -146,10 +146,6 @@ def run_ridge_cv(pf, split, feats, info) -> dict:
 # ----------------------------------------------------------------------------- tuning
 
 
-def _rmse(est, F, y):
-    return None if F is None else float(np.sqrt(np.mean((est.predict(F) - np.asarray(y, np.float64)) ** 2)))
-
-
 def _grid_search(m, Ftr, y, Fte, y_test) -> dict:
     """LassoCV over ``m.grid`` alphas on ``m.cv`` unshuffled folds (tune's folds)."""
     import jaxreg
@@ -164,8 +160,8 @@ def _grid_search(m, Ftr, y, Fte, y_test) -> dict:
         "cv_mse_best": float(np.min(np.mean(est.mse_path_, axis=1))),
         "n_fits": m.grid * m.cv + 1,  # every alpha on every fold, and the refit
         "nonzeros": int(np.count_nonzero(est.coef_)),
-        "train_rmse": _rmse(est, Ftr, y),
-        "test_rmse": _rmse(est, Fte, y_test),
+        **squared_metrics(est.coef_, est.intercept_, Ftr, y, "train"),
+        **squared_metrics(est.coef_, est.intercept_, Fte, y_test, "test"),
         "seconds": seconds,
     }
 
