@@ -102,6 +102,10 @@ def test_issue18_ridge_gcv(tmp_path):
     best = int(np.argmin(test_rmse))  # the held-out points agree: -10 has the lowest test error
     assert ln_lambda[best] == pytest.approx(-10, abs=1e-4) and loo["test_rmse"] == pytest.approx(0.298, abs=5e-4)
     assert loo_rmse[0] == pytest.approx(19, abs=0.5)  # ln lambda = -35
+    misses = np.sqrt(sk.cv_results_[:, 0])  # |y_i - (fit without point i)(x_i)|
+    assert np.ravel(train.X)[[0, -1]].tolist() == [0.0, 1.0]
+    assert np.round(misses[[0, -1]]).tolist() == [28, 53]
+    assert misses[0] ** 2 + misses[-1] ** 2 > 0.95 * np.sum(misses**2)  # nearly all from the end points
     below = ln_lambda[loo_rmse < 1]
     assert below.min() == pytest.approx(-13, abs=1e-4) and np.all(np.diff(np.flatnonzero(loo_rmse < 1)) == 1)
     assert np.all(np.diff(curve["train_rmse"]) > 0)  # train error only falls as lambda shrinks
