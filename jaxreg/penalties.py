@@ -34,7 +34,11 @@ What coordinate-wise solvers (the working set) ask of a *separable* penalty
     penalty has that form (the fast squared/logistic kernels and the duality gap use it),
     else None.
 
-Non-separable penalties (``LInf``) say ``separable = False`` and are left to FISTA.
+Non-separable penalties say ``separable = False``: ``LInf`` is left to FISTA; the group
+penalties (``GroupLasso``, ``SparseGroupLasso``: :class:`GroupPenalty`) give their terms per
+block of a static :class:`GroupLayout` (``block_terms``, the one-block ``prox_block`` and
+``residual_block``), which the block coordinate descent of
+:mod:`jaxreg.solvers.group_bcd` asks for, and FISTA takes them through ``prox``.
 
 Coefficients may be a vector ``(p,)`` or a matrix ``(p, K)`` (multinomial); every penalty
 here acts on all entries (``LInf`` takes the maximum over all of them).
