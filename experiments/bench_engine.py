@@ -218,14 +218,15 @@ def worker(case, reps):
     print(json.dumps(rows))
 
 
-def run_fresh(script, case, reps):
+def run_fresh(script, case, reps, extra=()):
     """``script --worker case --reps reps`` in a new process with an empty JAX cache (with it
     set jaxreg keeps the user's choice and its own store of executables stays off: see
     jaxreg._cache), so its first fit compiles everything; the rows the worker printed as
-    its last line of JSON, or None (the error printed) when it failed."""
+    its last line of JSON, or None (the error printed) when it failed. ``extra``: more
+    arguments for the worker."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, XDG_CACHE_HOME=cache)
-        out = subprocess.run([sys.executable, script, "--worker", case, "--reps", str(reps)],
+        out = subprocess.run([sys.executable, script, "--worker", case, "--reps", str(reps), *extra],
                              env=env, capture_output=True, text=True, check=False)  # fmt: skip
     if out.returncode != 0:
         print(case, "failed:", out.stderr[-2000:], flush=True)
