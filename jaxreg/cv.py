@@ -34,11 +34,13 @@ from jaxreg._cache import ensure_compilation_cache
 from jaxreg._compile import Compiler
 from jaxreg._sparse import is_sparse
 from jaxreg.estimators import LinearClassifierOutputs, LogisticRegression, _centred_intercepts, check_fit_status
+from jaxreg._fitparts import scale_free_weights
 from jaxreg.fit import alpha_max, dual_gap, fit
 from jaxreg.losses import Logistic, Squared
-from jaxreg.path import alpha_grid, compute_context, solve_path
+from jaxreg.path import alpha_grid, compute_context, rescaled_units, solve_path, unscaled
 from jaxreg.penalties import L1, ElasticNet, keep_positive
 from jaxreg.solvers import engine, gram
+from jaxreg.solvers.working_set import l1_l2_host
 
 __all__ = ["LassoCV", "ElasticNetCV", "LogisticRegressionCV"]
 
@@ -137,6 +139,8 @@ class _PathCV(RegressorMixin, BaseEstimator):
             raise ValueError(f"positive={positive!r} is not allowed; it must be True or False")
         V.check_positive(self.tol, "tol", strict=False, allow_none=False)
         V.check_positive(self.max_iter, "max_iter", integer=True, allow_none=False)
+        if not isinstance(sample_weight, numbers.Number):  # scale-free, as in fit (weights * 1e306)
+            sample_weight = scale_free_weights(sample_weight)
         X, y, sw, weighted = _check_data(self, X, y, sample_weight, accept_sparse=True)
         n, p = X.shape
         l1_ratios = self._l1_ratios()
@@ -170,20 +174,24 @@ class _PathCV(RegressorMixin, BaseEstimator):
         # problem (i, f) = l1_ratio i on fold f, flattened i-major
         Wf = _fold_weights(sw, folds, n)
         B = len(l1_ratios) * F
-        units_l1 = np.repeat(l1_ratios, F)[:, None] * np.ones((1, p))
-        units_l2 = 1.0 - np.repeat(l1_ratios, F)
-        alphas = np.repeat(grids, F, axis=0).T  # (n_alphas, B)
+        units = [keep_positive(ElasticNet(1.0, r), positive) for r in np.repeat(l1_ratios, F)]
+        # a design near the ends of the float range is fitted as fit does: v = s w on X / s
+        scale, units, factors = rescaled_units(X, units, float(grids.max(initial=0.0)))
+        X_fit = X if scale == 1.0 else X * (1.0 / scale)
+        alphas = np.repeat(grids, F, axis=0).T * factors  # (n_alphas, B)
         Y, Wb = np.broadcast_to(y, (B, n)), np.tile(Wf, (len(l1_ratios), 1))
         kw = dict(fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter))
         with compute_context(X.dtype):
             if is_sparse(X) or positive:  # the engine, fold after fold (each alpha warm-started)
-                units = [keep_positive(ElasticNet(1.0, r), positive) for r in np.repeat(l1_ratios, F)]
-                res = engine.solve_path(X, Y, Wb, Squared(), units, alphas, **kw)
-            elif p <= gram.MAX_FEATURES:  # few features: the path on each fold's Gram matrix
-                res = gram.solve_path(X, Y, Wb, (units_l1, units_l2), alphas, compiler=Compiler(), **kw)
+                res = engine.solve_path(X_fit, Y, Wb, Squared(), units, alphas, **kw)
             else:
-                units = (units_l1, units_l2)
-                res = solve_path(X, jnp.asarray(Y), jnp.asarray(Wb), Squared(), units, alphas, **kw)
+                l1l2 = [l1_l2_host(u, p, X.dtype) for u in units]
+                units = (np.stack([l1 for l1, _ in l1l2]), np.array([l2 for _, l2 in l1l2]))
+                if p <= gram.MAX_FEATURES:  # few features: the path on each fold's Gram matrix
+                    res = gram.solve_path(X_fit, Y, Wb, units, alphas, compiler=Compiler(), **kw)
+                else:
+                    res = solve_path(X_fit, jnp.asarray(Y), jnp.asarray(Wb), Squared(), units, alphas, **kw)
+        res["coefs"] = unscaled(res["coefs"], scale)
         mse = np.empty((len(l1_ratios), F, grids.shape[1]))
         for i in range(len(l1_ratios)):
             for f, (_, test) in enumerate(folds):
@@ -478,13 +486,13 @@ class LogisticRegressionCV(ClassifierMixin, LinearClassifierOutputs, BaseEstimat
         return tags
 
     @staticmethod
-    def _dense_path(X, s, Wf, ratio, alphas, kw):
+    def _dense_path(X, s, Wf, units, alphas, kw):
         """Every fold's path on the logistic working-set kernels, batched."""
         n, p = X.shape
-        B = len(ratio)
+        l1l2 = [l1_l2_host(u, p, X.dtype) for u in units]
         return solve_path(
-            X, jnp.asarray(np.broadcast_to(s, (B, n))), jnp.asarray(Wf), Logistic(),
-            (ratio[:, None] * np.ones((1, p)), 1.0 - ratio), alphas, **kw,
+            X, jnp.asarray(np.broadcast_to(s, (len(units), n))), jnp.asarray(Wf), Logistic(),
+            (np.stack([l1 for l1, _ in l1l2]), np.array([l2 for _, l2 in l1l2])), alphas, **kw,
         )  # fmt: skip
 
     def _default_l1_ratios(self):
@@ -578,14 +586,17 @@ class LogisticRegressionCV(ClassifierMixin, LinearClassifierOutputs, BaseEstimat
         Wf = np.tile(_fold_weights(sw, folds, n), (R, 1))  # problem (i, f) = l1_ratio i, fold f
         ratio = np.repeat(l1_ratios, F)
         alphas = 1.0 / (Cs[:, None] * Wf.sum(axis=1)[None, :])  # (n_Cs, B); increasing C
+        # a design near the ends of the float range is fitted as fit does: v = s w on X / s
+        scale, units, factors = rescaled_units(X, [ElasticNet(1.0, r) for r in ratio], float(alphas.max()))
+        X_fit, alphas = (X, alphas) if scale == 1.0 else (X * (1.0 / scale), alphas * factors)
         with compute_context(X.dtype):
             kw = dict(fit_intercept=bool(self.fit_intercept), tol=float(self.tol), max_iter=int(self.max_iter))
             if is_sparse(X) or np.any(ratio == 0):  # the engine, fold after fold (each C warm-started);
                 # the batched logistic kernels need an L1 part in every problem
-                units = [ElasticNet(1.0, r) for r in ratio]
-                res = engine.solve_path(X, np.broadcast_to(s, (R * F, n)), Wf, Logistic(), units, alphas, **kw)
+                res = engine.solve_path(X_fit, np.broadcast_to(s, (R * F, n)), Wf, Logistic(), units, alphas, **kw)
             else:
-                res = self._dense_path(X, s, Wf, ratio, alphas, kw)
+                res = self._dense_path(X_fit, s, Wf, units, alphas, kw)
+        res["coefs"] = unscaled(res["coefs"], scale)
         score = _SCORES.get(self.scoring)
         scores = np.empty((F, len(Cs), R))
         for i in range(R):

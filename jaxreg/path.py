@@ -22,6 +22,7 @@ import numpy as np
 from jaxreg import _sparse
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
+from jaxreg._fitparts import design_scale, rescaling, scale_free_weights, scale_penalty
 from jaxreg._fitparts import check_offset
 from jaxreg.fit import compute_context, resolve_device
 from jaxreg.losses import Logistic, Loss, get_loss, with_offset
@@ -29,7 +30,7 @@ from jaxreg.penalties import L1, Penalty, get_penalty
 from jaxreg.solvers import engine, get_solver, group_bcd, ridge_spectral
 from jaxreg.solvers import working_set as ws
 
-__all__ = ["path", "PathResult", "alpha_grid", "solve_path"]
+__all__ = ["path", "PathResult", "alpha_grid", "solve_path", "rescaled_units", "unscaled"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +80,39 @@ def alpha_grid(alpha_max: float, n_alphas: int = 100, eps: float = 1e-3) -> np.n
     if alpha_max <= floor:
         return np.full(int(n_alphas), floor)
     return np.geomspace(alpha_max, alpha_max * eps, num=int(n_alphas))
+
+
+def rescaled_units(X, units, alpha_top, w0=None):
+    """fit's rescaling of a badly scaled design, for a path: ``(s, units, factors)``.
+
+    ``s`` is the power of two :func:`jaxreg._fitparts.rescaling` divides ``X`` by (judged
+    with each unit penalty at ``alpha_top``, the grid's largest ``alpha``; the least change
+    any of them asks for), and for each unit penalty (``alpha = 1``) of ``units`` the unit and
+    factor of the coefficients ``v = s w`` on ``X / s``: ``unit.with_alpha(alpha * factor)``
+    is :func:`jaxreg._fitparts.scale_penalty` of the penalty at ``alpha``. The grid stays in
+    the user's units; fit ``X / s`` along ``alphas * factor`` and divide the coefficients by
+    ``s`` (:func:`unscaled`). ``(1.0, units, ones)`` when the design needs no rescaling (or
+    the penalty cannot follow it)."""
+    same = (1.0, list(units), np.ones(len(units)))
+    if design_scale(X) == 1.0 or not (np.isfinite(alpha_top) and alpha_top >= 0):
+        return same
+    dtype = X.dtype
+    w0 = np.zeros(X.shape[1], dtype) if w0 is None else np.asarray(w0, dtype)
+    powers = {rescaling(X, u.with_alpha(float(alpha_top)), w0, dtype) for u in units}
+    s = min(powers, key=lambda v: abs(np.frexp(v)[1] - 1))
+    scaled = [scale_penalty(u, s, dtype) for u in units]
+    if s == 1.0 or any(u is None for u in scaled):
+        return same
+    return s, [u.with_alpha(1.0) for u in scaled], np.array([float(u.alpha) for u in scaled])
+
+
+def unscaled(coefs, s):
+    """Coefficients ``v`` fitted on ``X / s`` in the user's units: ``w = v / s``."""
+    if s == 1.0:
+        return coefs
+    coefs = np.asarray(coefs)
+    with np.errstate(under="ignore"):
+        return (coefs / s).astype(coefs.dtype)
 
 
 def solve_path(X, y, weights, loss, units, alphas, *, fit_intercept, tol, max_iter, w0=None, b0=None, compiler=None):
@@ -205,7 +239,7 @@ def _problem(X, y, loss, penalty, sample_weight):
     classes = None
     if loss.is_classifier:
         classes, y = V.encode_labels(y, loss.name, X.dtype)
-    sw = V.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    sw = V.check_sample_weight(scale_free_weights(sample_weight), X.shape[0], X.dtype)
     check_penalty(penalty, X.shape[1])
     return X, y, sw, loss, penalty, classes
 
@@ -344,26 +378,30 @@ def path(
     p = X.shape[1]
     if coef_init is not None and np.shape(coef_init) != (p,):
         raise ValueError(f"coef_init has shape {np.shape(coef_init)}; it must have shape ({p},)")
+    # a design near the ends of the float range: fit v = s w on X / s along the rescaled
+    # grid, with fit's s (rescaled_units), and report w = v / s
+    s, (unit,), (factor,) = rescaled_units(X, [penalty.with_alpha(1.0)], grid.max(initial=0.0), coef_init)
+    X_fit, fit_grid = (X, grid) if s == 1.0 else (X * (1.0 / s), grid * factor)
+    w0 = coef_init if coef_init is None or s == 1.0 else np.asarray(coef_init, X.dtype) * s
     if host_ridge:
-        return _ridge_path(X, y, sw, user_loss, penalty, grid, bool(fit_intercept))
+        return _ridge_path(X_fit, y, sw, user_loss, penalty, grid, bool(fit_intercept), (s, unit, fit_grid))
     with compute_context(X.dtype, device):
         t0 = time.perf_counter()
         kw = dict(fit_intercept=bool(fit_intercept), tol=float(tol), max_iter=int(max_iter))
         if not kernels:  # sparse X, or a pair beyond the squared/logistic kernels: the engine
-            unit = penalty.with_alpha(1.0)
             solver_path = engine.solve_path if group_bcd.handles(loss, penalty) else _group_path(X).solve_path
-            res = solver_path(X, y[None], sw[None], loss, [unit], grid[:, None], w0=coef_init, **kw)
+            res = solver_path(X_fit, y[None], sw[None], loss, [unit], fit_grid[:, None], w0=w0, **kw)
             res = {k: (v[:, 0] if isinstance(v, np.ndarray) else v) for k, v in res.items()}
         elif solver == "fista":
-            units = ws.l1_l2(penalty.with_alpha(1.0), p, X.dtype)
-            res = solve_path_batched(X, jnp.asarray(y), jnp.asarray(sw), units, grid, **kw)
+            units = ws.l1_l2(unit, p, X.dtype)
+            res = solve_path_batched(X_fit, jnp.asarray(y), jnp.asarray(sw), units, fit_grid, **kw)
         else:
-            units = ws.l1_l2(penalty.with_alpha(1.0), p, X.dtype)
-            res = solve_path(X, jnp.asarray(y), jnp.asarray(sw), loss, units, grid, w0=coef_init, **kw)
+            units = ws.l1_l2(unit, p, X.dtype)
+            res = solve_path(X_fit, jnp.asarray(y), jnp.asarray(sw), loss, units, fit_grid, w0=w0, **kw)
         elapsed = time.perf_counter() - t0
     return PathResult(
         alphas=grid,
-        coefs=res["coefs"].T,
+        coefs=unscaled(res["coefs"], s).T,
         intercepts=res["intercepts"],
         n_iter=res["n_iter"],
         converged=res["converged"],
@@ -394,15 +432,18 @@ def _ridge_on_host(loss, penalty, X, device):
     return quadratic and not _sparse.is_sparse(X) and resolve_device(device).platform == "cpu"
 
 
-def _ridge_path(X, y, sw, loss, penalty, grid, fit_intercept):
-    """Every ``alpha`` of a ridge path from one factorization (numpy/LAPACK, nothing compiled)."""
+def _ridge_path(X, y, sw, loss, penalty, grid, fit_intercept, rescaled):
+    """Every ``alpha`` of a ridge path from one factorization (numpy/LAPACK, nothing
+    compiled); ``X`` already divided by ``s`` of ``rescaled = (s, unit, fit_grid)``
+    (:func:`rescaled_units`)."""
     t0 = time.perf_counter()
-    l2s = grid * float(penalty.with_alpha(1.0).grad_lipschitz())
+    s, unit, fit_grid = rescaled
+    l2s = fit_grid * float(unit.grad_lipschitz())
     coefs, intercepts, crit = ridge_spectral.ridge_path(X, y, sw, l2s, fit_intercept)
     A = len(grid)
     return PathResult(
         alphas=grid,
-        coefs=coefs.T.astype(X.dtype),
+        coefs=unscaled(coefs, s).T.astype(X.dtype),
         intercepts=intercepts.astype(X.dtype),
         n_iter=np.ones(A, int),
         converged=np.isfinite(crit),
