@@ -9,7 +9,10 @@ data at the chosen value.
 The folds are not fitted one after another: every fold (and every ``l1_ratio``) is one
 problem of a batch on the shared design ``X``, the held-out rows given weight zero, and
 the whole batch walks down the path together with warm starts (the working-set pieces
-``vmap``-ed over the batch, see :func:`jaxreg.path.solve_path`).
+``vmap``-ed over the batch, see :func:`jaxreg.path.solve_path`; each fold's coordinate
+descent runs on a copy of its training rows only, see
+:meth:`jaxreg.solvers.working_set_layout.Design.row_subsets`). A design near the ends of
+the float range is rescaled as :func:`jaxreg.fit` does (:func:`jaxreg.path.rescaled_units`).
 """
 
 from __future__ import annotations

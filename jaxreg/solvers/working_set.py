@@ -22,7 +22,8 @@ iterations it takes:
 
 ``start`` (``start_cold`` from ``w = 0``: one pass over the design)
     constants, the residual and a ``check`` at the initial point;
-``cd`` (static capacity: 256 features, or all of them)
+``cd`` (static capacity: all the features up to 1024 of them, else the power of two at or
+    above the working set's size, at least 256: :meth:`Design.cap`)
     the working set: the support and the features with the largest subdifferential
     distance, ``max(16, 3 * support)`` in all (2x from a warm start: :func:`ws_size`),
     chosen by a threshold found by bisection (XLA's sort is slow on CPU). Cyclic
@@ -54,7 +55,9 @@ rule is the largest subdifferential distance instead.
 The pieces that pass over all of ``XT`` also have a batched form (``vmap`` over all
 arguments but ``XT``) for several problems on the same design: the folds of a
 cross-validation (held-out rows get weight zero) or several targets. Coordinate descent
-and the Newton step run one problem at a time (:func:`inner_solve_batch`).
+and the Newton step run one problem at a time (:func:`inner_solve_batch`), each on a copy of
+the design holding only its positive-weight rows (a fold's training rows:
+:meth:`Design.row_subsets`), so the held-out rows cost nothing there.
 """
 
 from __future__ import annotations
