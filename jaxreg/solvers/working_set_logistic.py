@@ -136,6 +136,7 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
     Q = {name: fns[int(batched)] for name, fns in SQUARED.items()}
     design = Design.put(X, compiler)
     XT = design.XT
+    subsets = design.row_subsets(weights) if batched else None  # the folds' own rows for the inner solves
     weights = np.asarray(weights)  # normalized on the host: eager jax ops compile programs of their own
     d = jax.device_put(weights / np.sum(weights, axis=-1, keepdims=True))
     warm = state is not None or bool(np.any(np.asarray(w0)))
@@ -161,7 +162,7 @@ def solve_logistic(X, y, weights, l1, l2, w0, b0, *, fit_intercept, tol, max_ite
         far = crit > FAR * tol
         size = ws_size(nnz, warm)
         args = (m.prep, w, m.r, chk.scores, l1s, l2s, tol_in, size, far)
-        v, _ = solve_inner(compiler, design, *args, batched=batched)
+        v, _ = solve_inner(compiler, design, *args, batched=batched, subsets=subsets)
         c = compiler(Q["intercept"], XT, m.prep, v) if fit_intercept else b
         w, b, z, _ = compiler(L["line_search"], XT, y, d, z, w, b, v, c, m.grad, m.grad_b, l1, l2)
         m = compiler(L["model"], XT, y, d, z, b, fit_intercept=fit_intercept)
