@@ -37,6 +37,9 @@ def target_scale(y, loss, penalty, dtype):
     ``dtype``'s normal range is halved in exponent until one fits."""
     if type(loss) is not Squared or np.size(y) == 0:
         return 1.0, penalty
+    top = float(np.max(np.abs(y)))
+    if np.isfinite(top) and abs(np.frexp(top)[1]) <= np.finfo(np.asarray(y).dtype).maxexp // 6:
+        return 1.0, penalty  # in range (the common case, without design_scale's two passes)
     c = design_scale(np.asarray(y).reshape(-1, 1))
     while c != 1.0:
         scaled = scale_target_penalty(penalty, c, dtype)
