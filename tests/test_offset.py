@@ -5,6 +5,8 @@ rate ``y / e`` with sample weights ``e`` (the exposure identity: Poisson with of
 has the same deviance), scikit-learn's ``Lasso``/numpy on ``y - offset`` for the squared loss,
 and the optimality (KKT) conditions written out here in numpy."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn import linear_model as sklm
@@ -204,3 +206,18 @@ def test_a_new_offset_does_not_compile(penalty, compiles):
             jaxreg.fit(X, y, loss=Poisson(), penalty=penalty.with_alpha(0.03), offset=o)
             jaxreg.fit(X[:115], y[:115], loss=Poisson(), penalty=penalty, offset=o[:115])  # same row bucket
     assert c.count == 0
+
+
+def test_run_data_offset_follows_its_rows():
+    """``jaxreg run``: counts data with ``exposure: offset`` carries log(exposure) as the
+    offset (not a column), and the train/test split keeps each row's offset with it."""
+    from jaxreg.experiment.run import prepare
+    from jaxreg.experiment.run_config import load_run
+
+    config, _ = load_run(Path(__file__).resolve().parents[1] / "configs" / "poisson_counts.yaml")
+    split = prepare(config)
+    ds = split.raw
+    assert ds.X.shape[1] == 20 and ds.offset.shape == (600,)
+    for X, off in ((split.X_train, split.offset_train), (split.X_test, split.offset_test)):
+        rows = [int(np.flatnonzero((ds.X == x).all(axis=1))[0]) for x in X]
+        np.testing.assert_array_equal(off, ds.offset[rows])
