@@ -185,6 +185,8 @@ def test_solvers_and_losses_that_cannot_take_an_offset_say_so():
         jaxreg.fit(X, y, loss=Poisson(), penalty=L2(0.1), solver="minibatch", offset=off)
     with pytest.raises(ValueError, match="solver='gd' with batch_size=10 cannot take offset="):
         jaxreg.fit(X, y, loss=Poisson(), penalty=L2(0.1), solver="gd", batch_size=10, offset=off)
+    with pytest.raises(ValueError, match="offset= is not supported with devices=1"):
+        jaxreg.fit(X, y, loss=Poisson(), penalty=L2(0.1), solver="fista", devices=1, offset=off)
     with pytest.raises(ValueError, match="solver='gram_cd' cannot handle loss='poisson'"):
         jaxreg.fit(X, y, loss=Poisson(), penalty=L1(0.1), solver="gram_cd", offset=off)
     with pytest.raises(ValueError, match="offset= is not supported with loss='multinomial'"):
