@@ -249,8 +249,8 @@ def fit(
     max_iter = spec.default_max_iter if max_iter is None else int(max_iter)
     devices = _placement(X, options)
     device = resolve_device(options.get("device")) if devices is None else _sharding.local_device(devices)
-    if spec.host_run is not None and devices is None and not _sparse.is_sparse(X) and device.platform == "cpu":
-        # numpy data on the CPU: the solver's numpy implementation, nothing to compile
+    on_host = spec.host_run is not None and devices is None and not _sparse.is_sparse(X) and device.platform == "cpu"
+    if on_host:  # numpy data on the CPU: the solver's numpy implementation, nothing to compile or transfer
         spec = dataclasses.replace(
             spec, run=spec.host_run, host_driven=True, row_buckets=False, needs_intercept_init=False
         )
@@ -281,11 +281,14 @@ def fit(
         elif _sparse.is_sparse(X):
             rows = static.get("batch_size") is not None  # mini-batches gather whole rows
             data = Data(_sparse.to_jax(X, device, rows), *(jax.device_put(a, device) for a in (y, sw)))
+        elif on_host:
+            data = Data(X, y, sw)
         else:
             data = _dense_data(spec, static, X, y, sw, device)
         if implicit:  # X - mu as an operator: a sparse X stays sparse (see solvers.centred)
             data = data._replace(X=CentredDesign(data.X, jax.device_put(np.asarray(mu, dtype), device)))
-        loss_c, penalty_c = canonical(_pad_offset(fit_loss, data.y.shape[0]), dtype), canonical(penalty, dtype)
+        loss_c = canonical(_pad_offset(fit_loss, data.y.shape[0]), dtype, put=not on_host)
+        penalty_c = canonical(penalty, dtype, put=not on_host)
         if b0 is None and fit_intercept and spec.needs_intercept_init:
             b0 = np.asarray(_call(_init_intercept, loss_c, data.y, data.weights), dtype)
         elif b0 is None:
