@@ -202,14 +202,12 @@ def check_penalty(penalty: Penalty, n_features: int):
             )
 
 
-def canonical(tree, dtype, put=True):
+def canonical(tree, dtype):
     """Every floating leaf as an array of ``dtype`` (so compiled shapes never vary by
-    Python-float weak types), on the default device (numpy on the host with ``put=False``,
-    for a solver that runs in numpy)."""
+    Python-float weak types)."""
     # converted on the host and put by one transfer: an eager convert_element_type (or
     # jnp.asarray) would compile a program of its own in every new process
-    tree = jax.tree.map(lambda x: np.asarray(x, dtype), tree)
-    return jax.device_put(tree) if put else tree
+    return jax.device_put(jax.tree.map(lambda x: np.asarray(x, dtype), tree))
 
 
 def compiled_solver(spec, args, static):

@@ -287,8 +287,10 @@ def fit(
             data = _dense_data(spec, static, X, y, sw, device)
         if implicit:  # X - mu as an operator: a sparse X stays sparse (see solvers.centred)
             data = data._replace(X=CentredDesign(data.X, jax.device_put(np.asarray(mu, dtype), device)))
-        loss_c = canonical(_pad_offset(fit_loss, data.y.shape[0]), dtype, put=not on_host)
-        penalty_c = canonical(penalty, dtype, put=not on_host)
+        if on_host:  # the numpy solver reads them as they are
+            loss_c, penalty_c = fit_loss, penalty
+        else:
+            loss_c, penalty_c = canonical(_pad_offset(fit_loss, data.y.shape[0]), dtype), canonical(penalty, dtype)
         if b0 is None and fit_intercept and spec.needs_intercept_init:
             b0 = np.asarray(_call(_init_intercept, loss_c, data.y, data.weights), dtype)
         elif b0 is None:
