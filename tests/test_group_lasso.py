@@ -113,6 +113,7 @@ def test_sparse_group_lasso_prox_minimises_its_objective(l1_ratio):
 # ----------------------------------------------------------------------------- fits
 
 
+@pytest.mark.slow  # numba compiles skglm's GroupBCD: 10-50 s depending on the load
 @pytest.mark.parametrize("frac", [0.5, 0.05])
 def test_group_lasso_matches_skglm(data, frac):
     skglm = pytest.importorskip("skglm")
