@@ -30,16 +30,18 @@ def data(family="poisson", seed=0):
     return X, y, np.log(e)
 
 
-def kkt(family, X, y, off, coef, b, l1, l2):
+def kkt(family, X, y, off, coef, b, l1, l2, sw=None):
     """The largest violation of the optimality conditions of
-    ``mean half deviance(y, exp(X w + b + off)) + l1 ||w||_1 + l2/2 ||w||^2`` (numpy; the
-    derivative in z by hand: Poisson mu - y, Gamma 1 - y / mu)."""
+    ``weighted mean half deviance(y, exp(X w + b + off)) + l1 ||w||_1 + l2/2 ||w||^2`` (numpy;
+    the derivative in z by hand: Poisson mu - y, Gamma 1 - y / mu)."""
+    d = np.ones(len(y)) if sw is None else sw
+    d = d / d.sum()
     mu = np.exp(X @ coef + b + off)
-    g = (mu - y) if family == "poisson" else (1.0 - y / mu)
-    gw = X.T @ g / len(y) + l2 * coef
+    g = d * ((mu - y) if family == "poisson" else (1.0 - y / mu))
+    gw = X.T @ g + l2 * coef
     on = coef != 0
     viol = np.where(on, np.abs(gw + l1 * np.sign(coef)), np.maximum(np.abs(gw) - l1, 0.0))
-    return max(np.max(viol), abs(g.mean()))
+    return max(np.max(viol), abs(g.sum()))
 
 
 # ----------------------------------------------------------------------------- references
@@ -52,22 +54,24 @@ def kkt(family, X, y, off, coef, b, l1, l2):
     ids=["poisson-l1", "poisson-en", "gamma-en"],
 )
 def test_matches_glum_with_offset(family, l1_ratio):
+    """With sample weights too (glum normalises them as we do)."""
     glum = pytest.importorskip("glum")
     X, y, off = data(family)
+    sw = np.random.default_rng(7).uniform(0.5, 2.0, N)
     loss = Poisson() if family == "poisson" else Gamma()
-    a = jaxreg.alpha_max(X, y, loss=loss, penalty=ElasticNet(1.0, l1_ratio), offset=off) / 4
-    res = jaxreg.fit(X, y, loss=loss, penalty=ElasticNet(a, l1_ratio), offset=off, tol=1e-10)
+    a = jaxreg.alpha_max(X, y, loss=loss, penalty=ElasticNet(1.0, l1_ratio), sample_weight=sw, offset=off) / 4
+    res = jaxreg.fit(X, y, loss=loss, penalty=ElasticNet(a, l1_ratio), sample_weight=sw, offset=off, tol=1e-10)
     assert res.status == "converged" and 0 < res.nonzeros < P
     ref = glum.GeneralizedLinearRegressor(
         family=family, link="log", alpha=a, l1_ratio=l1_ratio, gradient_tol=1e-12, max_iter=1000
-    ).fit(X, y, offset=off)
+    ).fit(X, y, sample_weight=sw, offset=off)
     np.testing.assert_allclose(res.coef, ref.coef_, atol=1e-8)
     assert res.intercept == pytest.approx(ref.intercept_, abs=1e-8)
-    assert kkt(family, X, y, off, res.coef, res.intercept, a * l1_ratio, a * (1 - l1_ratio)) < 1e-9
+    assert kkt(family, X, y, off, res.coef, res.intercept, a * l1_ratio, a * (1 - l1_ratio), sw) < 1e-9
     # the estimator: same fit, and glum's predictions with the offset
     est = (jaxreg.PoissonRegressor if family == "poisson" else jaxreg.GammaRegressor)(
         alpha=a, l1_ratio=l1_ratio, tol=1e-10
-    ).fit(X, y, offset=off)
+    ).fit(X, y, sample_weight=sw, offset=off)
     np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-8)
     np.testing.assert_allclose(est.predict(X, offset=off), ref.predict(X, offset=off), rtol=1e-7)
 
