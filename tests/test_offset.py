@@ -227,3 +227,8 @@ def test_run_data_offset_follows_its_rows():
     for X, off in ((split.X_train, split.offset_train), (split.X_test, split.offset_test)):
         rows = [int(np.flatnonzero((ds.X == x).all(axis=1))[0]) for x in X]
         np.testing.assert_array_equal(off, ds.offset[rows])
+    # exposure: feature puts the same log(exposure) in as the last column (true coefficient 1)
+    feat = config.data.model_copy(update={"exposure": "feature"}).make()
+    assert feat.offset is None and feat.X.shape[1] == 21 and feat.coef_true[-1] == 1.0
+    np.testing.assert_array_equal(feat.X[:, -1], ds.offset)
+    np.testing.assert_array_equal(feat.y, ds.y)
