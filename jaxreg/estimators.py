@@ -811,8 +811,10 @@ class LogisticRegression(_Classifier):
     """
 
     # scikit-learn's names, which are those of jaxreg.penalties.PENALTIES (l2, its default,
-    # first); no penalty is None, and weighted_l1 (per-feature weights) is not offered here
-    _PENALTIES = ("auto", "l2", *(n for n in PENALTIES if n not in ("none", "l2", "weighted_l1")), None)
+    # first); no penalty is None, and weighted_l1 and the group penalties (per-feature weights,
+    # groups) are not offered here
+    _OFFERED = [n for n in PENALTIES if n not in ("none", "l2", "weighted_l1", "group_lasso", "sparse_group_lasso")]
+    _PENALTIES = ("auto", "l2", *_OFFERED, None)
 
     def __init__(
         self,

@@ -1073,3 +1073,6 @@ def _short(groups):
     if isinstance(groups, int):
         return str(groups)
     return f"<{len(groups)} groups of {min(map(len, groups))}..{max(map(len, groups))} features>"
+
+
+PENALTIES.update(group_lasso=GroupLasso, sparse_group_lasso=SparseGroupLasso)  # (defined after the table)

@@ -10,6 +10,8 @@ import scipy.optimize
 from sklearn.linear_model import Lasso
 
 import jaxreg
+from jaxreg.experiment.baselines import BaselineRun, make_estimator, resolve
+from jaxreg.experiment.specs import PenaltySpec
 from jaxreg.penalties import GroupLasso, SparseGroupLasso
 
 N, P, SIZE = 80, 20, 4
@@ -124,6 +126,11 @@ def test_group_lasso_matches_skglm(data, frac):
     res = jaxreg.fit(X, y, penalty=pen.with_alpha(alpha), tol=1e-10)
     assert res.solver == "group_bcd" and res.converged
     sk = skglm.GroupLasso(groups=SIZE, alpha=alpha, weights=weights, tol=1e-12, max_iter=1000).fit(X, y)
+    if frac == 0.05:  # the sweep's skglm peer, translated from a config, fits our objective too
+        spec = PenaltySpec(kind="group_lasso", groups=SIZE, alpha=alpha)
+        peer = make_estimator(BaselineRun(peer="skglm", tol=1e-12, max_iter=1000), "GroupLasso", spec, alpha, N, True)
+        plain = jaxreg.fit(X, y, penalty=GroupLasso(alpha, SIZE), tol=1e-10)
+        np.testing.assert_allclose(peer.fit(X, y).coef_, plain.coef, atol=1e-8)
     np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-8)
     np.testing.assert_allclose(res.intercept, sk.intercept_, atol=1e-8)
     f_ours, f_sk = (
@@ -311,3 +318,16 @@ def test_sample_weights_are_repeated_rows_and_zero_weights_unpenalize(data):
     warm = jaxreg.fit(X, y, penalty=pen, sample_weight=counts, tol=1e-10, coef_init=weighted.coef,
                       intercept_init=weighted.intercept)  # fmt: skip
     assert warm.n_iter == 0 and warm.converged
+
+
+def test_configs_take_the_group_penalties_and_skglm_is_their_sweep_peer():
+    spec = PenaltySpec(kind="sparse_group_lasso", groups=SIZE, l1_ratio=0.3, alpha_ratio=0.1)
+    pen = spec.build(0.2)
+    assert isinstance(pen, SparseGroupLasso) and (pen.alpha, pen.l1_ratio, pen.groups) == (0.2, 0.3, SIZE)
+    assert spec.label() == "sparse_group_lasso(groups=4, l1_ratio=0.3) alpha_max/10"
+    with pytest.raises(ValueError, match="groups applies to kind 'group_lasso' or 'sparse_group_lasso' only"):
+        PenaltySpec(kind="l1", groups=SIZE, alpha=0.1)
+    assert resolve("skglm", "squared", "group_lasso", True)[0] == "GroupLasso"
+    assert resolve("skglm", "squared", "sparse_group_lasso", True)[0] is None  # skglm 0.5 has no estimator
+    with pytest.raises(ValueError, match="penalty='group_lasso' is not allowed"):
+        jaxreg.LogisticRegression(penalty="group_lasso").fit(np.eye(4), [0, 1, 0, 1])

@@ -79,6 +79,7 @@ ESTIMATORS: dict[tuple[str, str, str], str] = {
     ("skglm", "squared", "elastic_net"): "ElasticNet",
     ("skglm", "logistic", "l1"): "SparseLogisticRegression",
     ("skglm", "logistic", "elastic_net"): "SparseLogisticRegression",
+    ("skglm", "squared", "group_lasso"): "GroupLasso",
     ("skglm", "squared", "mcp"): "MCPRegression",
     ("celer", "squared", "l1"): "Lasso",
     ("celer", "squared", "elastic_net"): "ElasticNet",
@@ -159,6 +160,9 @@ def make_estimator(run: BaselineRun, estimator: str, penalty, alpha: float, n: i
         kw["alpha"] = alpha * n
     elif name == "SparseLogisticRegression":
         kw.update(alpha=alpha, l1_ratio=l1_ratio)
+    elif name == "GroupLasso":  # skglm's: alpha sum_g ||w_g||, every weight 1 (ours by default)
+        groups = penalty.build(alpha).groups
+        kw.update(alpha=alpha, groups=groups if isinstance(groups, int) else [list(g) for g in groups])
     elif name == "MCPRegression":  # skglm's parametrisation is ours (jaxreg.penalties.MCP)
         kw.update(alpha=alpha, gamma=penalty.build(alpha).gamma)
     elif name == "LogisticRegression":

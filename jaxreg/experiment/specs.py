@@ -53,7 +53,7 @@ def _refuse_foreign(spec, owners, what):
             raise ValueError(f"{param} applies to {what} {allowed} only, not {spec.kind!r}")
 
 
-_PENALTY_PARAMS = _owners(PENALTIES, PENALTY_NAMES, ("l1_ratio", "p", "gamma"))
+_PENALTY_PARAMS = _owners(PENALTIES, PENALTY_NAMES, ("l1_ratio", "p", "gamma", "groups"))
 _LOSS_PARAMS = _owners(LOSSES, {k: k for k in LOSSES}, ("power", "epsilon"))
 # kinds whose alpha_max (the smallest alpha with all-zero coefficients) exists; lp only at p = 1
 _ALPHA_MAX_KINDS = tuple(k for k, n in PENALTY_NAMES.items() if PENALTIES[n].alpha_max is not Penalty.alpha_max)
@@ -95,7 +95,9 @@ class PenaltySpec(StrictModel):
     ``alpha`` is absolute; ``alpha_ratio`` is a fraction of ``alpha_max`` (the smallest
     alpha giving all-zero coefficients), which exists for l1, elastic_net, linf, mcp, scad
     and lp with p = 1. Give one of the two (neither for ``none``). ``gamma`` shapes mcp
-    (> 1, default 3) and scad (> 2, default 3.7), skglm's parametrisation.
+    (> 1, default 3) and scad (> 2, default 3.7), skglm's parametrisation. ``groups`` (an
+    int: contiguous groups of that many features, default 1) for group_lasso and
+    sparse_group_lasso (with ``l1_ratio``, default 0.5).
     """
 
     kind: Literal[PENALTY_KINDS]
@@ -104,6 +106,9 @@ class PenaltySpec(StrictModel):
     l1_ratio: float | None = Field(None, gt=0.0, le=1.0, description="elastic_net only (default 0.5)")
     p: float | None = Field(None, ge=1.0, description="lp only")
     gamma: float | None = Field(None, gt=1.0, description="mcp (default 3) and scad (> 2, default 3.7) only")
+    groups: int | None = Field(
+        None, ge=1, description="group_lasso and sparse_group_lasso only: contiguous groups of this many features"
+    )
 
     @field_validator("gamma")
     @classmethod
@@ -173,6 +178,9 @@ class PenaltySpec(StrictModel):
             extra = f"(l1_ratio={self.l1_fraction:g})"
         elif self.kind == "lp":
             extra = f"(p={self.p:g})"
+        elif self.kind in ("group_lasso", "sparse_group_lasso"):
+            ratio = f", l1_ratio={self.l1_ratio or 0.5:g}" if self.kind == "sparse_group_lasso" else ""
+            extra = f"(groups={self.groups or 1}{ratio})"
         elif "gamma" in _defaults(PENALTIES[PENALTY_NAMES[self.kind]]):
             extra = f"(gamma={self.gamma or _defaults(PENALTIES[PENALTY_NAMES[self.kind]])['gamma']:g})"
         if self.kind == "none":
