@@ -35,9 +35,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
 from jaxreg._compile import Compiler
+from jaxreg._fitparts import scale_free_weights
 from jaxreg._sparse import is_sparse
 from jaxreg.estimators import LinearClassifierOutputs, LogisticRegression, _centred_intercepts, check_fit_status
-from jaxreg._fitparts import scale_free_weights
 from jaxreg.fit import alpha_max, dual_gap, fit
 from jaxreg.losses import Logistic, Squared
 from jaxreg.path import alpha_grid, compute_context, rescaled_units, solve_path, unscaled

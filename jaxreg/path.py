@@ -22,8 +22,7 @@ import numpy as np
 from jaxreg import _sparse
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
-from jaxreg._fitparts import design_scale, rescaling, scale_free_weights, scale_penalty
-from jaxreg._fitparts import check_offset
+from jaxreg._fitparts import check_offset, design_scale, rescaling, scale_free_weights, scale_penalty
 from jaxreg.fit import compute_context, resolve_device
 from jaxreg.losses import Logistic, Loss, get_loss, with_offset
 from jaxreg.penalties import L1, Penalty, get_penalty

@@ -1,7 +1,7 @@
 """LassoCV / ElasticNetCV on the batched working-set path (more features than the Gram
 solver takes): each fold's coordinate descent and Newton step on a copy of the design with
 its own training rows only (:meth:`working_set_layout.Design.row_subsets`), and working-set
-capacities in powers of two (:meth:`Design.cap`). Compared with scikit-learn's LassoCV and
+capacities 256 * 4^k (:meth:`Design.cap`). Compared with scikit-learn's LassoCV and
 ElasticNetCV, whose folds are fitted on their training rows."""
 
 import warnings
@@ -45,7 +45,7 @@ def _same_as_sklearn(ours, sk):
 
 @pytest.mark.parametrize("cv", [5, KFold(4, shuffle=True, random_state=0)], ids=["kfold5", "shuffled4"])
 def test_lassocv_folds_on_their_own_rows_match_sklearn(data, cv, monkeypatch):
-    if cv == 5:  # a small ONE_CAP and SMALL_CAP make this design wide: capacities 64, 128, 256, p
+    if cv == 5:  # a small ONE_CAP and SMALL_CAP make this design wide: capacities 64, 256, p
         monkeypatch.setattr(layout, "ONE_CAP", 64)
         monkeypatch.setattr(layout, "SMALL_CAP", 64)
     X, y = data
@@ -66,10 +66,10 @@ def test_elasticnetcv_with_zero_weights_matches_sklearn(data):
     assert ours.l1_ratio_ == sk.l1_ratio_
 
 
-def test_capacity_is_the_power_of_two_above_the_working_set():
+def test_capacity_is_the_power_of_four_times_256_above_the_working_set():
     wide = layout.Design(np.zeros((5000, 3)))
     assert [wide.cap(s) for s in (1, 16, 256, 257, 1024, 1025, 1536, 4096, 4097, 9999)] == [
-        256, 256, 256, 512, 1024, 2048, 2048, 4096, 5000, 5000,
+        256, 256, 256, 1024, 1024, 4096, 4096, 4096, 5000, 5000,
     ]  # fmt: skip
     narrow = layout.Design(np.zeros((1001, 3)))
     assert {narrow.cap(s) for s in (1, 300, 1001)} == {capacity(1001)} == {1008}

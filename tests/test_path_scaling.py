@@ -91,7 +91,9 @@ def test_lassocv_on_a_huge_design_picks_sklearns_alpha(p):
 def test_lassocv_sample_weights_are_scale_free(data):
     X, y = data
     sw = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
-    ours = jaxreg.LassoCV(alphas=10, eps=1e-2, tol=1e-10, cv=3).fit(X, y, sample_weight=sw * 1e307)  # their sum overflows
+    ours = jaxreg.LassoCV(alphas=10, eps=1e-2, tol=1e-10, cv=3).fit(
+        X, y, sample_weight=sw * 1e307
+    )  # their sum overflows
     sk = quiet(SkLassoCV(alphas=10, eps=1e-2, tol=1e-10, max_iter=10**6, cv=3).fit, X, y, sample_weight=sw)
     assert ours.alpha_ == pytest.approx(sk.alpha_, rel=1e-10)
     np.testing.assert_allclose(ours.coef_, sk.coef_, atol=1e-7)
