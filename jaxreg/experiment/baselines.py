@@ -6,7 +6,8 @@ estimators solves a (loss, penalty) pair is looked up in :data:`ESTIMATORS`, and
 parameters are translated so that it minimises *our* objective (``shared/DESIGN.md``):
 
 * Lasso/ElasticNet (all three libraries), skglm's SparseLogisticRegression and
-  MCPRegression (``gamma`` too) and SGDRegressor use our scaling: ``alpha`` passes through.
+  MCPRegression (``gamma`` too), GroupLasso (``groups`` too) and SGDRegressor use our
+  scaling: ``alpha`` passes through.
 * ``Ridge(alpha=a * n)`` is our ``L2(a)``: ``||r||^2 + a n ||w||^2`` is ``2n`` times ours.
 * ``LogisticRegression(C=1 / (a n))`` (scikit-learn, celer): their objective
   ``C * sum(loss) + penalty`` divided by ``C n`` is ours.
