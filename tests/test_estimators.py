@@ -275,8 +275,11 @@ def test_bad_parameters_raise_naming_them(est, match, clf_data):
 
 def test_ignored_parameters_warn(clf_data):
     X, y = clf_data
-    with pytest.warns(UserWarning, match="l1_ratio=0.5: l1_ratio is ignored"):
+    with pytest.warns(UserWarning) as caught:  # scikit-learn's two UserWarnings for this
         jaxreg.LogisticRegression(penalty="l2", l1_ratio=0.5).fit(X, y)
+    messages = [str(w.message) for w in caught]
+    assert any("l1_ratio=0.5: l1_ratio is ignored" in m for m in messages), messages
+    assert any("l1_ratio parameter is only used when penalty is 'elasticnet'" in m for m in messages), messages
 
 
 @pytest.mark.parametrize("l1_ratio", [0.0, 0.5, 1.0])
