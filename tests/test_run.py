@@ -212,7 +212,7 @@ BAD = [
     (BASE.replace("kind: l2, alpha: 0.1", "kind: scad, alpha: 0.1, gamma: 1.5"), "penalty.gamma = 1.5", "> 2"),
     (BASE.replace("kind: l2, alpha: 0.1", "kind: mcp, alpha: 0.1, gamma: 1"), "penalty.gamma = 1", "than 1"),
     (BASE.replace("alpha: 0.1", "alpha: 0.1, gamma: 3"), "models[0].penalty:", "gamma applies to kind 'mcp' or"),
-    (BASE.replace("alpha: 0.1", "alpha_ratio: 0.1"), "models[0].penalty:", "mcp, scad; give alpha"),
+    (BASE.replace("alpha: 0.1", "alpha_ratio: 0.1"), "models[0].penalty:", "alpha_max exists only for l1"),
     (BASE.replace("kind: l2, alpha: 0.1", "kind: linf, alpha: 0.1, positive: true"), "penalty:", "separable"),
     (BASE.replace("alpha: 0.1", "alpha: 0.1, positive: true, lower: -1"), "penalty:", "not both"),
     (BASE.replace("alpha: 0.1", "alpha: 0.1, upper: -1"), "penalty.upper = -1", "greater than or equal to 0"),
