@@ -20,9 +20,9 @@ accepted and changes nothing.
 ``score`` is scikit-learn's D^2 (the fraction of the half deviance explained, against the
 model that predicts the weighted mean).
 
-No ``HuberRegressor`` here: scikit-learn's fits a residual scale jointly with the
-coefficients, which is not a loss of ``(y, z)`` alone. :class:`jaxreg.losses.Huber` is the
-fixed-threshold Huber loss for ``jaxreg.fit``.
+``HuberRegressor`` (scikit-learn's, with a residual scale fitted jointly with the
+coefficients, which is not a loss of ``(y, z)`` alone) is in :mod:`jaxreg.huber`;
+:class:`jaxreg.losses.Huber` is the fixed-threshold Huber loss for ``jaxreg.fit``.
 """
 
 from __future__ import annotations
