@@ -22,8 +22,8 @@ iterations it takes:
 
 ``start`` (``start_cold`` from ``w = 0``: one pass over the design)
     constants, the residual and a ``check`` at the initial point;
-``cd`` (static capacity: all the features up to 1024 of them, else the power of two at or
-    above the working set's size, at least 256: :meth:`Design.cap`)
+``cd`` (static capacity: all the features up to 1024 of them, else the first of 256, 1024,
+    4096, ... at or above the working set's size: :meth:`Design.cap`)
     the working set: the support and the features with the largest subdifferential
     distance, ``max(16, 3 * support)`` in all (2x from a warm start: :func:`ws_size`),
     chosen by a threshold found by bisection (XLA's sort is slow on CPU). Cyclic
