@@ -3,11 +3,14 @@ and sparse X, against references that share no code with it: the optimality (KKT
 conditions written out here in numpy with each loss's derivative by hand, scikit-learn
 where it has the pair, and FISTA's optimum for a user's own loss."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 
 import jaxreg
 from jaxreg.losses import Logistic, Squared, custom_loss
@@ -104,7 +107,9 @@ def test_sparse_lasso_and_elastic_net_match_sklearn(l1_ratio):
     amax = jaxreg.alpha_max(X, y, penalty=ElasticNet(1.0, l1_ratio))
     alpha = amax / 30
     res = jaxreg.fit(X, y, penalty=ElasticNet(alpha, l1_ratio), tol=1e-12, max_iter=1000)
-    sk = SkElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-14, max_iter=100_000).fit(X, y)
+    with warnings.catch_warnings():  # the reference at tol=1e-14 stops at the rounding floor
+        warnings.simplefilter("ignore", ConvergenceWarning)  # (gap 1.9e-12 vs 1.7e-12); checked below
+        sk = SkElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-14, max_iter=100_000).fit(X, y)
     assert res.solver == "working_set" and res.converged
 
     def objective(coef, b):

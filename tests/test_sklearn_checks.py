@@ -10,11 +10,19 @@ compilation costs about half of L-BFGS's (the default for L2); both solvers are 
 with scikit-learn in test_estimators.py. No check is skipped or expected to fail.
 """
 
+import warnings
+
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxreg
 from jaxreg.penalties import L2, ElasticNet
+
+# check_estimator_sparse_data hands every estimator a DOK matrix, and scikit-learn's own
+# validation (validate_data, as in its own estimators) says it cannot scan DOK for NaN: the
+# check's input, not our code (34 of the suite's warnings)
+pytestmark = pytest.mark.filterwarnings("ignore:Can't check dok sparse matrix for nan or inf:UserWarning")
 
 
 def _run(estimator, check):
@@ -71,14 +79,22 @@ def test_numpy_estimators(estimator, check):
 # three folds keep each check to a few compiled shapes. A tight tol: the sample-weight
 # check compares weighted and repeated fits at rtol 1e-7, and scikit-learn's default 1e-4
 # stops the two (equivalent) problems at different points within that tolerance.
-# LogisticRegressionCV is binary (its tags say so; the checks then use two classes).
+# LogisticRegressionCV: 1e-10 and 1000 iterations (a gradient norm of 1e-12 is at the rounding
+# floor: folds stopped at 1.4e-12 with ConvergenceWarnings). It is binary (its tags say so; the checks then use two classes).
 @pytest.mark.xdist_group("sklearn_checks_cv")
 @parametrize_with_checks(
     [
         jaxreg.LassoCV(alphas=5, cv=3, tol=1e-12),
         jaxreg.ElasticNetCV(alphas=5, cv=3, tol=1e-12),
-        jaxreg.LogisticRegressionCV(Cs=3, cv=3, tol=1e-12),
+        jaxreg.LogisticRegressionCV(Cs=3, cv=3, tol=1e-10, max_iter=1000),
     ]
 )
 def test_cv_estimators(estimator, check):
+    name = getattr(check, "func", check).__name__
+    if name == "check_positive_only_tag_during_fit" and isinstance(estimator, jaxreg.LogisticRegressionCV):
+        # on this check's data (iris made binary, X shifted) one of the 9 fold fits stops at
+        # max_iter=1000 short of tol=1e-10 and says so; the check is about negative X
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return _run(estimator, check)
     _run(estimator, check)
