@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
-
-import numpy as np
 
 
 def problems():
@@ -69,7 +66,8 @@ def main():
                 last[s] = r
         for s in args.shrink:
             r = last[s]
-            print(f"| {name} | {s} | {r.status} | {r.n_iter} | {r.objective:.10g} | {statistics.median(times[s]):.3f} |")
+            t = statistics.median(times[s])
+            print(f"| {name} | {s} | {r.status} | {r.n_iter} | {r.objective:.10g} | {t:.3f} |")
 
 
 if __name__ == "__main__":
