@@ -79,21 +79,20 @@ def test_numpy_estimators(estimator, check):
 # three folds keep each check to a few compiled shapes. A tight tol: the sample-weight
 # check compares weighted and repeated fits at rtol 1e-7, and scikit-learn's default 1e-4
 # stops the two (equivalent) problems at different points within that tolerance.
-# LogisticRegressionCV: 1e-10 and 1000 iterations (a gradient norm of 1e-12 is at the rounding
-# floor: folds stopped at 1.4e-12 with ConvergenceWarnings). It is binary (its tags say so; the checks then use two classes).
+# LogisticRegressionCV is binary (its tags say so; the checks then use two classes).
 @pytest.mark.xdist_group("sklearn_checks_cv")
 @parametrize_with_checks(
     [
         jaxreg.LassoCV(alphas=5, cv=3, tol=1e-12),
         jaxreg.ElasticNetCV(alphas=5, cv=3, tol=1e-12),
-        jaxreg.LogisticRegressionCV(Cs=3, cv=3, tol=1e-10, max_iter=1000),
+        jaxreg.LogisticRegressionCV(Cs=3, cv=3, tol=1e-12),
     ]
 )
 def test_cv_estimators(estimator, check):
-    name = getattr(check, "func", check).__name__
-    if name == "check_positive_only_tag_during_fit" and isinstance(estimator, jaxreg.LogisticRegressionCV):
-        # on this check's data (iris made binary, X shifted) one of the 9 fold fits stops at
-        # max_iter=1000 short of tol=1e-10 and says so; the check is about negative X
+    if isinstance(estimator, jaxreg.LogisticRegressionCV):
+        # a gradient norm of 1e-12 is at the rounding floor: some fold fits stop at max_iter
+        # (1.4e-12) and say so in a ConvergenceWarning (9 in the suite); the checks test other
+        # things. max_iter=1000 instead took one float32 check from 12 s to 79 s.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return _run(estimator, check)
