@@ -116,6 +116,7 @@ def test_sparse_group_lasso_prox_minimises_its_objective(l1_ratio):
 
 
 @pytest.mark.slow  # numba compiles skglm's GroupBCD: 10-50 s depending on the load
+@pytest.mark.xdist_group("skglm_group")  # both cases on one worker: numba compiles once
 @pytest.mark.parametrize("frac", [0.5, 0.05])
 def test_group_lasso_matches_skglm(data, frac):
     skglm = pytest.importorskip("skglm")
