@@ -150,6 +150,10 @@ def test_shipped_config_runs_in_fast_mode(path, tmp_path):
         assert f["status"] in ("converged", "max_iter", "diverged")
         assert {"objective", "n_iter", "converged", "nonzeros", "fit_time", "compile_time"} <= set(f)
     coefs = _coefs(tmp_path)
+    with np.load(tmp_path / "coefficients.npz") as npz:  # the archive holds what the csv says
+        for r in records:
+            if r.coef is not None and np.ndim(r.coef) == 1:
+                np.testing.assert_allclose(npz[f"coef_{r.info['id']}"], coefs[r.info["label"]][1], rtol=1e-12)
     for label, f in fits.items():
         f["coef"] = coefs[label][1] if label in coefs else None
         f.setdefault("intercept", coefs[label][0] if label in coefs else None)

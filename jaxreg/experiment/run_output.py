@@ -129,8 +129,12 @@ def write_coefficients(records, out: Path):
             rows.append(row)
 
     def save(tmp):
-        with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
-            np.savez(f, **arrays)
+        # built in memory, written once: np.savez straight into the file seeks back to each
+        # of the (3 per fit) entries' headers, 1.5 s for a 10000-fit grid against 0.4 s
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        with open(tmp, "wb") as f:
+            f.write(buf.getbuffer())
 
     replace_with(out / "coefficients.npz", save)
     write_csv(out / "coefficients.csv", rows, [*FIXED_COLUMNS, *coef_columns(records)])
