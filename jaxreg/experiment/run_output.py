@@ -64,7 +64,10 @@ def to_json(obj) -> str:
 
 def resolved_yaml(config) -> str:
     """The text of ``config.yaml``: the config with every default filled in."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    # libyaml's emitter where PyYAML has it (same representers; 0.7 s -> ~0.1 s for a
+    # 10000-point grid's config), the pure-Python one otherwise
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(config.model_dump(mode="json"), Dumper=dumper, sort_keys=False)
 
 
 def write_start(config, out: Path):
