@@ -210,3 +210,19 @@ def check_positive(value, name, integer=False, allow_none=True, strict=True):
     if not ok or not np.isfinite(value) or (value <= 0 if strict else value < 0):
         raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite number {bound}")
     return value
+
+
+def check_number(value, name, low, high=None) -> float:
+    """A finite real number in ``[low, high]`` (``>= low`` without ``high``), as a float."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or value < low or (high is not None and value > high):
+        allowed = f"in [{low:g}, {high:g}]" if high is not None else f">= {low:g}"
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite number {allowed}")
+    return float(value)
+
+
+def check_bool(value, name) -> bool:
+    """A flag: True or False (a NumPy bool too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} is not allowed; it must be True or False")
+    return bool(value)

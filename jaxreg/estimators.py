@@ -77,6 +77,15 @@ def _check_number(value, name, low=0.0, strict=True):
     return float(value)
 
 
+def previous_fit(estimator, n_features) -> dict:
+    """``coef_init``/``intercept_init`` from the previous one-output fit on ``n_features``
+    features when ``warm_start`` is on (checked to be a flag), else ``{}``."""
+    warm = V.check_bool(estimator.warm_start, "warm_start")
+    if warm and hasattr(estimator, "coef_") and np.shape(estimator.coef_) == (n_features,):
+        return {"coef_init": estimator.coef_, "intercept_init": estimator.intercept_}
+    return {}
+
+
 def _store_params(estimator, params):
     """Keep ``__init__``'s arguments as attributes of the same names, untouched (scikit-learn's
     rule: ``__init__`` validates nothing and sets nothing else; ``fit`` checks them)."""

@@ -28,7 +28,6 @@ coefficients, which is not a loss of ``(y, z)`` alone) is in :mod:`jaxreg.huber`
 from __future__ import annotations
 
 import contextlib
-import numbers
 
 import jax
 import numpy as np
@@ -37,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
 from jaxreg._fitparts import canonical, check_offset
-from jaxreg.estimators import check_fit_status
+from jaxreg.estimators import check_fit_status, previous_fit
 from jaxreg.fit import fit
 from jaxreg.losses import Gamma, Loss, Poisson, Tweedie
 from jaxreg.penalties import L2, ElasticNet
@@ -47,14 +46,6 @@ __all__ = ["PoissonRegressor", "GammaRegressor", "TweedieRegressor"]
 _DTYPES = [np.float64, np.float32]  # kept as they are; anything else becomes float64
 # scikit-learn's solver names for its GLMs, as jaxreg's
 SKLEARN_GLM_SOLVERS = {"lbfgs": "lbfgs", "newton-cholesky": "newton"}
-
-
-def _number(value, name, low, high=np.inf):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-    if not ok or not low <= value <= high:
-        allowed = f">= {low:g}" if high == np.inf else f"in [{low:g}, {high:g}]"
-        raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite number {allowed}")
-    return float(value)
 
 
 @jax.jit
@@ -70,8 +61,8 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
         raise NotImplementedError
 
     def _penalty(self):
-        alpha = _number(self.alpha, "alpha", 0.0)
-        l1_ratio = _number(self.l1_ratio, "l1_ratio", 0.0, 1.0)
+        alpha = V.check_number(self.alpha, "alpha", 0.0)
+        l1_ratio = V.check_number(self.l1_ratio, "l1_ratio", 0.0, 1.0)
         return L2(alpha) if l1_ratio == 0.0 or alpha == 0.0 else ElasticNet(alpha, l1_ratio)
 
     def fit(self, X, y, sample_weight=None, offset=None):
@@ -95,11 +86,7 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES, y_numeric=True)
         loss, penalty = self._loss(), self._penalty()
         sw = V.check_sample_weight(sample_weight, X.shape[0], X.dtype)
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise ValueError(f"warm_start={self.warm_start!r} is not allowed; it must be True or False")
-        warm = {}
-        if self.warm_start and hasattr(self, "coef_") and np.shape(self.coef_) == (X.shape[1],):
-            warm = {"coef_init": self.coef_, "intercept_init": self.intercept_}
+        warm = previous_fit(self, X.shape[1])
         solver = SKLEARN_GLM_SOLVERS.get(self.solver, self.solver) if isinstance(self.solver, str) else self.solver
         res = fit(
             X,

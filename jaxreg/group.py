@@ -10,14 +10,12 @@ a label per feature or a list of index arrays (see :class:`jaxreg.penalties.Grou
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
-from jaxreg.estimators import check_fit_status
+from jaxreg.estimators import check_fit_status, previous_fit
 from jaxreg.fit import fit
 from jaxreg.penalties import GroupLasso as GroupLassoPenalty
 from jaxreg.penalties import SparseGroupLasso as SparseGroupLassoPenalty
@@ -25,14 +23,6 @@ from jaxreg.penalties import SparseGroupLasso as SparseGroupLassoPenalty
 __all__ = ["GroupLasso", "SparseGroupLasso"]
 
 _DTYPES = [np.float64, np.float32]
-
-
-def _number(value, name, low, high=None):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-    if not ok or value < low or (high is not None and value > high):
-        allowed = f"in [{low:g}, {high:g}]" if high is not None else f">= {low:g}"
-        raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite number {allowed}")
-    return float(value)
 
 
 def _keep(estimator, params):
@@ -66,11 +56,7 @@ class _GroupRegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES, y_numeric=True)
         penalty = self._penalty()
         sw = V.check_sample_weight(sample_weight, X.shape[0], X.dtype)
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise ValueError(f"warm_start={self.warm_start!r} is not allowed; it must be True or False")
-        warm = {}
-        if self.warm_start and hasattr(self, "coef_") and np.shape(self.coef_) == (X.shape[1],):
-            warm = {"coef_init": self.coef_, "intercept_init": self.intercept_}
+        warm = previous_fit(self, X.shape[1])
         res = fit(
             X,
             y,
@@ -159,7 +145,7 @@ class GroupLasso(_GroupRegressor):
         _keep(self, locals())
 
     def _penalty(self):
-        return GroupLassoPenalty(_number(self.alpha, "alpha", 0.0), self.groups, self.weights)
+        return GroupLassoPenalty(V.check_number(self.alpha, "alpha", 0.0), self.groups, self.weights)
 
 
 class SparseGroupLasso(_GroupRegressor):
@@ -195,6 +181,6 @@ class SparseGroupLasso(_GroupRegressor):
         _keep(self, locals())
 
     def _penalty(self):
-        alpha = _number(self.alpha, "alpha", 0.0)
-        l1_ratio = _number(self.l1_ratio, "l1_ratio", 0.0, 1.0)
+        alpha = V.check_number(self.alpha, "alpha", 0.0)
+        l1_ratio = V.check_number(self.l1_ratio, "l1_ratio", 0.0, 1.0)
         return SparseGroupLassoPenalty(alpha, l1_ratio, self.groups, self.weights)

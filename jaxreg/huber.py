@@ -25,7 +25,6 @@ this estimator is used for are small, where compilation would dominate.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
@@ -35,6 +34,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
+from jaxreg.estimators import previous_fit
 
 __all__ = ["HuberRegressor", "huber_objective"]
 
@@ -81,12 +81,10 @@ def huber_objective(params, X, y, epsilon, alpha, sample_weight, fit_intercept):
 _NEWTON_MAX_DIM = 2000  # Newton's (p + 2)^2 Hessian beyond L-BFGS-B, up to this many parameters
 
 
-def _projected_gradient(params, *args):
-    """The largest entry of the gradient projected on the bound ``sigma >= _SIGMA_MIN``."""
-    g = huber_objective(params, *args)[1]
-    if params[-1] <= _SIGMA_MIN and g[-1] > 0:
-        g[-1] = 0.0
-    return float(np.max(np.abs(g)))
+def _projected_gradient(params, grad):
+    """The largest entry of ``grad`` projected on the bound ``sigma >= _SIGMA_MIN``."""
+    held = params[-1] <= _SIGMA_MIN and grad[-1] > 0
+    return float(np.max(np.abs(grad[:-1] if held else grad), initial=0.0))
 
 
 def _hessian(params, X, y, epsilon, alpha, sample_weight, fit_intercept):
@@ -111,7 +109,7 @@ def _newton(params, args, tol, max_iter, n_iter):
     piecewise quadratic-over-linear, so once the outliers are settled Newton converges in a
     few steps to the precision L-BFGS-B cannot reach (its line search stalls there)."""
     value, g = huber_objective(params, *args)
-    gap = _projected_gradient(params, *args)
+    gap = _projected_gradient(params, g)
     while n_iter < max_iter and gap > tol:
         H = _hessian(params, *args)
         H[np.diag_indices_from(H)] += 1e-12 * max(1.0, float(np.trace(H)) / len(H))
@@ -128,7 +126,7 @@ def _newton(params, args, tol, max_iter, n_iter):
             trial = params + t * step
             trial[-1] = max(trial[-1], _SIGMA_MIN)  # projected on the bound
             new_value, new_g = huber_objective(trial, *args)
-            new_gap = _projected_gradient(trial, *args)
+            new_gap = _projected_gradient(trial, new_g)
             if new_value <= value + 1e-4 * t * (g @ step):
                 break  # sufficient decrease
             if new_value <= value + rounding and new_gap < 0.5 * gap:
@@ -164,15 +162,6 @@ def _interpolant(params, args, gap, tol):
     if huber_objective(trial, *args)[0] <= value + 64 * np.finfo(np.float64).eps * max(abs(value), 1.0):
         return trial, tol  # exact in the limit: reported as converged
     return params, gap
-
-
-def _real(value, name, low, integer=False):
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and np.isfinite(value) and value >= low
-    if not ok:
-        what = "an integer" if integer else "a finite number"
-        raise ValueError(f"{name}={value!r} is not allowed; {name} must be {what} >= {low:g}")
-    return int(value) if integer else float(value)
 
 
 class HuberRegressor(RegressorMixin, BaseEstimator):
@@ -238,27 +227,26 @@ class HuberRegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        epsilon = _real(self.epsilon, "epsilon", 1.0)
-        alpha = _real(self.alpha, "alpha", 0.0)
-        tol = _real(self.tol, "tol", 0.0)
-        max_iter = _real(self.max_iter, "max_iter", 0, integer=True)
-        for name in ("warm_start", "fit_intercept"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; it must be True or False")
+        epsilon = V.check_number(self.epsilon, "epsilon", 1.0)
+        alpha = V.check_number(self.alpha, "alpha", 0.0)
+        tol = V.check_number(self.tol, "tol", 0.0)
+        max_iter = V.check_positive(self.max_iter, "max_iter", integer=True, allow_none=False, strict=False)
+        fit_intercept = V.check_bool(self.fit_intercept, "fit_intercept")
         X, y = validate_data(self, X, y, accept_sparse=["csr"], dtype=[np.float64, np.float32], y_numeric=True)
         X = X.astype(np.float64) if X.dtype != np.float64 else X
         y = np.asarray(y, dtype=np.float64)
         sw = np.asarray(V.check_sample_weight(sample_weight, X.shape[0], np.float64), dtype=np.float64)
         p = X.shape[1]
-        start = np.zeros(p + (2 if self.fit_intercept else 1))
+        start = np.zeros(p + (2 if fit_intercept else 1))
         start[-1] = 1.0
-        if self.warm_start and hasattr(self, "coef_") and np.shape(self.coef_) == (p,):
-            start[:p] = self.coef_
-            if self.fit_intercept:
-                start[p] = self.intercept_
+        warm = previous_fit(self, p)
+        if warm:
+            start[:p] = warm["coef_init"]
+            if fit_intercept:
+                start[p] = warm["intercept_init"]
             start[-1] = max(float(self.scale_), _SIGMA_MIN)
         bounds = [(None, None)] * (len(start) - 1) + [(_SIGMA_MIN, None)]
-        args = (X, y, epsilon, alpha, sw, self.fit_intercept)
+        args = (X, y, epsilon, alpha, sw, fit_intercept)
         res = optimize.minimize(
             huber_objective,
             start,
@@ -273,9 +261,10 @@ class HuberRegressor(RegressorMixin, BaseEstimator):
         if res.status == 2 and not np.all(np.isfinite(res.x)):
             raise ValueError(f"HuberRegressor did not converge: L-BFGS-B stopped with {res.message!r}")
         params, n_iter = res.x, min(int(res.nit), max_iter)
-        if _projected_gradient(params, *args) > tol and n_iter < max_iter and len(params) <= _NEWTON_MAX_DIM:
+        gap = _projected_gradient(params, res.jac)
+        if gap > tol and n_iter < max_iter and len(params) <= _NEWTON_MAX_DIM:
             params, n_iter = _newton(params, args, tol, max_iter, n_iter)
-        gap = _projected_gradient(params, *args)
+            gap = _projected_gradient(params, huber_objective(params, *args)[1])
         if gap > tol and params[-1] <= 2 * _SIGMA_MIN:
             params, gap = _interpolant(params, args, gap, tol)
         if gap > tol:
@@ -285,11 +274,10 @@ class HuberRegressor(RegressorMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        res.x = params
         self.n_iter_ = n_iter
-        self.coef_ = res.x[:p].copy()
-        self.intercept_ = float(res.x[p]) if self.fit_intercept else 0.0
-        self.scale_ = float(res.x[-1])
+        self.coef_ = params[:p].copy()
+        self.intercept_ = float(params[p]) if fit_intercept else 0.0
+        self.scale_ = float(params[-1])
         residual = np.abs(y - np.asarray(X @ self.coef_).ravel() - self.intercept_)
         self.outliers_ = residual > self.scale_ * epsilon
         return self
