@@ -86,7 +86,7 @@ def previous_fit(estimator, n_features) -> dict:
     return {}
 
 
-def _store_params(estimator, params):
+def store_params(estimator, params):
     """Keep ``__init__``'s arguments as attributes of the same names, untouched (scikit-learn's
     rule: ``__init__`` validates nothing and sets nothing else; ``fit`` checks them)."""
     for name, value in params.items():
@@ -248,7 +248,7 @@ class _AlphaParam:
         warm_start=False,
         selection="cyclic",
     ):
-        _store_params(self, locals())
+        store_params(self, locals())
 
 
 class _PenaltyParam:
@@ -267,7 +267,7 @@ class _PenaltyParam:
         seed=None,
         solver_options=None,
     ):
-        _store_params(self, locals())
+        store_params(self, locals())
 
     def _penalty(self, weight_sum):
         return get_penalty(self.penalty)
@@ -431,7 +431,7 @@ class LinearRegression(_Regressor):
         n_jobs=None,
         positive=False,
     ):
-        _store_params(self, locals())
+        store_params(self, locals())
 
     def _penalty(self, weight_sum):
         # no penalty, compiled as Ridge's (see the module docstring); positive: non-negative
@@ -598,7 +598,7 @@ class ElasticNet(_Regressor):
         warm_start=False,
         selection="cyclic",
     ):
-        _store_params(self, locals())
+        store_params(self, locals())
 
     def _penalty(self, weight_sum):
         alpha = _check_number(self.alpha, "alpha", strict=False)
@@ -848,7 +848,7 @@ class LogisticRegression(_Classifier):
         verbose=0,
         n_jobs=None,
     ):
-        _store_params(self, locals())
+        store_params(self, locals())
 
     def _penalty(self, weight_sum):
         penalty = self._primal_penalty(weight_sum)

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
-from jaxreg.estimators import check_fit_status, previous_fit
+from jaxreg.estimators import check_fit_status, previous_fit, store_params
 from jaxreg.fit import fit
 from jaxreg.penalties import GroupLasso as GroupLassoPenalty
 from jaxreg.penalties import SparseGroupLasso as SparseGroupLassoPenalty
@@ -23,14 +23,6 @@ from jaxreg.penalties import SparseGroupLasso as SparseGroupLassoPenalty
 __all__ = ["GroupLasso", "SparseGroupLasso"]
 
 _DTYPES = [np.float64, np.float32]
-
-
-def _keep(estimator, params):
-    """``__init__``'s arguments as attributes of the same names, untouched (scikit-learn's
-    rule: ``__init__`` validates nothing; ``fit`` checks them)."""
-    for name, value in params.items():
-        if name != "self":
-            setattr(estimator, name, value)
 
 
 class _GroupRegressor(RegressorMixin, BaseEstimator):
@@ -142,7 +134,7 @@ class GroupLasso(_GroupRegressor):
         max_iter=None,
         warm_start=False,
     ):
-        _keep(self, locals())
+        store_params(self, locals())
 
     def _penalty(self):
         return GroupLassoPenalty(V.check_number(self.alpha, "alpha", 0.0), self.groups, self.weights)
@@ -178,7 +170,7 @@ class SparseGroupLasso(_GroupRegressor):
         max_iter=None,
         warm_start=False,
     ):
-        _keep(self, locals())
+        store_params(self, locals())
 
     def _penalty(self):
         alpha = V.check_number(self.alpha, "alpha", 0.0)
