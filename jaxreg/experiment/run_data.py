@@ -87,15 +87,17 @@ class CountData(StrictModel):
             raise ValueError(f"n_informative={self.n_informative} must be <= n_features={self.n_features}")
         return self
 
-    def make(self, dtype=np.float64) -> Dataset:
-        """The arrays (deterministic given ``seed``)."""
+    def linear_predictor(self, rng, dtype=np.float64):
+        """``(X, w, eta, offset)``: the design, the true coefficients (with the exposure's,
+        1, when it is a feature), the true linear predictor ``intercept + X w`` (with
+        ``log(exposure)``) and the offset (None unless ``exposure: offset``); exposures are
+        drawn from ``rng``. Shared by every target drawn around a log-linear truth."""
         from jaxreg.datasets import make_correlated_regression
 
         X, _, w = make_correlated_regression(
             self.n_samples, self.n_features, rho=self.rho, n_informative=self.n_informative, seed=self.seed
         )
         w = self.coef_scale * w
-        rng = np.random.default_rng([self.seed, 1])
         eta = self.intercept + X @ w
         offset = None
         if self.log_exposure_spread > 0:
@@ -105,8 +107,14 @@ class CountData(StrictModel):
                 offset = log_exposure.astype(dtype)
             else:
                 X, w = np.column_stack([X, log_exposure]), np.append(w, 1.0)
+        return X.astype(dtype), w, eta, offset
+
+    def make(self, dtype=np.float64) -> Dataset:
+        """The arrays (deterministic given ``seed``)."""
+        rng = np.random.default_rng([self.seed, 1])
+        X, w, eta, offset = self.linear_predictor(rng, dtype)
         y = rng.poisson(np.exp(eta)).astype(dtype)
-        return Dataset(X.astype(dtype), y, "regression", w, offset=offset)
+        return Dataset(X, y, "regression", w, offset=offset)
 
 
 class CsvData(StrictModel):
