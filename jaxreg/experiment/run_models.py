@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from jaxreg.experiment.config import MAX_COUNT, StrictModel, did_you_mean
-from jaxreg.experiment.specs import LOSS_KINDS, BoundedPenaltySpec, LossSpec, SolverRun
+from jaxreg.experiment.config import MAX_COUNT, StrictModel
+from jaxreg.experiment.specs import BoundedPenaltySpec, LossSpec, SolverRun
 
 __all__ = ["FitModel", "BayesModel", "AlphaGrid", "RidgeCVModel", "TuningModel", "MODEL_KINDS"]
 
@@ -29,15 +29,6 @@ class FitModel(SolverRun):
     penalty: BoundedPenaltySpec = BoundedPenaltySpec(kind="none")
     solver: str = "auto"
     fit_intercept: bool = True
-
-    @field_validator("loss", mode="before")
-    @classmethod
-    def _loss_name(cls, v):
-        if not isinstance(v, str):
-            return v
-        if v not in LOSS_KINDS:
-            raise ValueError(f"not a jaxreg loss; allowed: {', '.join(LOSS_KINDS)}{did_you_mean(v, LOSS_KINDS)}")
-        return {"kind": v}
 
 
 class BayesModel(StrictModel):

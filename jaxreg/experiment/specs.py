@@ -69,6 +69,15 @@ class LossSpec(StrictModel):
     power: float | None = Field(None, ge=1.0, le=2.0, description="tweedie only (default 1.5)")
     epsilon: float | None = Field(None, gt=0.0, description="huber only (default 1.35)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _a_name_is_its_kind(cls, v):
+        if not isinstance(v, str):
+            return v
+        if v not in LOSS_KINDS:
+            raise ValueError(f"not a jaxreg loss; allowed: {', '.join(LOSS_KINDS)}{did_you_mean(v, LOSS_KINDS)}")
+        return {"kind": v}
+
     @model_validator(mode="after")
     def _params_apply(self):
         _refuse_foreign(self, _LOSS_PARAMS, "loss")
