@@ -1,5 +1,6 @@
 """Peers that sweeps run side by side with jaxreg: scikit-learn (Lasso, ElasticNet, Ridge,
-LinearRegression, LogisticRegression, SGDRegressor), skglm, celer and glum.
+LinearRegression, LogisticRegression, SGDRegressor, PoissonRegressor, GammaRegressor,
+TweedieRegressor), skglm, celer and glum.
 
 A peer is chosen by name (``sklearn``, ``sklearn_sgd``, ``skglm``, ``celer``, ``glum``); which of its
 estimators solves a (loss, penalty) pair is looked up in :data:`ESTIMATORS`, and its
@@ -11,10 +12,21 @@ parameters are translated so that it minimises *our* objective (``shared/DESIGN.
 * ``Ridge(alpha=a * n)`` is our ``L2(a)``: ``||r||^2 + a n ||w||^2`` is ``2n`` times ours.
 * ``LogisticRegression(C=1 / (a n))`` (scikit-learn, celer): their objective
   ``C * sum(loss) + penalty`` divided by ``C n`` is ours.
-* glum's ``GeneralizedLinearRegressor`` minimises the weighted mean half deviance plus
-  ``alpha (l1_ratio ||w||_1 + (1 - l1_ratio) / 2 ||w||^2)``: ours, ``alpha`` and ``l1_ratio``
-  pass through, with the family of our loss (squared: normal, identity link; logistic:
-  binomial, logit; poisson, gamma: log link); ``tol`` is its ``gradient_tol``.
+* glum's ``GeneralizedLinearRegressor`` minimises ``1/(2 sum(s)) * sum(s_i * unit
+  deviance)`` plus ``alpha (l1_ratio ||w||_1 + (1 - l1_ratio) / 2 ||w||^2)`` (its docstring;
+  the sample weights ``s`` are normalised to sum 1, and sweeps give none): the mean half
+  deviance, ours, so ``alpha`` and ``l1_ratio`` pass through, with the family of our loss
+  (squared: normal, identity link; logistic: binomial, logit; poisson, gamma and
+  ``tweedie (power)``: log link); ``tol`` is its ``gradient_tol``.
+* scikit-learn's ``PoissonRegressor``, ``GammaRegressor`` and ``TweedieRegressor(power,
+  link="log")`` minimise ``1/(2n) sum(deviance) + alpha/2 ||w||^2``: ours with ``L2(alpha)``
+  (alpha 0 with no penalty).
+* skglm's Poisson, Gamma and Huber datafits in ``GeneralizedLinearEstimator`` with its
+  ``L1(alpha)`` or ``L1_plus_L2(alpha, l1_ratio)`` (our scaling): its Poisson and Gamma
+  datafits are our half deviances less terms free of ``w`` (``mean(exp(z) - y z)``,
+  ``mean(z + y exp(-z)) - ...``), its ``Huber(delta)`` is our ``Huber(epsilon=delta)``;
+  solved by its ``ProxNewton`` (Poisson, Gamma) or ``AndersonCD`` (Huber), which take
+  ``fit_intercept``, ``tol``, ``max_iter`` and the ``options``.
 
 A peer whose package is not installed is skipped with a note (``jaxreg[bench]`` installs
 skglm and celer); so is a pair it has no estimator for.
@@ -60,8 +72,13 @@ GLUM_FAMILIES = {
     "logistic": ("binomial", "logit"),
     "poisson": ("poisson", "log"),
     "gamma": ("gamma", "log"),
+    "tweedie": ("tweedie", "log"),  # with the power: "tweedie (1.5)"
 }
 GLUM = "GeneralizedLinearRegressor"
+# skglm's generic estimator, its datafit named in brackets: "GeneralizedLinearEstimator[poisson]"
+SKGLM_GLM = "GeneralizedLinearEstimator"
+SKGLM_DATAFITS = ("poisson", "gamma", "huber")
+SKLEARN_GLMS = {"poisson": "PoissonRegressor", "gamma": "GammaRegressor", "tweedie": "TweedieRegressor"}
 
 _CLASSIFIERS = ("logistic", "multinomial")
 
@@ -86,6 +103,8 @@ ESTIMATORS: dict[tuple[str, str, str], str] = {
     ("celer", "squared", "elastic_net"): "ElasticNet",
     ("celer", "logistic", "l1"): "LogisticRegression",
     **{("glum", loss, k): f"{GLUM}[{loss}]" for loss in GLUM_FAMILIES for k in ("none", "l1", "l2", "elastic_net")},
+    **{("skglm", loss, k): f"{SKGLM_GLM}[{loss}]" for loss in SKGLM_DATAFITS for k in ("l1", "elastic_net")},
+    **{("sklearn", loss, k): name for loss, name in SKLEARN_GLMS.items() for k in ("none", "l2")},
 }
 
 
@@ -139,14 +158,24 @@ def resolve(peer: str, loss: str, penalty_kind: str, fit_intercept: bool, n_clas
     return name, None
 
 
-def make_estimator(run: BaselineRun, estimator: str, penalty, alpha: float, n: int, fit_intercept: bool):
-    """The peer estimator that minimises our objective (parameters translated)."""
-    name, _, loss = estimator.partition("[")  # glum's: "GeneralizedLinearRegressor[poisson]"
+def make_estimator(run: BaselineRun, estimator: str, penalty, alpha: float, n: int, fit_intercept: bool, loss=None):
+    """The peer estimator that minimises our objective (parameters translated); ``loss`` (a
+    :class:`jaxreg.losses.Loss`) gives the parameters of a loss that has them (Tweedie's
+    power, Huber's epsilon; their defaults when None)."""
+    name, _, loss_name = estimator.partition("[")  # glum's: "GeneralizedLinearRegressor[poisson]"
+    loss_name = loss_name.rstrip("]")
+    if loss_name and (loss is None or loss.name != loss_name):
+        from jaxreg.losses import get_loss
+
+        loss = get_loss(loss_name)
     cls = getattr(importlib.import_module(PEERS[run.peer].classes), name)
     kind, l1_ratio = penalty.kind, penalty.l1_fraction
     kw: dict[str, Any] = {"fit_intercept": fit_intercept}
+    if name == SKGLM_GLM:
+        return _skglm_glm(cls, run, loss, kind, alpha, l1_ratio, fit_intercept)
     if name == GLUM:
-        family, link = GLUM_FAMILIES[loss.rstrip("]")]
+        family, link = GLUM_FAMILIES[loss_name]
+        family = f"{family} ({loss.power!r})" if loss_name == "tweedie" else family
         kw.update(family=family, link=link, alpha=0.0 if kind == "none" else alpha, l1_ratio=l1_ratio)
         if run.tol is not None:
             kw["gradient_tol"] = run.tol
@@ -159,6 +188,10 @@ def make_estimator(run: BaselineRun, estimator: str, penalty, alpha: float, n: i
             kw["l1_ratio"] = l1_ratio
     elif name == "Ridge":
         kw["alpha"] = alpha * n
+    elif name in SKLEARN_GLMS.values():  # 1/(2n) sum(deviance) + alpha/2 ||w||^2: ours
+        kw["alpha"] = alpha
+        if name == "TweedieRegressor":
+            kw.update(power=loss.power, link="log")
     elif name == "SparseLogisticRegression":
         kw.update(alpha=alpha, l1_ratio=l1_ratio)
     elif name == "GroupLasso":  # skglm's: alpha sum_g ||w_g||, every weight 1 (ours by default)
@@ -185,6 +218,24 @@ def make_estimator(run: BaselineRun, estimator: str, penalty, alpha: float, n: i
     return cls(**kw)
 
 
+def _skglm_glm(cls, run, loss, kind, alpha, l1_ratio, fit_intercept):
+    """skglm's ``GeneralizedLinearEstimator`` with its datafit of our loss, its L1 or
+    L1_plus_L2 penalty (our scaling) and a solver taking tol, max_iter and the options."""
+    from skglm import datafits, penalties, solvers
+
+    if loss.name == "huber":
+        datafit, solver = datafits.Huber(float(loss.epsilon)), solvers.AndersonCD
+    else:
+        datafit, solver = getattr(datafits, type(loss).__name__)(), solvers.ProxNewton
+    pen = penalties.L1(alpha) if kind == "l1" else penalties.L1_plus_L2(alpha, l1_ratio)
+    kw: dict[str, Any] = {"fit_intercept": fit_intercept}
+    if run.tol is not None:
+        kw["tol"] = run.tol
+    if run.max_iter is not None:
+        kw["max_iter"] = run.max_iter
+    return cls(datafit=datafit, penalty=pen, solver=solver(**{**kw, **run.options}))
+
+
 @dataclasses.dataclass
 class PeerFit:
     coef: np.ndarray
@@ -195,7 +246,9 @@ class PeerFit:
     trace: tuple | None = None  # (times, objectives) per epoch for sklearn_sgd
 
 
-def run_peer(run: BaselineRun, estimator: str, penalty, alpha, X, y, fit_intercept, objective=None) -> PeerFit:
+def run_peer(
+    run: BaselineRun, estimator: str, penalty, alpha, X, y, fit_intercept, objective=None, loss=None
+) -> PeerFit:
     """Fit the peer once on ``(X, y)``, timing ``fit`` alone (construction excluded).
 
     Parameters
@@ -210,6 +263,9 @@ def run_peer(run: BaselineRun, estimator: str, penalty, alpha, X, y, fit_interce
     fit_intercept : bool
     objective : callable ``(coef, intercept) -> float``, optional
         Scores each epoch of ``sklearn_sgd`` for its trace.
+    loss : jaxreg.losses.Loss, optional
+        The loss with its parameters (Tweedie's power, Huber's epsilon); by default the
+        estimator's loss with its default parameters.
 
     Returns
     -------
@@ -217,7 +273,7 @@ def run_peer(run: BaselineRun, estimator: str, penalty, alpha, X, y, fit_interce
         Coefficients in our shapes ((p,) or (p, K)), intercept, iterations, whether it
         converged (no ConvergenceWarning; skglm: ``stop_crit_ <= tol``) and the time.
     """
-    est = make_estimator(run, estimator, penalty, alpha, X.shape[0], fit_intercept)
+    est = make_estimator(run, estimator, penalty, alpha, X.shape[0], fit_intercept, loss)
     if estimator == f"{GLUM}[logistic]":  # glum's binomial takes y in {0, 1}: the larger label is 1
         y = (np.asarray(y) == np.max(y)).astype(np.float64)
     if estimator == "SGDRegressor":

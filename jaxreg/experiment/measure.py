@@ -17,24 +17,28 @@ import numpy as np
 
 from jaxreg.experiment.baselines import BaselineRun, run_peer
 from jaxreg.experiment.config import validate
-from jaxreg.experiment.data import DataSpec, make_data
 from jaxreg.experiment.specs import PenaltySpec, SolverRun
+from jaxreg.experiment.sweep_data import SweepDataSpec, build_loss, make_sweep_data
 
 __all__ = ["objective64", "run_cell", "ProblemCache"]
 
 
-def objective64(loss: str, penalty: PenaltySpec, alpha: float, X, y_enc, coef, intercept) -> float:
-    """``loss(X w + b) + penalty(w)`` in float64, conventions of ``shared/DESIGN.md``.
+def objective64(loss, penalty: PenaltySpec, alpha: float, X, y_enc, coef, intercept) -> float:
+    """``loss(X w + b) + penalty(w)`` in float64, conventions of ``shared/DESIGN.md`` (the
+    GLM losses are scikit-learn's mean half deviances, see :func:`datafit64`).
 
     Parameters
     ----------
-    loss : "squared", "logistic" or "multinomial"
+    loss : str or jaxreg.losses.Loss
+        A name in :data:`jaxreg.losses.LOSSES` (default parameters) or a loss instance
+        (``Tweedie(power)``, ``Huber(epsilon)``).
     penalty : PenaltySpec
         Its kind (and ``l1_ratio``, ``p``); the strength is ``alpha``.
     alpha : float
     X : ndarray of shape (n_samples, n_features)
     y_enc : ndarray
-        The target (squared), labels in {-1, +1} (logistic) or one-hot rows (multinomial).
+        The target (regression losses), labels in {-1, +1} (logistic) or one-hot rows
+        (multinomial).
     coef : ndarray of shape (n_features,) or (n_features, n_classes)
     intercept : float or ndarray of shape (n_classes,)
 
@@ -44,14 +48,7 @@ def objective64(loss: str, penalty: PenaltySpec, alpha: float, X, y_enc, coef, i
     """
     w = np.asarray(coef, dtype=np.float64)
     z = np.asarray(X, dtype=np.float64) @ w + np.asarray(intercept, dtype=np.float64)
-    if loss == "squared":
-        data = 0.5 * np.mean((y_enc - z) ** 2)
-    elif loss == "logistic":
-        data = np.mean(np.logaddexp(0.0, -y_enc * z))  # log(1 + exp(-s z)), no overflow
-    else:
-        zmax = np.max(z, axis=1, keepdims=True)
-        lse = zmax[:, 0] + np.log(np.sum(np.exp(z - zmax), axis=1))
-        data = np.mean(lse - np.sum(y_enc * z, axis=1))
+    data = datafit64(loss, np.asarray(y_enc, dtype=np.float64), z)
     a, k, aw = alpha, penalty.kind, np.abs(w)
     if k == "none":
         pen = 0.0
@@ -72,6 +69,51 @@ def objective64(loss: str, penalty: PenaltySpec, alpha: float, X, y_enc, coef, i
         with jax.enable_x64(True):
             pen = float(penalty.build(a).value(jax.numpy.asarray(w, dtype=jax.numpy.float64)))
     return float(data + pen)
+
+
+def datafit64(loss, y, z) -> float:
+    """The mean loss of predictions ``z`` (float64 numpy), from the definitions:
+
+    * squared ``(y - z)^2 / 2``; logistic ``log(1 + exp(-y z))``, ``y`` in {-1, +1};
+      multinomial ``logsumexp(z_i) - <y_i, z_i>``, one-hot ``y``;
+    * half deviances with the log link, ``mu = exp(z)``: poisson ``y log(y / mu) - y + mu``;
+      gamma ``log(mu / y) + y / mu - 1``; tweedie (power p in (1, 2))
+      ``y^(2-p) / ((1-p)(2-p)) - y mu^(1-p) / (1-p) + mu^(2-p) / (2-p)`` (p = 1 poisson,
+      p = 2 gamma);
+    * huber (threshold ``epsilon``) ``r^2 / 2`` for ``|r| <= epsilon``, else ``epsilon |r| -
+      epsilon^2 / 2``, ``r = y - z``.
+    """
+    from scipy.special import xlogy
+
+    from jaxreg.losses import get_loss
+
+    loss = get_loss(loss)
+    name = loss.name
+    if name == "tweedie" and loss.power in (1.0, 2.0):
+        name = "poisson" if loss.power == 1.0 else "gamma"
+    if name == "squared":
+        per = 0.5 * (y - z) ** 2
+    elif name == "logistic":
+        per = np.logaddexp(0.0, -y * z)  # log(1 + exp(-s z)), no overflow
+    elif name == "multinomial":
+        zmax = np.max(z, axis=1, keepdims=True)
+        per = zmax[:, 0] + np.log(np.sum(np.exp(z - zmax), axis=1)) - np.sum(y * z, axis=1)
+    elif name == "poisson":
+        per = xlogy(y, y) - y * z - y + np.exp(z)  # y log y = 0 at y = 0
+    elif name == "gamma":
+        per = z - np.log(y) + y * np.exp(-z) - 1.0
+    elif name == "tweedie":
+        p = loss.power
+        per = y ** (2 - p) / ((1 - p) * (2 - p)) - y * np.exp((1 - p) * z) / (1 - p) + np.exp((2 - p) * z) / (2 - p)
+    elif name == "huber":
+        e, r = loss.epsilon, np.abs(y - z)
+        per = np.where(r <= e, 0.5 * r * r, e * r - 0.5 * e * e)
+    else:
+        raise ValueError(f"loss={name!r} has no float64 formula here; known: {sorted(_DATAFITS64)}")
+    return float(np.mean(per))
+
+
+_DATAFITS64 = ("squared", "logistic", "multinomial", "poisson", "gamma", "tweedie", "huber")
 
 
 @dataclasses.dataclass
@@ -99,21 +141,24 @@ class ProblemCache:
         self._key, self._problem, self._alphas = None, None, {}
 
     def get(self, spec: dict, loss: str) -> Problem:
+        """The problem of data ``spec`` with its targets encoded for ``loss`` (a name)."""
         import json
 
         from jaxreg._validation import encode_labels
+        from jaxreg.losses import get_loss
 
         key = json.dumps([spec, loss], sort_keys=True)
         if key != self._key:
             self._key, self._problem, self._alphas = None, None, {}  # free the old one first
-            ds = make_data(validate(DataSpec, spec, "cell"))
+            ds = make_sweep_data(validate(SweepDataSpec, spec, "cell"))
             classes = np.unique(ds.y) if ds.task == "classification" else ()
-            y_enc = ds.y if loss == "squared" else encode_labels(ds.y, loss, np.float64)[1]
+            y_enc = encode_labels(ds.y, loss, np.float64)[1] if get_loss(loss).is_classifier else ds.y
             self._key, self._problem = key, Problem(ds.X, ds.y, y_enc, len(classes))
         return self._problem
 
-    def alpha(self, penalty: PenaltySpec, loss: str, fit_intercept: bool) -> float:
-        key = (penalty.model_dump_json(), loss, fit_intercept)
+    def alpha(self, penalty: PenaltySpec, loss, fit_intercept: bool) -> float:
+        """The absolute alpha of ``penalty`` for ``loss`` (a name or a Loss) on the problem."""
+        key = (penalty.model_dump_json(), repr(loss), fit_intercept)
         if key not in self._alphas:
             p = self._problem
             self._alphas[key] = penalty.resolve_alpha(p.X, p.y, loss, fit_intercept)
@@ -149,8 +194,8 @@ def _jaxreg_attempt(run: SolverRun, penalty, X, y, loss, fit_intercept, device) 
     return Attempt(res.coef, res.intercept, res.n_iter, res.status, wall, res.fit_time, res.compile_time, (times, hist))
 
 
-def _peer_attempt(run: BaselineRun, estimator, penalty_spec, alpha, X, y, fit_intercept, score) -> Attempt:
-    fit = run_peer(run, estimator, penalty_spec, alpha, X, y, fit_intercept, objective=score)
+def _peer_attempt(run: BaselineRun, estimator, penalty_spec, alpha, X, y, fit_intercept, score, loss) -> Attempt:
+    fit = run_peer(run, estimator, penalty_spec, alpha, X, y, fit_intercept, objective=score, loss=loss)
     status = "converged" if fit.converged else "max_iter"
     return Attempt(fit.coef, fit.intercept, fit.n_iter, status, fit.wall, trace=fit.trace)
 
@@ -161,8 +206,9 @@ def run_cell(cell: dict, settings: dict, cache: ProblemCache) -> dict:
     Parameters
     ----------
     cell : dict
-        :attr:`jaxreg.experiment.sweep.Cell.payload`: problem, loss, penalty, method,
-        dtype, device, fit_intercept.
+        :attr:`jaxreg.experiment.sweep.Cell.payload`: problem, loss (a name, with
+        ``loss_params`` where the loss has parameters), penalty, method, dtype, device,
+        fit_intercept.
     settings : dict
         ``repetitions``, ``warmup``, ``measure_memory``.
     cache : ProblemCache
@@ -183,8 +229,9 @@ def run_cell(cell: dict, settings: dict, cache: ProblemCache) -> dict:
     the cold first-call time. Peak memory is sampled (every 2 ms, by a thread, so the
     last repetition is slowed by well under 1%) during the last timed repetition.
     """
-    loss, dtype, device, fit_intercept = cell["loss"], cell["dtype"], cell["device"], cell["fit_intercept"]
-    problem = cache.get(cell["problem"], loss)
+    dtype, device, fit_intercept = cell["dtype"], cell["device"], cell["fit_intercept"]
+    problem = cache.get(cell["problem"], cell["loss"])
+    loss = build_loss(cell["loss"], cell.get("loss_params"))
     penalty_spec = PenaltySpec.model_validate(cell["penalty"])
     alpha = cache.alpha(penalty_spec, loss, fit_intercept)
     X = problem.X_as(dtype)
@@ -203,7 +250,9 @@ def run_cell(cell: dict, settings: dict, cache: ProblemCache) -> dict:
         brun = BaselineRun.model_validate(method["run"])
 
         def attempt():
-            return _peer_attempt(brun, method["estimator"], penalty_spec, alpha, X, problem.y, fit_intercept, score)
+            return _peer_attempt(
+                brun, method["estimator"], penalty_spec, alpha, X, problem.y, fit_intercept, score, loss
+            )
 
     warmup, reps = int(settings.get("warmup", 1)), int(settings.get("repetitions", 1))
     first = attempt() if warmup else None

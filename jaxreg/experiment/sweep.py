@@ -4,9 +4,15 @@ rows appended as cells finish, resumable, summarized and plotted at the end.
 A sweep config (see ``configs/sweeps/``) lists ``problems``, ``penalties``, jaxreg
 ``solvers`` and peer ``baselines``; inside each entry every list is a grid axis (the
 entry expands to the cartesian product of its lists), and the cells are the product of
-problems x penalties x dtype x (solvers x device + baselines). Pairs a method cannot
-handle, peers that are not installed and devices that are not present are left out with a
-note.
+problems x penalties x dtype x (solvers x device + baselines). A problem entry may carry
+its own ``penalties`` (a list like the top-level one, which it replaces for that entry).
+Pairs a method cannot handle, peers that are not installed and devices that are not present
+are left out with a note.
+
+``loss: auto`` fits each problem with the loss its data was drawn for (squared, logistic or
+multinomial, poisson for ``counts``, gamma or tweedie for ``amounts``); a named loss
+(``poisson``, ``{kind: tweedie, power: 1.5}``, ``{kind: huber, epsilon: 1.0}``) must fit
+every problem's targets (gamma needs ``y > 0``: not counts), else the config is refused.
 
 Output folder (``--out``, default ``runs/sweeps/NAME``): ``config.yaml`` (resolved),
 ``env.json``, ``cells.csv`` (appended), ``traces.jsonl``, ``results.csv`` (with
@@ -37,8 +43,9 @@ from jaxreg.experiment.config import (
     load_yaml,
     validate,
 )
-from jaxreg.experiment.data import ClassificationData, DataSpec
-from jaxreg.experiment.specs import PenaltySpec, SolverRun
+from jaxreg.experiment.data import ClassificationData
+from jaxreg.experiment.specs import LossSpec, PenaltySpec, SolverRun
+from jaxreg.experiment.sweep_data import SweepDataSpec, build_loss, loss_fits, loss_params, natural_loss
 
 __all__ = ["SweepConfig", "Cell", "load_sweep", "expand", "run_sweep", "add_parser"]
 
@@ -46,7 +53,8 @@ __all__ = ["SweepConfig", "Cell", "load_sweep", "expand", "run_sweep", "add_pars
 class SweepConfig(StrictModel):
     """A sweep file. ``problems``, ``penalties``, ``solvers`` and ``baselines`` are lists of
     entries whose list values are grid axes; each expanded point is validated as a
-    :data:`DataSpec`, :class:`PenaltySpec`, :class:`SolverRun` or :class:`BaselineRun`."""
+    :data:`~jaxreg.experiment.sweep_data.SweepDataSpec`, :class:`PenaltySpec`,
+    :class:`SolverRun` or :class:`BaselineRun`."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -57,7 +65,10 @@ class SweepConfig(StrictModel):
     measure_memory: bool = True
     reference: str | None = Field(None, description="family (or library) the summary's ratios divide by")
     target: float = Field(1e-6, gt=0, lt=1, description="relative suboptimality for time-to-target")
-    loss: Literal["auto", "squared", "logistic", "multinomial"] = "auto"
+    loss: LossSpec = Field(
+        default_factory=lambda: LossSpec(kind="auto"),
+        description="auto (each problem's own) or a loss name or {kind, power | epsilon}",
+    )
     fit_intercept: bool = True
     dtype: list[Literal["float32", "float64"]] = Field(default_factory=lambda: ["float64"], min_length=1)
     device: list[Literal["cpu", "gpu"]] = Field(default_factory=lambda: ["cpu"], min_length=1)
@@ -123,12 +134,31 @@ def load_sweep(path, overrides=()):
     return validate(SweepConfig, raw, source=str(path))
 
 
-def _expand_section(entries, schema, section, source):
-    """``(entry index, validated point)`` for every grid point of every entry."""
+def _expand_section(entries, schema, section, source, prefix=()):
+    """``(entry index, validated point)`` for every grid point of every entry (errors name
+    ``prefix`` + ``section`` + the entry's index)."""
     out = []
     for i, entry in enumerate(entries):
-        for point, axes in expand_grid(entry, source, (section, i)):
-            out.append((i, validate(schema, point, source=source, prefix=(section, i), axes=axes)))
+        where = (*prefix, section, i)
+        for point, axes in expand_grid(entry, source, where):
+            out.append((i, validate(schema, point, source=source, prefix=where, axes=axes)))
+    return out
+
+
+def _expand_problems(config, source):
+    """``(entry index, data spec, penalty specs)`` for every problem: an entry's own
+    ``penalties`` (a list of penalty entries) replace the top-level ones for it."""
+    top = [p for _, p in _expand_section(config.penalties, PenaltySpec, "penalties", source)]
+    out = []
+    for i, entry in enumerate(config.problems):
+        entry = dict(entry)
+        own = entry.pop("penalties", None)
+        if own is not None and not (isinstance(own, list) and own):
+            raise UsageError(f"{source}: problems[{i}].penalties = {own!r}: give a non-empty list of penalty entries")
+        where = ("problems", i)
+        pens = top if own is None else [p for _, p in _expand_section(own, PenaltySpec, "penalties", source, where)]
+        for point, axes in expand_grid(entry, source, where):
+            out.append((i, validate(SweepDataSpec, point, source=source, prefix=where, axes=axes), pens))
     return out
 
 
@@ -145,19 +175,39 @@ def describe_problem(spec) -> str:
 
 
 def _loss_for(config, spec, i, source):
+    """The jaxreg loss of problem ``i``: its natural one (``auto``) or the config's, refused
+    (naming the key, the value and what is allowed) when it does not fit the targets."""
+    from jaxreg.losses import LOSSES
+
+    if config.loss.kind == "auto":
+        return natural_loss(spec)
+    loss = config.loss.build()
     if isinstance(spec, ClassificationData):
-        natural = "logistic" if spec.n_classes == 2 else "multinomial"
         allowed = ("logistic", "multinomial") if spec.n_classes > 2 else ("logistic",)
+        why = None if loss.name in allowed else "it is not a classification loss of this many classes"
     else:
-        natural, allowed = "squared", ("squared",)
-    if config.loss == "auto":
-        return natural
-    if config.loss not in allowed:
+        allowed = tuple(k for k in LOSSES if not build_loss(k).is_classifier and loss_fits(build_loss(k), spec) is None)
+        why = loss_fits(loss, spec)
+    if why:
         raise UsageError(
-            f"{source}: loss = {config.loss!r} does not fit problems[{i}] (kind {spec.kind!r}); "
+            f"{source}: loss = {config.loss.label()!r} does not fit problems[{i}] (kind {spec.kind!r}): {why}; "
             f"allowed: {', '.join(('auto', *allowed))}"
         )
-    return config.loss
+    return loss
+
+
+def _check_no_offset(spec, i, source):
+    if getattr(spec, "exposure", None) == "offset" and spec.log_exposure_spread > 0:
+        raise UsageError(
+            f"{source}: problems[{i}].exposure = 'offset' is not allowed in sweeps (the peers take no offset); "
+            "allowed: feature (log(exposure) as the last column)"
+        )
+
+
+def _loss_label(loss) -> str:
+    """``poisson``, ``tweedie(power=1.5)``, ``huber(epsilon=1.35)``."""
+    params = loss_params(loss)
+    return loss.name + (f"({', '.join(f'{k}={v:g}' for k, v in params.items())})" if params else "")
 
 
 def _available_devices():
@@ -195,32 +245,37 @@ def expand(config: SweepConfig, source="sweep", devices=None):
     notes : list of str
         One line per reason cells were left out, with the count.
     """
-    from jaxreg.losses import get_loss
     from jaxreg.solvers import get_solver
 
     devices = _available_devices() if devices is None else set(devices)
-    problems = _expand_section(config.problems, DataSpec, "problems", source)
-    penalties = [p for _, p in _expand_section(config.penalties, PenaltySpec, "penalties", source)]
+    problems = _expand_problems(config, source)
     solvers = [s for _, s in _expand_section(config.solvers, SolverRun, "solvers", source)]
     baselines = [b for _, b in _expand_section(config.baselines, BaselineRun, "baselines", source)]
     if not solvers and not baselines:
         raise UsageError(f"{source}: no solvers and no baselines; give at least one method to run")
 
     cells, notes, seen = [], Counter(), set()
-    for i, spec in problems:
-        loss = _loss_for(config, spec, i, source)
+    for i, spec, penalties in problems:
+        _check_no_offset(spec, i, source)
+        loss_obj = _loss_for(config, spec, i, source)
+        loss, params = loss_obj.name, loss_params(loss_obj)
         problem = spec.model_dump(mode="json")
         n_classes = getattr(spec, "n_classes", 0)
+        text = describe_problem(spec)
+        if loss not in ("squared", "logistic", "multinomial"):
+            text += f" {_loss_label(loss_obj)}"
         for pen in penalties:
             penalty = pen.model_dump(mode="json")
             base = {"problem": problem, "loss": loss, "penalty": penalty, "fit_intercept": config.fit_intercept}
+            if params:  # only where there are any: the cells of earlier sweeps keep their ids
+                base["loss_params"] = params
             problem_id = _digest(base, 12)
             info = {
                 "sweep": config.name,
-                "problem": describe_problem(spec),
+                "problem": text,
                 "n_samples": spec.n_samples,
                 "n_features": getattr(spec, "n_features", 1),
-                "loss": loss,
+                "loss": _loss_label(loss_obj),
                 "penalty": pen.label(),
                 "fit_intercept": config.fit_intercept,
             }
@@ -228,7 +283,7 @@ def expand(config: SweepConfig, source="sweep", devices=None):
                 methods, ran_jaxreg = [], False
                 for run in solvers:
                     if run.solver != "auto":
-                        why = get_solver(run.solver).unsupported_reason(get_loss(loss), pen.build(1.0))
+                        why = get_solver(run.solver).unsupported_reason(loss_obj, pen.build(1.0))
                         if why:
                             notes[f"jaxreg:{run.solver} cannot fit loss {loss!r} with penalty {pen.kind!r}"] += len(
                                 config.device
