@@ -178,6 +178,11 @@ class Penalty:
         when the penalty is not of that form."""
         return None
 
+    def bounds(self, n_features: int, dtype):
+        """``(lower, upper)`` (numpy, one per feature) of a box-constrained penalty, or None
+        when the coefficients are free."""
+        return None
+
     def grad_lipschitz(self):
         """Lipschitz constant of the penalty's gradient, or None when the gradient is not
         Lipschitz (non-smooth penalties, Lp with p != 2): then solvers use the prox."""
@@ -677,6 +682,9 @@ class Bounded(Penalty):
 
     def penalized(self, n_features):
         return self.penalty.penalized(n_features)
+
+    def bounds(self, n_features, dtype):
+        return tuple(np.broadcast_to(np.asarray(b, dtype), (n_features,)) for b in (self.lower, self.upper))
 
     def __repr__(self):
         return f"Bounded({self.penalty!r}, lower={self.lower!r}, upper={self.upper!r})"

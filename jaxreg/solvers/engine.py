@@ -243,8 +243,9 @@ def columns(X, n_rows=None, full_passes=True):
             int(n if n_rows is None else n_rows),
         )
         return design, counts
-    X = np.asarray(X)
-    return DenseColumns(jax.device_put(np.ascontiguousarray(X.T))), None
+    # X.T made as the fast kernels make it (a copy the CPU client uses in place, or XLA's
+    # transposing transfer): np.ascontiguousarray's copy was copied again by the transfer
+    return DenseColumns(_ws.Design.put(np.asarray(X), None).XT), None
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -489,10 +490,13 @@ class Problem(NamedTuple):
     host: object = None
 
 
-def problem(X, y, weights, *, fit_intercept: bool, loss: Loss, like: Problem | None = None) -> Problem:
+def problem(
+    X, y, weights, *, fit_intercept: bool, loss: Loss, like: Problem | None = None, penalty: Penalty | None = None
+) -> Problem:
     """``X`` (numpy or scipy.sparse, rows as many as ``y``) put on the device once (or
     taken from ``like``, a problem on the same ``X``). ``xbar`` (a pass over ``X``) is made
-    only for the squared loss, the one whose duality gap needs it."""
+    only for the squared loss, the one whose duality gap needs it, and there only when the
+    ``penalty`` (every penalty of the path) has the gap's elastic-net form (None: any)."""
     sparse = hasattr(X, "tocsc")
     X = X.tocsc() if sparse else X  # one conversion serves the device design and the host passes
     on_host = sparse and default_device().platform == "cpu"
@@ -504,7 +508,7 @@ def problem(X, y, weights, *, fit_intercept: bool, loss: Loss, like: Problem | N
     sw = np.asarray(weights)
     d = (sw / np.sum(sw)).astype(dtype)
     xbar = None
-    if isinstance(loss, Squared):
+    if isinstance(loss, Squared) and (penalty is None or penalty.as_elastic_net(1, dtype) is not None):
         xbar = np.asarray(X.T @ d, dtype).ravel() if fit_intercept else np.zeros(X.shape[1], dtype)
     width = like.width if like is not None else 1 if col_nnz is None else chunk_width(col_nnz)
     host = like.host if like is not None else X if on_host else None
@@ -608,7 +612,7 @@ def engine(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=Tr
     array or a scipy.sparse matrix (rows padded to ``y``'s length). Returns
     ``(SolverOutput, compile_time)``."""
     compiler = Compiler()
-    prob = problem(data[0], data[1], data[2], fit_intercept=fit_intercept, loss=loss)
+    prob = problem(data[0], data[1], data[2], fit_intercept=fit_intercept, loss=loss, penalty=penalty)
     out = solve(prob, loss, penalty, w0, b0, tol=float(hyper.tol), max_iter=max_iter, compiler=compiler)
     return out, compiler.compile_time
 
@@ -630,7 +634,7 @@ def solve_path(
     if make_problem is None:
 
         def make_problem(X, y, weights, penalty, like):
-            return problem(X, y, weights, fit_intercept=fit_intercept, loss=loss, like=like)
+            return problem(X, y, weights, fit_intercept=fit_intercept, loss=loss, like=like, penalty=penalty)
 
     alphas = np.asarray(alphas)
     A, B = alphas.shape
@@ -674,10 +678,22 @@ def fast_kernels(loss: Loss, penalty: Penalty, X) -> bool:
     return dense and _ws.handles(loss, penalty) is None
 
 
+def boxed_kernels(loss: Loss, penalty: Penalty, X) -> bool:
+    """Whether the squared-loss kernels take a box-constrained fit (``positive=True``, or
+    any :class:`~jaxreg.penalties.Bounded` of elastic-net form) on a dense design: they clip
+    each coordinate update to the box (:class:`~jaxreg.solvers.working_set_check.Box`).
+    Only for single fits: paths scale the penalty's terms by alpha, a box's bounds stay."""
+    dense = not (hasattr(X, "tocsc") and hasattr(X, "nnz"))
+    return (
+        dense and isinstance(loss, Squared) and penalty.bounds(np.shape(X)[1], np.float64) is not None
+        and _ws.handles(loss, penalty.penalty) is None
+    )  # fmt: skip
+
+
 def working_set(data, loss, penalty, w0, b0, hyper, *, max_iter=100, fit_intercept=True):
     """The ``working_set`` solver: the specialised squared/logistic kernels where they
-    apply (:func:`fast_kernels`), the generic engine otherwise. Returns
-    ``(SolverOutput, compile_time)``."""
-    if fast_kernels(loss, penalty, data[0]):
+    apply (:func:`fast_kernels`, :func:`boxed_kernels`), the generic engine otherwise.
+    Returns ``(SolverOutput, compile_time)``."""
+    if fast_kernels(loss, penalty, data[0]) or boxed_kernels(loss, penalty, data[0]):
         return _ws.working_set(data, loss, penalty, w0, b0, hyper, max_iter=max_iter, fit_intercept=fit_intercept)
     return engine(data, loss, penalty, w0, b0, hyper, max_iter=max_iter, fit_intercept=fit_intercept)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg.lapack
 
+from jaxreg.solvers.working_set_check import box_terms
+
 __all__ = ["newton_step"]
 
 
@@ -37,11 +39,28 @@ def _step_to_minimizer(wS, wN, on):
     return np.where(on & ~(cross & (frac <= t)), wS + t * (wN - wS), 0.0).astype(wS.dtype)
 
 
+def _step_in_box(wS, wN, on, lower, upper):
+    """:func:`_step_to_minimizer` that also stops where a coordinate first reaches a
+    nonzero bound (set to exactly it); returns ``(w, whether a bound stopped the step)``
+    (the host twin of :func:`jaxreg.solvers.working_set_kernels.step_in_box`)."""
+    bound = np.where(wN > wS, upper, lower)
+    hit = on & (bound != 0) & ((wN - bound) * (wS - bound) <= 0) & (wN != wS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(hit, (bound - wS) / np.where(hit, wN - wS, 1.0), np.inf)
+    t = min(1.0, float(np.min(frac, initial=np.inf)))
+    first = hit & (frac <= t)
+    w = _step_to_minimizer(wS, np.where(first, bound, wS + t * (wN - wS)), on)
+    return w, bool(np.any(first & (w == bound)))
+
+
 def newton_step(XT, d, xbar, yc, w, r, l1, l2, rounds: int):
     """``(w, r, accepted)`` after the Newton step on the support of ``w`` (numpy arrays:
     ``XT`` (p, n) the raw design, ``d`` the normalized weights, ``xbar`` the weighted
-    column means, ``yc`` the centred target, ``r`` the centred residual)."""
+    column means, ``yc`` the centred target, ``r`` the centred residual; ``l1`` may be a
+    :class:`~jaxreg.solvers.working_set_check.Box`: the step then also stops at the first
+    nonzero bound it reaches, with no further round)."""
     S = np.flatnonzero(w)
+    l1, lower, upper = box_terms(l1)
     wS, l1S = w[S], l1[S]
     Xs = XT[S] - xbar[S, None]  # centred rows of the support (one gather)
     Xsd = Xs * np.sqrt(d)
@@ -62,10 +81,13 @@ def newton_step(XT, d, xbar, yc, w, r, l1, l2, rounds: int):
     while True:
         target = x0 - Z @ np.linalg.solve(Z[dropped], x0[dropped]) if dropped else x0
         on = v != 0
-        v_new = _step_to_minimizer(v, target, on)
+        if lower is None:
+            v_new, bounded = _step_to_minimizer(v, target, on), False
+        else:
+            v_new, bounded = _step_in_box(v, target, on, lower[S], upper[S])
         newly = on & (v_new == 0)
         v = v_new
-        if not newly.any() or len(dropped) >= rounds:
+        if not newly.any() or len(dropped) >= rounds or bounded:
             break
         j = int(np.argmax(newly))
         e = np.zeros(len(S), G.dtype)

@@ -72,6 +72,7 @@ from jaxreg.penalties import Penalty
 from jaxreg.solvers._common import SolverOutput
 from jaxreg.solvers.working_set_check import (
     SQUARED,
+    Box,
     Check,
     Prep,
     check,
@@ -168,7 +169,13 @@ def l1_l2(penalty: Penalty, n_features: int, dtype):
 
 def l1_l2_host(penalty: Penalty, n_features: int, dtype):
     """The penalty as ``sum_j l1_j |w_j| + l2 / 2 ||w||^2``: ``(l1 (p,), l2 scalar)`` in numpy
-    (the penalty's own :meth:`~jaxreg.penalties.Penalty.as_elastic_net`)."""
+    (the penalty's own :meth:`~jaxreg.penalties.Penalty.as_elastic_net`). A box around that
+    form (:class:`~jaxreg.penalties.Bounded`, which only the squared-loss kernels take: see
+    :func:`jaxreg.solvers.engine.working_set`) gives ``l1`` as a :class:`Box`."""
+    box = penalty.bounds(n_features, dtype)
+    if box is not None:
+        l1, l2 = l1_l2_host(penalty.penalty, n_features, dtype)
+        return Box(l1, *box), l2
     l1, l2 = penalty.as_elastic_net(n_features, dtype)
     return np.asarray(l1, dtype), np.asarray(l2, dtype)
 

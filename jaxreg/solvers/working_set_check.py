@@ -39,6 +39,36 @@ def pieces(*fns_and_statics):
     return {fn.__name__: both(fn, n, static) for fn, n, static in fns_and_statics}
 
 
+class Box(NamedTuple):
+    """A penalty ``sum_j l1_j |w_j| + l2/2 ||w||^2`` subject to ``lower <= w <= upper`` (one
+    bound per feature, ``lower <= 0 <= upper``; :class:`jaxreg.penalties.Bounded`,
+    ``positive=True`` is ``lower = 0``): what the squared-loss kernels take in the place of
+    ``l1`` for a box-constrained fit. Coordinate descent clips each update to the box (the
+    exact coordinate minimiser: the 1-D problem is convex), the criterion measures
+    optimality with the box's normal cone and the duality gap with its conjugate."""
+
+    l1: jax.Array
+    lower: jax.Array
+    upper: jax.Array
+
+
+def box_terms(l1):
+    """``(l1, lower, upper)`` of an ``l1`` argument: a :class:`Box`'s fields, or a plain
+    ``l1`` with ``None`` bounds (the unconstrained programs then trace no box at all)."""
+    return tuple(l1) if isinstance(l1, Box) else (l1, None, None)
+
+
+def box_distance(w, xta, l1, lower, upper):
+    """Per feature, the distance of ``xta = -grad`` to ``l1 d|w| + N(w)`` (``N`` the box's
+    normal cone): at zero the violation in each direction the box leaves open, strictly
+    inside ``|xta - l1 sign(w)|``, on a nonzero bound only the part pointing into the box."""
+    up, down = jnp.maximum(xta - l1, 0.0), jnp.maximum(-xta - l1, 0.0)
+    at_zero = jnp.maximum(jnp.where(upper > 0, up, 0.0), jnp.where(lower < 0, down, 0.0))
+    g = xta - l1 * jnp.sign(w)
+    off_zero = jnp.where(w >= upper, jnp.maximum(-g, 0.0), jnp.where(w <= lower, jnp.maximum(g, 0.0), jnp.abs(g)))
+    return jnp.where(w == 0, at_zero, off_zero)
+
+
 class Prep(NamedTuple):
     """Per-problem constants: normalized weights ``d``, weighted column means ``xbar``, the
     centred target ``yc = y - ybar``, ``ybar`` and ``ny2 = sum d yc^2`` (the gap's scale)."""
@@ -85,15 +115,28 @@ def criterion(corr, w, r, prep: Prep, l1, l2):
 
     The duality gap relative to ``sum d yc^2`` when every ``l1_j > 0``, else the largest
     subdifferential distance. Returns ``(value, kind, per-feature distance)``.
+
+    With a :class:`Box` the dual point is rescaled only for the directions the box leaves
+    unbounded (``positive=True``: scikit-learn's one-sided dual norm ``max X^T r / l1``), and
+    a finite nonzero bound adds its conjugate term ``upper (c xta - l1)_+ + lower (c xta +
+    l1)_-`` to the gap (zero at an optimum's dual point, finite anywhere).
     """
+    l1, lower, upper = box_terms(l1)
     xta = corr - l2 * w
-    dist = l1_distance(w, -xta, l1)
-    ratio = jnp.where(l1 > 0, jnp.abs(xta) / jnp.where(l1 > 0, l1, 1.0), 0.0)
+    if lower is None:
+        dist, bind = l1_distance(w, -xta, l1), jnp.abs(xta)
+    else:
+        dist = box_distance(w, xta, l1, lower, upper)
+        bind = jnp.maximum(jnp.where(jnp.isinf(upper), xta, 0.0), jnp.where(jnp.isinf(lower), -xta, 0.0))
+    ratio = jnp.where(l1 > 0, bind / jnp.where(l1 > 0, l1, 1.0), 0.0)
     dual_norm = jnp.max(ratio, initial=0.0)
     c = jnp.where(dual_norm > 1.0, 1.0 / dual_norm, 1.0)
     dr = prep.d * r
     gap = 0.5 * (1.0 + c**2) * (jnp.vdot(dr, r) + l2 * jnp.vdot(w, w)) + jnp.vdot(l1, jnp.abs(w))
     gap = gap - c * jnp.vdot(dr, prep.yc)
+    if lower is not None:
+        s, hi, lo = c * xta, jnp.where(jnp.isinf(upper), 0.0, upper), jnp.where(jnp.isinf(lower), 0.0, lower)
+        gap = gap + jnp.vdot(hi, jnp.maximum(s - l1, 0.0)) + jnp.vdot(lo, jnp.minimum(s + l1, 0.0))
     use_gap = jnp.all(l1 > 0)
     scale = jnp.maximum(prep.ny2, jnp.finfo(r.dtype).tiny)
     value = jnp.where(use_gap, jnp.maximum(gap, 0.0) / scale, jnp.max(dist, initial=0.0))
@@ -101,6 +144,8 @@ def criterion(corr, w, r, prep: Prep, l1, l2):
 
 
 def primal(d, r, w, l1, l2):
+    """The objective at a point inside the box (``l1`` plain or a :class:`Box`)."""
+    l1 = box_terms(l1)[0]
     return 0.5 * jnp.vdot(d * r, r) + jnp.vdot(l1, jnp.abs(w)) + 0.5 * l2 * jnp.vdot(w, w)
 
 

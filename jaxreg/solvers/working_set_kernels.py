@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxreg.solvers.working_set_check import Prep, criterion, dot, primal, rows
+from jaxreg.solvers.working_set_check import Box, Prep, box_terms, criterion, dot, primal, rows
 
 ANDERSON_K = 5  # extrapolate from the last K + 1 epochs (skglm's default)
 NEWTON_MAX = 2048  # largest support the Newton step factorizes
@@ -96,6 +96,22 @@ def step_to_minimizer(wS, wN, valid):
     return jnp.where(valid & ~(cross & (frac <= t)), wS + t * (wN - wS), 0.0)
 
 
+def step_in_box(wS, wN, valid, lower, upper):
+    """:func:`step_to_minimizer` that also stops where a coordinate first reaches a nonzero
+    bound (set to exactly that bound; a zero bound is a sign change already). Returns
+    ``(w, whether a bound stopped the step)``."""
+    bound = jnp.where(wN > wS, upper, lower)
+    hit = valid & (bound != 0) & ((wN - bound) * (wS - bound) <= 0) & (wN != wS)
+    frac = jnp.where(hit, (bound - wS) / jnp.where(hit, wN - wS, 1.0), jnp.inf)
+    t = jnp.minimum(1.0, jnp.min(frac))
+    first = hit & (frac <= t)
+    # the target pulled back to the first bound, on the same ray: a sign change before it
+    # still stops the step first
+    w = step_to_minimizer(wS, jnp.where(first, bound, wS + t * (wN - wS)), valid)
+    stopped = jnp.any(first & (w == bound))
+    return w, stopped
+
+
 def _ws_blocks(ws, count, fn, init):
     """``fn(k0, rows_index, carry)`` over the working set in blocks of ``CD_BLOCK``
     (``count`` rounded up; ``ws`` is padded to a multiple of ``CD_BLOCK``)."""
@@ -126,9 +142,10 @@ def ws_apply(XT, ws, count, fn, xw, like):
     return _ws_blocks(ws, count, block, jnp.zeros(ws.shape, like.dtype))
 
 
-def _cd_epoch(XT, prep, ws, count, lips, l1w, xw, l2, w, r):
+def _cd_epoch(XT, prep, ws, count, lips, l1w, box, xw, l2, w, r):
     """One cyclic pass over the working set:
-    ``w_k = ST(w_k L_k + xc_k . D r, l1_k) / (L_k + l2)``, with ``r`` kept up to date.
+    ``w_k = ST(w_k L_k + xc_k . D r, l1_k) / (L_k + l2)`` (clipped to ``box = (lower,
+    upper)`` of the working set unless None), with ``r`` kept up to date.
 
     The centred feature is ``xc_k = x_k - xbar_k``; it is never formed. ``r`` is
     D-centred (``sum d r = 0``: the intercept is optimal), so ``xc_k . D r = x_k . D r``, and
@@ -143,10 +160,14 @@ def _cd_epoch(XT, prep, ws, count, lips, l1w, xw, l2, w, r):
         w, r = carry
         R = fetch(XT, idx)
         lb, tb, wb, xb = (lax.dynamic_slice_in_dim(a, k0, CD_BLOCK) for a in (lips, l1w, w, xw))
+        if box is not None:
+            lo, hi = (lax.dynamic_slice_in_dim(a, k0, CD_BLOCK) for a in box)
         new, shift = [], jnp.zeros((), r.dtype)
         for u in range(CD_BLOCK):
             v = wb[u] * lb[u] + jnp.vdot(R[u], d * r) + shift * xb[u]
             nu = jnp.where(lb[u] > 0, jnp.sign(v) * jnp.maximum(jnp.abs(v) - tb[u], 0.0) / (lb[u] + l2), 0.0)
+            if box is not None:  # the 1-D problem is convex: its minimiser in the box is the clipped one
+                nu = jnp.clip(nu, lo[u], hi[u])
             r = r - (nu - wb[u]) * R[u]
             shift = shift + (nu - wb[u]) * xb[u]
             new.append(nu)
@@ -170,20 +191,31 @@ def cd(XT, prep: Prep, w, r, scores, l1, l2, tol_in, size, *, cap: int):
 
     Stops when the subproblem's criterion is below ``tol_in``, or when an Anderson block
     left the support and signs as they were (and the support is small enough for
-    :func:`newton` to take over). Returns ``(w, r, same_support, epochs)``: whether the
-    support and signs are those the call started from, and the epochs run.
+    :func:`newton` to take over, and no coordinate sits on a nonzero bound: there the
+    Newton step could not move it). Returns ``(w, r, same_support, epochs)``: whether the
+    support and signs are those the call started from, and the epochs run. ``l1`` may be a
+    :class:`~jaxreg.solvers.working_set_check.Box`: every iterate then stays in it.
     """
     support = w != 0
     ws, count = select(scores, support, size, cap)
     d = prep.d
     xw = prep.xbar.at[ws].get(mode="fill", fill_value=0.0)
     lips = ws_apply(XT, ws, count, lambda R, xb: dot((R - xb[:, None]) ** 2, d), xw, r)
+    l1, lower, upper = box_terms(l1)
     l1w = l1.at[ws].get(mode="fill", fill_value=1.0)
+    box = None if lower is None else tuple(b.at[ws].get(mode="fill", fill_value=0.0) for b in (lower, upper))
+    terms = l1w if box is None else Box(l1w, *box)
     obj = lambda w, r: primal(d, r, w, l1w, l2)  # noqa: E731
+
+    def inside(w):
+        return jnp.asarray(True) if box is None else jnp.all((w >= box[0]) & (w <= box[1]))
+
+    def on_bound(w):
+        return jnp.asarray(False) if box is None else jnp.any((w != 0) & ((w == box[0]) | (w == box[1])))
 
     def block(s: _CD):
         def epoch(carry, _):
-            carry = _cd_epoch(XT, prep, ws, count, lips, l1w, xw, l2, *carry)
+            carry = _cd_epoch(XT, prep, ws, count, lips, l1w, box, xw, l2, *carry)
             return carry, carry
 
         (w, r), (W, Rs) = lax.scan(epoch, (s.w, s.r), None, length=ANDERSON_K + 1)
@@ -191,12 +223,13 @@ def cd(XT, prep: Prep, w, r, scores, l1, l2, tol_in, size, *, cap: int):
         # residuals is the extrapolated point's residual (no pass over the rows)
         c = anderson_weights(W)
         w_acc, r_acc = dot(c, W[1:]), dot(c, Rs[1:])
-        better = jnp.all(jnp.isfinite(w_acc)) & (obj(w_acc, r_acc) < obj(w, r))
+        # kept only inside the box (an extrapolation can leave it)
+        better = jnp.all(jnp.isfinite(w_acc)) & inside(w_acc) & (obj(w_acc, r_acc) < obj(w, r))
         w = jnp.where(better, w_acc, w)
         r = jnp.where(better, r_acc, r)
         dr = d * r
         corr = ws_apply(XT, ws, count, lambda R, xb: dot(R, dr) - xb * jnp.sum(dr), xw, r)
-        crit, _, _ = criterion(corr, w, r, prep, l1w, l2)
+        crit, _, _ = criterion(corr, w, r, prep, terms, l2)
         stable = jnp.all(jnp.sign(w) == jnp.sign(s.w))
         return _CD(w, r, s.epochs + ANDERSON_K + 1, crit, stable)
 
@@ -205,7 +238,7 @@ def cd(XT, prep: Prep, w, r, scores, l1, l2, tol_in, size, *, cap: int):
     newton_ok = jnp.sum(w_ws != 0) <= NEWTON_MAX
 
     def cond(s: _CD):
-        return (s.crit > tol_in) & ~(s.stable & newton_ok) & (s.epochs < MAX_EPOCHS)
+        return (s.crit > tol_in) & ~(s.stable & newton_ok & ~on_bound(s.w)) & (s.epochs < MAX_EPOCHS)
 
     s0 = _CD(w_ws, r, jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, r.dtype), jnp.asarray(False))
     s = lax.while_loop(cond, block, s0)
@@ -221,7 +254,9 @@ def newton(XT, prep: Prep, w, r, l1, l2, *, size: int):
     ``NEWTON_ROUNDS`` times. One factorization serves every round: the minimiser of
     ``1/2 x^T G x - c^T x`` subject to ``x_R = 0`` is ``x0 - Z lam`` with ``x0 = G^{-1} c``,
     ``Z = G^{-1} E_R`` (two triangular solves per dropped coordinate) and ``lam`` from the
-    small system ``Z_R lam = x0_R``. Returns ``(w, r, accepted)``."""
+    small system ``Z_R lam = x0_R``. With a :class:`~jaxreg.solvers.working_set_check.Box`
+    the step also stops where a coordinate first reaches a nonzero bound (held there: no
+    further round); a zero bound is a sign change. Returns ``(w, r, accepted)``."""
     dtype = w.dtype
     p = w.shape[0]
     S, _ = compact(w != 0, size)
@@ -229,7 +264,10 @@ def newton(XT, prep: Prep, w, r, l1, l2, *, size: int):
     Xs = rows(XT, prep, S)  # (size, n), zero rows for padding
     Xsd = Xs * jnp.sqrt(prep.d)
     wS = w.at[S].get(mode="fill", fill_value=0.0)
+    l1, lower, upper = box_terms(l1)
     l1S = l1.at[S].get(mode="fill", fill_value=0.0)
+    if lower is not None:
+        box = tuple(b.at[S].get(mode="fill", fill_value=0.0) for b in (lower, upper))
     eye = jnp.eye(size, dtype=dtype)
     G = jnp.where(valid[:, None] & valid[None, :], dot(Xsd, Xsd.T) + l2 * eye, eye)
     C = lax.linalg.cholesky(G, symmetrize_input=False)
@@ -248,10 +286,14 @@ def newton(XT, prep: Prep, w, r, l1, l2, *, size: int):
         # M is a principal submatrix of G^-1 (identity on unused slots): positive definite
         lam = cho_solve(M, jnp.where(used, x0[dropped], 0.0))  # compiles faster than an LU solve
         on = valid & (v != 0)
-        v_new = step_to_minimizer(v, x0 - dot(Z, jnp.where(used, lam, 0.0)), on)
+        target = x0 - dot(Z, jnp.where(used, lam, 0.0))
+        if lower is None:
+            v_new, bounded = step_to_minimizer(v, target, on), jnp.asarray(False)
+        else:
+            v_new, bounded = step_in_box(v, target, on, *box)
         # a coordinate that reached zero wanted to flip its sign: hold it at zero and solve again
         newly = on & (v_new == 0)
-        more = jnp.any(newly) & (nd < K)
+        more = jnp.any(newly) & (nd < K) & ~bounded
         j = jnp.argmax(newly).astype(jnp.int32)
         z = g_solve(jnp.zeros(size, dtype).at[j].set(1.0))
         Z = jnp.where(more, Z.at[:, jnp.minimum(nd, K - 1)].set(z), Z)

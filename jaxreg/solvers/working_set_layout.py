@@ -88,7 +88,8 @@ class Design:
         change while the outer loop runs; each read waits for the device)."""
         src = self._constants_src
         if src[0] is not prep or src[1] is not l1:  # held, so never a recycled id
-            self._constants = tuple(np.asarray(a) for a in (prep.d, prep.xbar, prep.yc, l1))
+            # l1 may be a Box (a pytree): its fields in numpy
+            self._constants = (*(np.asarray(a) for a in (prep.d, prep.xbar, prep.yc)), jax.tree.map(np.asarray, l1))
             self._constants_src = (prep, l1)
         return self._constants
 
