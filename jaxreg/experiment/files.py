@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jaxreg.errors import UsageError
 
-__all__ = ["replace_with", "replace_text", "append_line", "lock_folder"]
+__all__ = ["replace_with", "replace_text", "append_line", "open_append", "write_line", "lock_folder"]
 
 
 def replace_with(path, write, suffix=".tmp"):
@@ -48,16 +48,27 @@ def append_line(path, line: str, sync=True):
     """Append one complete line with a single ``write`` on an ``O_APPEND`` descriptor (a
     crash leaves the whole line or, at worst, a torn last line), fsync-ed unless ``sync`` is
     false (then it survives a crash of this process, not of the machine)."""
-    data = line.encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_append(path)
     try:
-        written = os.write(fd, data)
-        while written < len(data):  # a short write (rare); the tail follows at once
-            written += os.write(fd, data[written:])
-        if sync:
-            os.fsync(fd)
+        write_line(fd, line, sync)
     finally:
         os.close(fd)
+
+
+def open_append(path) -> int:
+    """An ``O_APPEND`` descriptor on ``path`` (created if missing), for :func:`write_line`."""
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+
+def write_line(fd: int, line: str, sync=True):
+    """One complete line with a single ``write`` on an ``O_APPEND`` descriptor (see
+    :func:`append_line`; a writer of many lines keeps its descriptor open)."""
+    data = line.encode()
+    written = os.write(fd, data)
+    while written < len(data):  # a short write (rare); the tail follows at once
+        written += os.write(fd, data[written:])
+    if sync:
+        os.fsync(fd)
 
 
 def lock_folder(folder, name, what):

@@ -76,10 +76,29 @@ class Record:
 # ----------------------------------------------------------------------------- data
 
 
+def _split_rows(n: int, sp, seed: int):
+    """The (train, test) row indices scikit-learn's ``train_test_split`` draws for
+    ``random_state=seed`` without stratification, or None where it is not that simple case
+    (stratified, or sizes it would refuse: it is then called itself, for its message).
+    Importing ``sklearn.model_selection`` costs ~1 s of a process start, more than a
+    1000-fit grid's fitting; tests/test_run_split.py checks the rows against it."""
+    test, train = sp.test_size or None, sp.train_size
+    if test is None and train is None:
+        test = 0.25
+    n_test = None if test is None else (math.ceil(test * n) if isinstance(test, float) else test)
+    n_train = None if train is None else (math.floor(train * n) if isinstance(train, float) else train)
+    n_train = n - n_test if n_train is None else n_train
+    n_test = n - n_train if n_test is None else n_test
+    if not (0 < n_test < n and 0 < n_train < n and n_train + n_test <= n):
+        return None
+    if not sp.shuffle:
+        return np.arange(n_train), np.arange(n_train, n_train + n_test)
+    order = np.random.RandomState(seed).permutation(n)
+    return order[n_test : n_test + n_train], order[:n_test]
+
+
 def prepare(config: RunConfig) -> Split:
     """Load the data and split it (``config.seed`` shuffles)."""
-    from sklearn.model_selection import train_test_split
-
     from jaxreg.experiment.run_data import load_data
 
     ds = load_data(config.data, np.dtype(config.dtype))
@@ -99,22 +118,24 @@ def prepare(config: RunConfig) -> Split:
     if not sp.holds_out:
         return Split(ds.X, ds.y, None, None, ds.task, ds.coef_true, ds, ds.feature_names, ds.offset)
     stratify = ds.y if sp.stratify and ds.task == "classification" else None
-    rows = np.arange(ds.X.shape[0])  # split with the rows, so the offset follows them
-    try:
-        Xtr, Xte, ytr, yte, itr, ite = train_test_split(
-            ds.X,
-            ds.y,
-            rows,
-            test_size=sp.test_size or None,
-            train_size=sp.train_size,
-            shuffle=sp.shuffle,
-            stratify=stratify,
-            random_state=config.seed,
-        )
-    except ValueError as exc:
-        raise UsageError(f"split: {exc} (the data has {ds.X.shape[0]} samples)") from None
+    rows = None if stratify is not None else _split_rows(ds.X.shape[0], sp, config.seed)
+    if rows is None:
+        from sklearn.model_selection import train_test_split
+
+        try:  # split the row numbers, so that X, y and the offset follow them
+            rows = train_test_split(
+                np.arange(ds.X.shape[0]),
+                test_size=sp.test_size or None,
+                train_size=sp.train_size,
+                shuffle=sp.shuffle,
+                stratify=stratify,
+                random_state=config.seed,
+            )
+        except ValueError as exc:
+            raise UsageError(f"split: {exc} (the data has {ds.X.shape[0]} samples)") from None
+    itr, ite = rows
     off = (None, None) if ds.offset is None else (ds.offset[itr], ds.offset[ite])
-    return Split(Xtr, ytr, Xte, yte, ds.task, ds.coef_true, ds, ds.feature_names, *off)
+    return Split(ds.X[itr], ds.y[itr], ds.X[ite], ds.y[ite], ds.task, ds.coef_true, ds, ds.feature_names, *off)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -476,9 +497,11 @@ def _run_in(out, config, fits, records, progress, fast, stream, folder):
         _compare(records, config.reference)
     run_output.write_metrics(config, records, out)
     run_output.write_coefficients(records, out)
-    from jaxreg.experiment.run_plots import draw
+    written, notes = [], []
+    if config.plots:  # matplotlib's import is ~0.6 s of a run's start
+        from jaxreg.experiment.run_plots import draw
 
-    written, notes = draw(config, records, split, out, stream)
+        written, notes = draw(config, records, split, out, stream)
     run_output.print_table(config, records, stream)
     for note in notes:
         print(f"note: {note}", file=stream)

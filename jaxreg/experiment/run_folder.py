@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 
 from jaxreg.errors import UsageError
-from jaxreg.experiment.files import append_line, lock_folder, replace_text
+from jaxreg.experiment.files import lock_folder, open_append, replace_text, write_line
 
 __all__ = ["RunFolder", "STATUS", "LOG", "RUN_FILES"]
 
@@ -68,6 +68,7 @@ class RunFolder:
         self.status: dict = {}
         self.done: dict[int, dict] = {}  # resumed fits: id -> their line of metrics.jsonl
         self._lock = None
+        self._log_fd = None  # metrics.jsonl, opened by the first log_fit, closed with the lock
 
     # ------------------------------------------------------------------ claim
 
@@ -175,7 +176,9 @@ class RunFolder:
         from jaxreg.experiment.run_output import dumps
 
         line = info if coef is None else {**info, "arrays": {"coef": coef, "intercept": intercept}}
-        append_line(self.path / LOG, dumps(line) + "\n", sync=False)
+        if self._log_fd is None:
+            self._log_fd = open_append(self.path / LOG)
+        write_line(self._log_fd, dumps(line) + "\n", sync=False)
 
     def _write_status(self):
         replace_text(self.path / STATUS, json.dumps(self.status, indent=2) + "\n")
@@ -194,6 +197,9 @@ class RunFolder:
             self._release()
 
     def _release(self):
+        if self._log_fd is not None:
+            os.close(self._log_fd)
+            self._log_fd = None
         if self._lock is not None:
             self._lock.close()
             self._lock = None
