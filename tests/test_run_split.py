@@ -14,8 +14,8 @@ import scipy.sparse as sps
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from jaxreg.experiment.features import _standardizer
-from jaxreg.experiment.run import _split_rows
+from jaxreg.experiment.features import standardizer
+from jaxreg.experiment.run import split_rows
 from jaxreg.experiment.run_config import SplitSpec
 
 CASES = [
@@ -37,7 +37,7 @@ CASES = [
 def test_item_8_split_rows_are_train_test_split_rows(n, test_size, train_size, shuffle, seed):
     kwargs = {"shuffle": shuffle} | ({"test_size": test_size} if test_size is not None else {})
     sp = SplitSpec(**kwargs, train_size=train_size)
-    rows = _split_rows(n, sp, seed)
+    rows = split_rows(n, sp, seed)
     try:
         want = train_test_split(
             np.arange(n), test_size=sp.test_size or None, train_size=sp.train_size, shuffle=shuffle, random_state=seed
@@ -59,7 +59,7 @@ def test_item_8_standardizer_is_standard_scaler(dtype):
     X[:, 3] *= 1e-6
     Xt = rng.normal(size=(9, 5)).astype(dtype)
     want = StandardScaler().fit(X)
-    got = _standardizer(X)
+    got = standardizer(X)
     tol = 1e-12 if dtype == np.float64 else 2e-6
     np.testing.assert_allclose(got(X), want.transform(X), rtol=tol, atol=tol * 10)
     np.testing.assert_allclose(got(Xt), want.transform(Xt), rtol=tol, atol=tol * 10)
@@ -68,7 +68,7 @@ def test_item_8_standardizer_is_standard_scaler(dtype):
 def test_item_8_standardizer_sparse_scales_only():
     X = sps.random(30, 6, density=0.3, random_state=1, format="csr") * 5.0
     X = sps.hstack([X, sps.csr_matrix(np.zeros((30, 1)))]).tocsr()  # an all-zero column
-    got = _standardizer(X)(X)
+    got = standardizer(X)(X)
     want = StandardScaler(with_mean=False).fit(X).transform(X)
     assert sps.issparse(got)
     np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=1e-12, atol=1e-14)

@@ -10,7 +10,7 @@ import numpy as np
 
 from jaxreg.experiment.run_config import FeatureSpec
 
-__all__ = ["Features", "featurize", "default_names"]
+__all__ = ["Features", "featurize", "default_names", "standardizer"]
 
 
 class Features(NamedTuple):
@@ -29,7 +29,7 @@ def default_names(n: int) -> tuple:
     return tuple(f"x{j}" for j in range(n))
 
 
-def _standardizer(F):
+def standardizer(F):
     """``F -> (F - mean) / std`` with the training columns' mean and population standard
     deviation (a constant column keeps scale 1; sparse input is only scaled: centring would
     densify it), scikit-learn's ``StandardScaler`` transform (tests/test_run_split.py checks
@@ -82,7 +82,7 @@ def featurize(spec: FeatureSpec, X_train, X_test, names=None) -> Features:
             names = ()
     if len(names) != F.shape[1]:
         names = default_names(F.shape[1])
-    scale = _standardizer(F) if spec.standardize else (lambda X: X)
+    scale = standardizer(F) if spec.standardize else (lambda X: X)
 
     def transform(X):
         out = scale(expand(X))

@@ -28,7 +28,7 @@ from jaxreg.experiment.config import add_config_arguments
 from jaxreg.experiment.features import Features, default_names, featurize
 from jaxreg.experiment.run_config import BayesModel, PlannedFit, RunConfig, load_run
 
-__all__ = ["Split", "Record", "prepare", "featurize", "run_fit", "run_experiment", "add_parser", "FAST_MAX_ITER"]
+__all__ = ["Split", "Record", "prepare", "split_rows", "featurize", "run_fit", "run_experiment", "add_parser", "FAST_MAX_ITER"]
 
 # --fast (the test suite): iterative solvers stop after at most this many iterations
 FAST_MAX_ITER = 500
@@ -76,7 +76,7 @@ class Record:
 # ----------------------------------------------------------------------------- data
 
 
-def _split_rows(n: int, sp, seed: int):
+def split_rows(n: int, sp, seed: int):
     """The (train, test) row indices scikit-learn's ``train_test_split`` draws for
     ``random_state=seed`` without stratification, or None where it is not that simple case
     (stratified, or sizes it would refuse: it is then called itself, for its message).
@@ -118,7 +118,7 @@ def prepare(config: RunConfig) -> Split:
     if not sp.holds_out:
         return Split(ds.X, ds.y, None, None, ds.task, ds.coef_true, ds, ds.feature_names, ds.offset)
     stratify = ds.y if sp.stratify and ds.task == "classification" else None
-    rows = None if stratify is not None else _split_rows(ds.X.shape[0], sp, config.seed)
+    rows = None if stratify is not None else split_rows(ds.X.shape[0], sp, config.seed)
     if rows is None:
         from sklearn.model_selection import train_test_split
 
