@@ -28,7 +28,17 @@ from jaxreg.experiment.config import add_config_arguments
 from jaxreg.experiment.features import Features, default_names, featurize
 from jaxreg.experiment.run_config import BayesModel, PlannedFit, RunConfig, load_run
 
-__all__ = ["Split", "Record", "prepare", "split_rows", "featurize", "run_fit", "run_experiment", "add_parser", "FAST_MAX_ITER"]
+__all__ = [
+    "Split",
+    "Record",
+    "prepare",
+    "split_rows",
+    "featurize",
+    "run_fit",
+    "run_experiment",
+    "add_parser",
+    "FAST_MAX_ITER",
+]
 
 # --fast (the test suite): iterative solvers stop after at most this many iterations
 FAST_MAX_ITER = 500
