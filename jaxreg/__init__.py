@@ -57,6 +57,7 @@ _LAZY = {
     "NoPenalty": "jaxreg.penalties",
     "WeightedL1": "jaxreg.penalties",
     "RidgeCV": "jaxreg.ridge_cv",
+    "RegressorCV": "jaxreg.regressor_cv",
     "LassoHO": "jaxreg.tune",
     "LogisticRegressionHO": "jaxreg.tune",
 }
@@ -102,6 +103,7 @@ __all__ = [
     "HuberRegressor",
     "LassoCV",
     "RidgeCV",
+    "RegressorCV",  # any regression loss and penalty, alpha by cross-validation
     "ElasticNetCV",
     "LogisticRegressionCV",
     "PolynomialBasis",

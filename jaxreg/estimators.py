@@ -48,7 +48,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
+from jaxreg._fitparts import check_offset
 from jaxreg.fit import dual_gap, elastic_net_gap, fit
+from jaxreg.losses import get_loss, mean_of
 from jaxreg.penalties import L2, PENALTIES, Lp, get_penalty, keep_positive
 from jaxreg.penalties import ElasticNet as _ElasticNetPenalty
 
@@ -135,6 +137,7 @@ class _JaxregLinearModel(BaseEstimator):
             sample_weight=sw,
             **(self._warm_start() if warm is None else warm),
             **self._fit_options(),
+            **({} if getattr(self, "_offset", None) is None else {"offset": self._offset}),
         )
         check_fit_status(self, res, stacklevel=4)
         self.n_iter_ = int(res.n_iter)
@@ -297,7 +300,7 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
         self._target, self._n_targets = 0, 1 if y.ndim == 1 else y.shape[1]  # (Ridge's alpha per target)
         if y.ndim == 1:
-            res = self._run_fit(X, y, "squared", sw)
+            res = self._run_fit(X, y, self._fit_loss(), sw)
             self.coef_ = np.array(res.coef)  # a writable copy (scikit-learn users assign into coef_)
             self.intercept_ = np.asarray(res.intercept, dtype=res.coef.dtype)[()]  # a numpy scalar, as scikit-learn's
             for name, value in self._target_attributes(X, y, sw, res).items():
@@ -323,7 +326,7 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         results, attributes = [], []
         for j in range(k):
             self._target = j
-            results.append(self._run_fit(X, Y[:, j], "squared", sw, warm=warm[j]))
+            results.append(self._run_fit(X, Y[:, j], self._fit_loss(), sw, warm=warm[j]))
             attributes.append(self._target_attributes(X, Y[:, j], sw, results[-1]))
         ravel = k == 1 and self._RAVEL_ONE_TARGET
         coef = np.stack([np.asarray(r.coef) for r in results])
@@ -345,6 +348,10 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True  # y may be 2-D (one fit per column)
         return tags
+
+    def _fit_loss(self):
+        """The loss every target is fitted with (squared here; :class:`Regressor` takes any)."""
+        return "squared"
 
     # y of shape (n, 1): coef_ of shape (p,) as scikit-learn's Ridge/Lasso/ElasticNet give
     # (LinearRegression keeps (1, p))
@@ -611,15 +618,21 @@ class ElasticNet(_Regressor):
     path = staticmethod(enet_path)  # scikit-learn's ElasticNet.path
 
 
-class Regressor(_PenaltyParam, _Regressor):
-    """Squared loss with any penalty from :mod:`jaxreg.penalties` and any solver that handles it.
+class Regressor(_Regressor):
+    """Any regression loss with any penalty from :mod:`jaxreg.penalties` and any solver
+    that handles the pair: :func:`jaxreg.fit` as an estimator.
 
     Parameters
     ----------
     penalty : Penalty, str or None, default=None
         A penalty object in :func:`jaxreg.fit`'s scaling (``L1(0.1)``, ``Lp(0.1, p=1.5)``,
-        ``LInf(0.5)``, ``WeightedL1(0.1, weights)``, ...), a penalty name with default
-        parameters, or None (least squares).
+        ``LInf(0.5)``, ``WeightedL1(0.1, weights)``, ``MCP(0.1, gamma=3)``, ...), a penalty
+        name with default parameters, or None (no penalty).
+    loss : str or Loss, default="squared"
+        A name (``"squared"``, ``"poisson"``, ``"gamma"``, ``"tweedie"``, ``"huber"``) or a
+        :mod:`jaxreg.losses` instance (``Tweedie(1.5)``, ``Huber(2.0)``, a
+        :func:`jaxreg.losses.custom_loss`); classification losses belong to
+        :class:`Classifier`.
     fit_intercept, solver, tol, max_iter, learning_rate, batch_size, seed, solver_options
         As in :class:`LinearRegression`.
 
@@ -627,6 +640,12 @@ class Regressor(_PenaltyParam, _Regressor):
     ----------
     coef_, intercept_, n_iter_, objective_history_, fit_result_, n_features_in_, feature_names_in_
         As in :class:`LinearRegression`.
+
+    Notes
+    -----
+    ``predict`` is the mean of ``y`` at ``X @ coef_ + intercept_ (+ offset)``: the linear
+    predictor itself for the squared, Huber and a user's loss, its exponential for the
+    log-link losses (Poisson, Gamma, Tweedie). ``score`` is scikit-learn's R^2 of ``predict``.
 
     Examples
     --------
@@ -637,7 +656,78 @@ class Regressor(_PenaltyParam, _Regressor):
     >>> est = jaxreg.Regressor(penalty=LInf(0.5), tol=1e-9).fit(X, y)
     >>> bool(np.isclose(abs(est.coef_[0]), abs(est.coef_[1])))  # L-inf ties the largest
     True
+    >>> counts = rng.poisson(np.exp(0.3 * X[:, 0]))
+    >>> est = jaxreg.Regressor(penalty=jaxreg.L1(0.01), loss="poisson").fit(X, counts)
+    >>> bool(np.all(est.predict(X) > 0))  # exp of the linear predictor
+    True
     """
+
+    def __init__(
+        self,
+        penalty=None,
+        *,
+        loss="squared",
+        fit_intercept=True,
+        solver="auto",
+        tol=None,
+        max_iter=None,
+        learning_rate=None,
+        batch_size=None,
+        seed=None,
+        solver_options=None,
+    ):
+        store_params(self, locals())
+
+    def _penalty(self, weight_sum):
+        return get_penalty(self.penalty)
+
+    def _fit_loss(self):
+        loss = get_loss(self.loss)
+        if loss.is_classifier:
+            raise ValueError(f"loss={self.loss!r} is a classification loss; use jaxreg.Classifier for it")
+        return loss
+
+    def fit(self, X, y, sample_weight=None, offset=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            In the loss's domain (``y >= 0`` Poisson and Tweedie, ``y > 0`` Gamma).
+        sample_weight : array-like of shape (n_samples,), optional
+        offset : array-like of shape (n_samples,), optional
+            Added to the linear predictor (glum's ``offset``; ``log(exposure)`` makes a
+            log-link model one of the rate). ``predict`` takes it again.
+
+        Returns
+        -------
+        self
+        """
+        self._offset = offset
+        try:
+            return super().fit(X, y, sample_weight)
+        finally:
+            del self._offset
+
+    def predict(self, X, offset=None):
+        """The predicted mean at ``X @ coef_ + intercept_ (+ offset)`` (see Notes).
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples,), optional
+            Added to the linear predictor, as in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        z = super().predict(X)
+        offset = check_offset(offset, z.shape[0], z.dtype)
+        if offset is not None:
+            z = z + (offset if z.ndim == 1 else offset[:, None])
+        return mean_of(get_loss(self.loss), z)
 
 
 # ----------------------------------------------------------------------------- classifiers

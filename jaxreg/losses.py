@@ -56,6 +56,7 @@ __all__ = [
     "with_offset",
     "newton_intercept",
     "get_loss",
+    "mean_of",
     "LOSSES",
 ]
 
@@ -104,6 +105,8 @@ class Loss:
     elementwise: ClassVar[bool] = True
     # per_sample(y, z) depends on the residual y - z alone: an offset is then y - offset
     residual: ClassVar[bool] = False
+    # how the mean of y follows from z (see :func:`mean_of`): "identity", "log", "logit", "softmax"
+    link: ClassVar[str] = "identity"
 
     def per_sample(self, y, z):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -179,6 +182,7 @@ class Logistic(Loss):
     """
 
     name: ClassVar[str] = "logistic"
+    link: ClassVar[str] = "logit"
     curvature: ClassVar[float] = 0.25
     is_classifier: ClassVar[bool] = True
 
@@ -205,6 +209,7 @@ class Multinomial(Loss):
     """
 
     name: ClassVar[str] = "multinomial"
+    link: ClassVar[str] = "softmax"
     curvature: ClassVar[float] = 0.5
     is_classifier: ClassVar[bool] = True
     elementwise: ClassVar[bool] = False
@@ -267,6 +272,7 @@ class Poisson(Loss):
     """
 
     name: ClassVar[str] = "poisson"
+    link: ClassVar[str] = "log"
     curvature: ClassVar[float] = 1.0
 
     def per_sample(self, y, z):
@@ -289,6 +295,7 @@ class Gamma(Loss):
     (scikit-learn's ``GammaRegressor`` scaling)."""
 
     name: ClassVar[str] = "gamma"
+    link: ClassVar[str] = "log"
     curvature: ClassVar[float] = 1.0
 
     def per_sample(self, y, z):
@@ -315,6 +322,7 @@ class Tweedie(Loss):
 
     power: float = 1.5
     name: ClassVar[str] = "tweedie"
+    link: ClassVar[str] = "log"
     curvature: ClassVar[float] = 1.0
 
     def __post_init__(self):
@@ -455,6 +463,10 @@ class Offset(Loss):
     def elementwise(self):
         return self.loss.elementwise
 
+    @property
+    def link(self):
+        return self.loss.link
+
     def per_sample(self, y, z):
         return self.loss.per_sample(y, z + self.offset)
 
@@ -505,6 +517,22 @@ LOSSES = {
     "tweedie": Tweedie,
     "huber": Huber,
 }
+
+
+def mean_of(loss: Loss, z):
+    """The predicted mean of ``y`` at the linear predictor ``z`` (numpy): ``z`` (identity
+    link: squared, Huber, a user's loss), ``exp(z)`` (Poisson, Gamma, Tweedie), the
+    probability of the positive class (logistic) or of each class (multinomial, ``z`` of
+    shape (n, K))."""
+    z = np.asarray(z, dtype=np.result_type(np.asarray(z).dtype, np.float32))
+    if loss.link == "log":
+        return np.exp(z)
+    if loss.link == "logit":
+        return 0.5 * (1.0 + np.tanh(0.5 * z))  # 1 / (1 + exp(-z)), without overflow
+    if loss.link == "softmax":
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    return z
 
 
 def get_loss(loss) -> Loss:

@@ -86,6 +86,7 @@ def test_numpy_estimators(estimator, check):
         jaxreg.LassoCV(alphas=5, cv=3, tol=1e-12),
         jaxreg.ElasticNetCV(alphas=5, cv=3, tol=1e-12),
         jaxreg.LogisticRegressionCV(Cs=3, cv=3, tol=1e-12),
+        jaxreg.RegressorCV(alphas=3, cv=3, tol=1e-12),  # one path per fold (jaxreg.path)
     ]
 )
 def test_cv_estimators(estimator, check):
