@@ -164,7 +164,15 @@ def test_shipped_sweeps_validate_and_expand():
 
     root = Path(__file__).resolve().parents[1] / "configs" / "sweeps"
     names = sorted(p.stem for p in root.glob("*.yaml"))
-    assert names == ["gpu_large_p", "group_lasso_cpu", "lasso_cpu", "ridge_closed_form", "smoke", "stochastic"]
+    assert names == [
+        "glm_cpu",
+        "gpu_large_p",
+        "group_lasso_cpu",
+        "lasso_cpu",
+        "ridge_closed_form",
+        "smoke",
+        "stochastic",
+    ]
     for name in names:
         config = SweepConfig.model_validate(load_yaml(root / f"{name}.yaml"))
         cells, _ = expand(config, str(root / f"{name}.yaml"), devices={"cpu", "gpu"})
