@@ -199,7 +199,7 @@ def _loss_for(config, spec, i, source):
 def _check_no_offset(spec, i, source):
     if getattr(spec, "exposure", None) == "offset" and spec.log_exposure_spread > 0:
         raise UsageError(
-            f"{source}: problems[{i}].exposure = 'offset' is not allowed in sweeps (the peers take no offset); "
+            f"{source}: problems[{i}].exposure = 'offset' is not allowed in sweeps (no method is given an offset); "
             "allowed: feature (log(exposure) as the last column)"
         )
 
