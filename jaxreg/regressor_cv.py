@@ -92,7 +92,16 @@ class RegressorCV(RegressorMixin, BaseEstimator):
     """
 
     def __init__(
-        self, penalty="l1", *, loss="squared", alphas=100, eps=1e-3, cv=None, fit_intercept=True, tol=1e-6, max_iter=None
+        self,
+        penalty="l1",
+        *,
+        loss="squared",
+        alphas=100,
+        eps=1e-3,
+        cv=None,
+        fit_intercept=True,
+        tol=1e-6,
+        max_iter=None,
     ):
         self.penalty = penalty
         self.loss = loss
@@ -144,7 +153,9 @@ class RegressorCV(RegressorMixin, BaseEstimator):
                     f"alphas={self.alphas!r}: penalty {penalty!r} has no alpha_max to start a grid from ({e}); "
                     "give the grid as alphas=[...]"
                 ) from None
-            top = alpha_max(X, y, loss, penalty, fit_intercept=bool(self.fit_intercept), sample_weight=sw, offset=offset)
+            top = alpha_max(
+                X, y, loss, penalty, fit_intercept=bool(self.fit_intercept), sample_weight=sw, offset=offset
+            )
             grid = alpha_grid(top, int(self.alphas), self.eps)
         else:
             grid = np.sort(np.asarray(self.alphas, dtype=float).ravel())[::-1]

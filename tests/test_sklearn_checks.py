@@ -91,9 +91,9 @@ def test_numpy_estimators(estimator, check):
 )
 def test_cv_estimators(estimator, check):
     if isinstance(estimator, (jaxreg.LogisticRegressionCV, jaxreg.RegressorCV)):
-        # (RegressorCV: on the sample-weight check's data the smallest alpha's lasso, fold
-        # fit and refit, stops at a relative gap of 6e-4 after 1000 coordinate-descent
-        # epochs and says so; the weighted and repeated fits still agree)
+        # (RegressorCV: on the sample-weight check's data, 15 distinct rows and 30 features,
+        # one fold's lasso at the smallest alpha stops on max_iter and says so; the weighted
+        # and repeated fits still agree)
         # a gradient norm of 1e-12 is at the rounding floor: some fold fits stop at max_iter
         # (1.4e-12) and say so in a ConvergenceWarning (9 in the suite); the checks test other
         # things. max_iter=1000 instead took one float32 check from 12 s to 79 s.
