@@ -95,3 +95,23 @@ def test_row_subsets_hold_each_problems_positive_rows(data):
     assert subsets[0][0] is subsets[3][0]
     # rows that are nearly all of them: no copies
     assert design.row_subsets(np.ones((2, N))) is None
+
+
+@pytest.mark.parametrize("cv", [3, 10], ids=["row_copies", "shared_design"])
+def test_folds_solved_on_two_threads_equal_one_thread_and_sklearn(data, cv, monkeypatch):
+    # the folds' inner solves run on two host threads (working_set_loop.THREADS); each fold's
+    # calls are the same as on one thread, so the answers are equal to the bit. cv=10 leaves
+    # 90% of the rows in each fold: no row copies, every fold on the shared design (and two
+    # l1_ratios share each cv=3 copy: the threads must not share the Newton step's constants)
+    from jaxreg.solvers import working_set_loop as loop
+
+    X, y = data
+    kw = dict(l1_ratio=[0.5, 1.0], alphas=10, eps=1e-2, tol=1e-10, cv=cv)
+    fits = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(loop, "THREADS", threads)
+        fits[threads] = jaxreg.ElasticNetCV(**kw).fit(X, y)
+    np.testing.assert_array_equal(fits[1].mse_path_, fits[2].mse_path_)
+    np.testing.assert_array_equal(fits[1].coef_, fits[2].coef_)
+    sk = quiet(SkElasticNetCV(**kw, max_iter=10**6).fit, X, y)
+    _same_as_sklearn(fits[2], sk)

@@ -55,9 +55,10 @@ rule is the largest subdifferential distance instead.
 The pieces that pass over all of ``XT`` also have a batched form (``vmap`` over all
 arguments but ``XT``) for several problems on the same design: the folds of a
 cross-validation (held-out rows get weight zero) or several targets. Coordinate descent
-and the Newton step run one problem at a time (:func:`inner_solve_batch`), each on a copy of
-the design holding only its positive-weight rows (a fold's training rows:
-:meth:`Design.row_subsets`), so the held-out rows cost nothing there.
+and the Newton step run one call per problem (:func:`inner_solve_batch`), on two host
+threads (each drives its own compiled calls), each on a copy of the design holding only its
+positive-weight rows (a fold's training rows: :meth:`Design.row_subsets`), so the held-out
+rows cost nothing there.
 """
 
 from __future__ import annotations

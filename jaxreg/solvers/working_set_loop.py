@@ -7,11 +7,16 @@ its inner solver.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import os
+import threading
 from typing import NamedTuple
 
 import jax
 import numpy as np
 
+from jaxreg._compile import compiled
 from jaxreg.solvers._common import CONVERGED, MAX_ITER
 from jaxreg.solvers.support_newton import newton_step
 from jaxreg.solvers.working_set_check import SQUARED, Prep
@@ -82,10 +87,12 @@ class SquaredState(NamedTuple):
     corr: jax.Array
 
 
-def inner_solve(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far):
+def inner_solve(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far, *, own_constants=False):
     """One working set: coordinate descent, then the Newton step when the support came out
     as it went in and coordinate descent is slow to finish: it needed more than one
     Anderson block, or ``far`` (the criterion is orders of magnitude above the tolerance).
+    ``own_constants``: read the Newton step's constants from ``prep`` here rather than
+    through the design's cache (which threads sharing the design must not use).
     Returns ``(w, r)``."""
     XT, size = design.XT, int(size)
     tol_in, n_ws = np.asarray(tol_in), np.asarray(size, np.int32)
@@ -95,13 +102,18 @@ def inner_solve(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far)
         n_newton = bucket(s, design.p)
         if 0 < s <= NEWTON_MAX and n_newton * XT.shape[1] * XT.dtype.itemsize <= NEWTON_BYTES:
             if design.host is not None:  # CPU: numpy and LAPACK, no program per support size
-                consts = design.host_constants(prep, l1)
+                consts = _host_constants(prep, l1) if own_constants else design.host_constants(prep, l1)
                 w, r, _ = newton_step(design.host, *consts[:3], np.asarray(w), np.asarray(r), consts[3],
                                       float(l2), NEWTON_ROUNDS)  # fmt: skip
                 w, r = jax.device_put((w, r))
             else:
                 w, r, _ = compiler(NEWTON, XT, prep, w, r, l1, l2, size=n_newton)
     return w, r
+
+
+def _host_constants(prep, l1):
+    """``(d, xbar, yc, l1)`` in numpy (what :meth:`Design.host_constants` caches)."""
+    return (*(np.asarray(a) for a in (prep.d, prep.xbar, prep.yc)), jax.tree.map(np.asarray, l1))
 
 
 def take(tree, b):
@@ -135,24 +147,97 @@ TAKE, PUT, TAKE_ROWS, PUT_ROWS = jax.jit(take), jax.jit(put), jax.jit(take_rows)
 
 def inner_solve_batch(compiler, design, prep, w, r, scores, l1, l2, tol_in, size, far, subsets=None):
     """:func:`inner_solve` for each problem of a batch whose ``tol_in`` is finite (the
-    others are done). One problem at a time, not ``vmap``-ed: the problems of a batch (the
+    others are done). One call per problem, not ``vmap``-ed: the problems of a batch (the
     folds of a cross-validation) need different numbers of epochs and working sets of
     different sizes, and a batched loop would run every problem as long and as wide as the
     slowest. The passes over all of ``X`` (the checks) stay batched. With ``subsets``
     (:meth:`Design.row_subsets`), each problem's coordinate descent and Newton step run on
-    a copy of the design with its positive-weight rows only."""
-    for b in np.flatnonzero(np.isfinite(tol_in)):
+    a copy of the design with its positive-weight rows only.
+
+    The problems run on ``THREADS`` host threads: each drives its own compiled calls (the
+    interpreter's lock is released while one runs), so coordinate descent, which XLA runs
+    on one core, keeps every core busy."""
+    active = [int(b) for b in np.flatnonzero(np.isfinite(tol_in))]
+    state = (prep, w, r, scores, l1, l2)
+    shared = _SharedCompiler.of(compiler)
+    context = _caller_context()
+
+    def one(b):
+        with context():
+            return one_in_context(b)
+
+    def one_in_context(b):
         i = np.asarray(b, np.int32)
         if subsets is None:
-            args = compiler(TAKE, (prep, w, r, scores, l1, l2), i)
-            wb, rb = inner_solve(compiler, design, *args, tol_in[b], size[b], far[b])
+            args = shared(TAKE, state, i)
+            return inner_solve(shared, design, *args, tol_in[b], size[b], far[b], own_constants=True)
+        sub, rows = subsets[b]
+        args = shared(TAKE_ROWS, state, i, rows)
+        return inner_solve(shared, sub, *args, tol_in[b], size[b], far[b], own_constants=True)
+
+    if THREADS > 1 and len(active) > 1:
+        solved = list(_pool().map(one, active))
+    else:
+        solved = [one(b) for b in active]
+    for b, (wb, rb) in zip(active, solved, strict=True):
+        i = np.asarray(b, np.int32)
+        if subsets is None:
             w, r = compiler(PUT, (w, r), i, (wb, rb))
         else:
-            sub, rows = subsets[b]
-            args = compiler(TAKE_ROWS, (prep, w, r, scores, l1, l2), i, rows)
-            wb, rb = inner_solve(compiler, sub, *args, tol_in[b], size[b], far[b])
-            w, r = compiler(PUT_ROWS, w, r, i, wb, rb, rows)
+            w, r = compiler(PUT_ROWS, w, r, i, wb, rb, subsets[b][1])
     return w, r
+
+
+THREADS = min(2, os.cpu_count() or 1)  # host threads solving the problems of a batch
+_POOL = []
+
+
+def _caller_context():
+    """A maker of contexts with this thread's JAX settings (x64, default device, matmul
+    precision: thread-local, so a worker thread would not see the caller's)."""
+    x64, device = jax.config.jax_enable_x64, jax.config.jax_default_device
+    precision = jax.config.jax_default_matmul_precision
+
+    def context():
+        stack = contextlib.ExitStack()
+        stack.enter_context(jax.enable_x64(bool(x64)))
+        stack.enter_context(jax.default_device(device))
+        stack.enter_context(jax.default_matmul_precision(precision))
+        return stack
+
+    return context
+
+
+def _pool():
+    if not _POOL:
+        _POOL.append(concurrent.futures.ThreadPoolExecutor(THREADS, thread_name_prefix="jaxreg-ws"))
+    return _POOL[0]
+
+
+os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has none of the parent's threads
+
+
+class _SharedCompiler:
+    """A :class:`~jaxreg._compile.Compiler` for several threads: a program missing from the
+    cache is built by one thread while the others wait (two would build it twice), and its
+    time is added to the compiler's; the call itself runs unlocked, through the compiler."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, compiler):
+        self.compiler = compiler
+
+    @classmethod
+    def of(cls, compiler):
+        return compiler if isinstance(compiler, cls) else cls(compiler)
+
+    def __call__(self, fn, *args, **static):
+        with self._lock:
+            _, seconds = compiled(fn, args, static)
+            if seconds:
+                self.compiler.compile_time += seconds
+                self.compiler.compiled += 1
+        return self.compiler(fn, *args, **static)
 
 
 def solve_inner(compiler, design, *args, batched: bool, subsets=None):
