@@ -25,7 +25,7 @@ iterations it takes:
 ``cd`` (static capacity: all the features up to 1024 of them, else the first of 256, 1024,
     4096, ... at or above the working set's size: :meth:`Design.cap`)
     the working set: the support and the features with the largest subdifferential
-    distance, ``max(16, 3 * support)`` in all (2x from a warm start: :func:`ws_size`),
+    distance, ``max(16, 3 * support)`` in all (1.5x from a warm start: :func:`ws_size`),
     chosen by a threshold found by bisection (XLA's sort is slow on CPU). Cyclic
     coordinate descent on it with Anderson extrapolation every ``K + 1`` epochs, kept only
     when it lowers the objective, until the subproblem's criterion is below ``0.3 x`` the
