@@ -354,11 +354,13 @@ def fit(
         score=lambda coef, intercept: _objective_np(X, y, sw, fit_loss, penalty, coef, intercept, dtype),
         start=(w0_user, b0),
     )
-    if solver == "auto" and name == "gram_cd" and res.status == "max_iter" and call["max_iter"] is None:
+    cold = call["max_iter"] is None and call["coef_init"] is None
+    if solver == "auto" and name == "gram_cd" and res.status == "max_iter" and cold:
         # Coordinate descent on the Gram matrix crawls where its support step cannot help
         # (more active features than the design's rank: a singular system), e.g. at a tiny
         # alpha with p > rank: 1000 epochs left a relative gap of 3e-4 where the working set
-        # (Anderson, Newton) converged in 45 iterations. auto hands over to it, from here.
+        # (Anderson, Newton) converged in 45 iterations. auto hands over to it, from here
+        # (from a cold start only: a user's far-off coef_init stays with the solver it chose).
         more = fit(
             **{**call, "solver": "working_set", "coef_init": res.coef, "intercept_init": res.intercept}, **options
         )
