@@ -67,9 +67,9 @@ def test_elasticnetcv_with_zero_weights_matches_sklearn(data):
 
 
 def test_capacity_is_the_power_of_four_times_256_above_the_working_set():
-    wide = layout.Design(np.zeros((5000, 3)))
+    wide = layout.Design(np.zeros((9000, 3)))
     assert [wide.cap(s) for s in (1, 16, 256, 257, 1024, 1025, 1536, 4096, 4097, 9999)] == [
-        256, 256, 256, 1024, 1024, 4096, 4096, 4096, 5000, 5000,
+        256, 256, 256, 1024, 1024, 4096, 4096, 4096, 9000, 9000,
     ]  # fmt: skip
     narrow = layout.Design(np.zeros((1001, 3)))
     assert {narrow.cap(s) for s in (1, 300, 1001)} == {capacity(1001)} == {1008}

@@ -22,7 +22,7 @@ iterations it takes:
 
 ``start`` (``start_cold`` from ``w = 0``: one pass over the design)
     constants, the residual and a ``check`` at the initial point;
-``cd`` (static capacity: all the features up to 1024 of them, else the first of 256, 1024,
+``cd`` (static capacity: all the features up to 8192 of them, else the first of 256, 1024,
     4096, ... at or above the working set's size: :meth:`Design.cap`)
     the working set: the support and the features with the largest subdifferential
     distance, ``max(16, 3 * support)`` in all (1.5x from a warm start: :func:`ws_size`),

@@ -18,7 +18,7 @@ HOST_TRANSPOSE_ROWS = 1024  # see transpose_on_host
 HOST_TRANSPOSE_BYTES = 64 * 2**20
 SMALL_CAP = 256  # the smallest capacity; larger working sets take SMALL_CAP * CAP_GROWTH^k above them,
 CAP_GROWTH = 4
-ONE_CAP = 1024  # except up to this many features, where every working set takes capacity p: one
+ONE_CAP = 8192  # except up to this many features, where every working set takes capacity p: one
 # coordinate-descent program per design, so a growing support never compiles during a fit
 SUBSET_FRACTION = 0.875  # a problem's positive-weight rows alone when they are at most this share
 SUBSET_BYTES = 2 << 30  # and their copies of the design take at most this much memory (see row_subsets)
@@ -153,7 +153,9 @@ class Design:
         (working sets of 264-3096 features on a fold's 1664 rows) took 14% less CPU time with
         these capacities than with all the features, powers of two (twice the programs, each
         ~2.5 s to compile) 16%; on 1000 x 5000 the difference was within the noise
-        (experiments/bench_cd_capacity.py)."""
+        (experiments/bench_cd_capacity.py), and capacity p there (``ONE_CAP`` 8192, was 1024)
+        spares LassoCV's first call two programs: 14.7-16.2 -> 10.5-10.9 s of CPU cold, warm
+        fits within the noise."""
         p = self.p
         if p <= ONE_CAP:
             return capacity(p)
