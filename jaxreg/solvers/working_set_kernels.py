@@ -223,6 +223,8 @@ def cd(XT, prep: Prep, w, r, scores, l1, l2, tol_in, size, *, cap: int):
         # residuals is the extrapolated point's residual (no pass over the rows)
         c = anderson_weights(W)
         w_acc, r_acc = dot(c, W[1:]), dot(c, Rs[1:])
+        if box is not None:  # a coordinate that stayed on its bound stays there exactly (sum c = 1 rounds)
+            w_acc = jnp.where(jnp.all(W[1:] == W[-1], axis=0), W[-1], w_acc)
         # kept only inside the box (an extrapolation can leave it)
         better = jnp.all(jnp.isfinite(w_acc)) & inside(w_acc) & (obj(w_acc, r_acc) < obj(w, r))
         w = jnp.where(better, w_acc, w)
