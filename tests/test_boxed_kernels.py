@@ -168,3 +168,37 @@ def test_mcp_on_a_wide_design_matches_skglm():
     np.testing.assert_array_equal(res.coef != 0, ref.coef_ != 0)
     np.testing.assert_allclose(res.coef, ref.coef_, atol=1e-7)
     np.testing.assert_allclose(res.intercept, ref.intercept_, atol=1e-7)
+
+
+@pytest.mark.parametrize("host", [False, True], ids=["compiled", "host"])
+def test_the_newton_step_holds_coordinates_on_a_bound_and_solves_the_others(host):
+    from jaxreg.solvers.working_set_kernels import newton
+
+    rng = np.random.default_rng(7)
+    n, p = 30, 6
+    X = rng.standard_normal((n, p))
+    y = X @ np.r_[0.9, 2.0, -1.5, 0, 0, 0] + 0.05 * rng.standard_normal(n)
+    d = np.full(n, 1.0 / n)
+    xbar, ybar = d @ X, d @ y
+    Xc, yc = X - xbar, y - ybar
+    l1, l2 = np.full(p, 0.01), 0.02
+    lo, hi = np.full(p, -np.inf), np.r_[0.5, np.full(p - 1, np.inf)]
+    w = np.r_[0.5, 1.0, -1.0, 0, 0, 0]  # coordinate 0 on its upper bound, 1 and 2 free
+    r = yc - Xc @ w
+    # the exact minimiser over coordinates 1 and 2, coordinate 0 held at 0.5, the rest at 0
+    F = Xc[:, 1:3]
+    rhs = F.T @ (d * (yc - 0.5 * Xc[:, 0])) - l1[1:3] * np.sign(w[1:3])
+    expected = np.linalg.solve(F.T @ (d[:, None] * F) + l2 * np.eye(2), rhs)
+    assert np.all(np.sign(expected) == np.sign(w[1:3]))  # no sign change: one round
+    if host:
+        out, r_out, ok = support_newton.newton_step(X.T.copy(), d, xbar, yc, w, r, Box(l1, lo, hi), l2, 8)
+    else:
+        with jax.enable_x64(True):
+            prep = Prep(*(jnp.asarray(a) for a in (d, xbar, yc, ybar, d @ yc**2)))
+            box = Box(*(jnp.asarray(a) for a in (l1, lo, hi)))
+            out, r_out, ok = (
+                np.asarray(a) for a in newton(jnp.asarray(X.T), prep, jnp.asarray(w), jnp.asarray(r), box, l2, size=8)
+            )
+    assert bool(ok) and out[0] == 0.5 and np.all(out[3:] == 0)
+    np.testing.assert_allclose(out[1:3], expected, rtol=1e-12)
+    np.testing.assert_allclose(r_out, yc - Xc @ out, atol=1e-12)

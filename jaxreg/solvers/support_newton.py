@@ -57,10 +57,15 @@ def newton_step(XT, d, xbar, yc, w, r, l1, l2, rounds: int):
     """``(w, r, accepted)`` after the Newton step on the support of ``w`` (numpy arrays:
     ``XT`` (p, n) the raw design, ``d`` the normalized weights, ``xbar`` the weighted
     column means, ``yc`` the centred target, ``r`` the centred residual; ``l1`` may be a
-    :class:`~jaxreg.solvers.working_set_check.Box`: the step then also stops at the first
-    nonzero bound it reaches, with no further round)."""
-    S = np.flatnonzero(w)
+    :class:`~jaxreg.solvers.working_set_check.Box`: the coordinates on a nonzero bound are
+    then held there, and the step also stops at the first nonzero bound it reaches, with no
+    further round)."""
     l1, lower, upper = box_terms(l1)
+    # with a box, the coordinates on a nonzero bound are held there: the solve is over the
+    # others, whose target is then yc - X_rest w_rest = r + Xs^T w_S
+    S = np.flatnonzero(w if lower is None else (w != 0) & (w != lower) & (w != upper))
+    if len(S) == 0:  # every nonzero coordinate on a bound: nothing to solve
+        return w, r, False
     wS, l1S = w[S], l1[S]
     Xs = XT[S] - xbar[S, None]  # centred rows of the support (one gather)
     Xsd = Xs * np.sqrt(d)
@@ -74,7 +79,8 @@ def newton_step(XT, d, xbar, yc, w, r, l1, l2, rounds: int):
     def solve(b):
         return potrs(C, b, lower=True)[0]
 
-    x0 = solve(Xs @ (d * yc) - l1S * np.sign(wS))
+    fit_to = yc if lower is None else r + wS @ Xs
+    x0 = solve(Xs @ (d * fit_to) - l1S * np.sign(wS))
     # the minimiser with the coordinates R held at zero is x0 - Z lam, Z = G^-1 E_R and
     # Z_R lam = x0_R (Z_R: a principal submatrix of G^-1, positive definite)
     v, dropped, Z = wS, [], np.empty((len(S), 0), G.dtype)
@@ -94,7 +100,7 @@ def newton_step(XT, d, xbar, yc, w, r, l1, l2, rounds: int):
         e[j] = 1.0
         Z = np.column_stack([Z, solve(e)])
         dropped.append(j)
-    r_new = yc - v @ Xs
+    r_new = fit_to - v @ Xs
     ok = bool(np.all(np.isfinite(v))) and _primal(d, r_new, v, l1S, l2) <= _primal(d, r, wS, l1S, l2)
     if not ok:
         return w, r, False

@@ -191,8 +191,7 @@ def cd(XT, prep: Prep, w, r, scores, l1, l2, tol_in, size, *, cap: int):
 
     Stops when the subproblem's criterion is below ``tol_in``, or when an Anderson block
     left the support and signs as they were (and the support is small enough for
-    :func:`newton` to take over, and no coordinate sits on a nonzero bound: there the
-    Newton step could not move it). Returns ``(w, r, same_support, epochs)``: whether the
+    :func:`newton` to take over). Returns ``(w, r, same_support, epochs)``: whether the
     support and signs are those the call started from, and the epochs run. ``l1`` may be a
     :class:`~jaxreg.solvers.working_set_check.Box`: every iterate then stays in it.
     """
@@ -209,9 +208,6 @@ def cd(XT, prep: Prep, w, r, scores, l1, l2, tol_in, size, *, cap: int):
 
     def inside(w):
         return jnp.asarray(True) if box is None else jnp.all((w >= box[0]) & (w <= box[1]))
-
-    def on_bound(w):
-        return jnp.asarray(False) if box is None else jnp.any((w != 0) & ((w == box[0]) | (w == box[1])))
 
     def block(s: _CD):
         def epoch(carry, _):
@@ -240,7 +236,7 @@ def cd(XT, prep: Prep, w, r, scores, l1, l2, tol_in, size, *, cap: int):
     newton_ok = jnp.sum(w_ws != 0) <= NEWTON_MAX
 
     def cond(s: _CD):
-        return (s.crit > tol_in) & ~(s.stable & newton_ok & ~on_bound(s.w)) & (s.epochs < MAX_EPOCHS)
+        return (s.crit > tol_in) & ~(s.stable & newton_ok) & (s.epochs < MAX_EPOCHS)
 
     s0 = _CD(w_ws, r, jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, r.dtype), jnp.asarray(False))
     s = lax.while_loop(cond, block, s0)
@@ -257,19 +253,24 @@ def newton(XT, prep: Prep, w, r, l1, l2, *, size: int):
     ``1/2 x^T G x - c^T x`` subject to ``x_R = 0`` is ``x0 - Z lam`` with ``x0 = G^{-1} c``,
     ``Z = G^{-1} E_R`` (two triangular solves per dropped coordinate) and ``lam`` from the
     small system ``Z_R lam = x0_R``. With a :class:`~jaxreg.solvers.working_set_check.Box`
-    the step also stops where a coordinate first reaches a nonzero bound (held there: no
-    further round); a zero bound is a sign change. Returns ``(w, r, accepted)``."""
+    the coordinates on a nonzero bound are held there (the solve is over the others, with
+    ``yc - X_rest w_rest = r + Xs^T w_S`` as its target), and the step also stops where a
+    coordinate first reaches a nonzero bound (held there: no further round); a zero bound
+    is a sign change. Returns ``(w, r, accepted)``."""
     dtype = w.dtype
     p = w.shape[0]
-    S, _ = compact(w != 0, size)
+    l1, lower, upper = box_terms(l1)
+    free = w != 0 if lower is None else (w != 0) & (w != lower) & (w != upper)
+    S, _ = compact(free, size)
     valid = S < p
     Xs = rows(XT, prep, S)  # (size, n), zero rows for padding
     Xsd = Xs * jnp.sqrt(prep.d)
     wS = w.at[S].get(mode="fill", fill_value=0.0)
-    l1, lower, upper = box_terms(l1)
     l1S = l1.at[S].get(mode="fill", fill_value=0.0)
-    if lower is not None:
+    fit_to = prep.yc  # what the solved coordinates fit: every other one is zero,
+    if lower is not None:  # or held on its bound
         box = tuple(b.at[S].get(mode="fill", fill_value=0.0) for b in (lower, upper))
+        fit_to = r + dot(wS, Xs)
     eye = jnp.eye(size, dtype=dtype)
     G = jnp.where(valid[:, None] & valid[None, :], dot(Xsd, Xsd.T) + l2 * eye, eye)
     C = lax.linalg.cholesky(G, symmetrize_input=False)
@@ -277,7 +278,7 @@ def newton(XT, prep: Prep, w, r, l1, l2, *, size: int):
     def g_solve(b):
         return jax.scipy.linalg.cho_solve((C, True), b)
 
-    x0 = g_solve(jnp.where(valid, dot(Xs, prep.d * prep.yc) - l1S * jnp.sign(wS), 0.0))
+    x0 = g_solve(jnp.where(valid, dot(Xs, prep.d * fit_to) - l1S * jnp.sign(wS), 0.0))
     K = NEWTON_ROUNDS
     slots = jnp.arange(K)
 
@@ -304,7 +305,7 @@ def newton(XT, prep: Prep, w, r, l1, l2, *, size: int):
 
     init = (wS, jnp.zeros((size, K), dtype), jnp.zeros(K, jnp.int32), jnp.zeros((), jnp.int32), jnp.asarray(True))
     w_new = lax.while_loop(lambda c: c[4], solve, init)[0]
-    r_new = prep.yc - dot(w_new, Xs)
+    r_new = fit_to - dot(w_new, Xs)
     d = prep.d
     ok = jnp.all(jnp.isfinite(w_new)) & (primal(d, r_new, w_new, l1S, l2) <= primal(d, r, wS, l1S, l2))
     w = jnp.where(ok, w.at[S].set(w_new, mode="drop"), w)
