@@ -1,6 +1,6 @@
 """jaxreg.fit(solver="closed_form") against scikit-learn's Ridge on the cells of
 configs/sweeps/ridge_closed_form.yaml, in one process, the two alternating (load from other
-processes hits both alike), with the time of each piece of jaxreg's call on the side.
+processes hits both alike).
 
 Median of ``--reps`` timed fits after one warm-up each. ``--threads N`` limits BLAS to N
 threads for both contenders (threadpoolctl); the default leaves them as they are.
@@ -9,11 +9,13 @@ Usage: python3 experiments/bench_ridge_cells.py [--reps 5] [--threads 1] [--cell
 
 import argparse
 import contextlib
+import functools
 import os
-import statistics
-import time
 
 import numpy as np
+
+# the same medians as the closed-form benchmark (this script's folder is on sys.path when run)
+from bench_closed_form_host import _median_times
 from sklearn.linear_model import Ridge
 
 import jaxreg
@@ -21,18 +23,6 @@ from jaxreg.datasets import make_correlated_regression
 
 CELLS = [(n, p) for n in (1000, 5000, 20000) for p in (200, 2000)]
 ALPHA = 0.1  # our L2(alpha) is Ridge(alpha * n)
-
-
-def _median_times(fs, reps):
-    for f in fs:
-        f()  # warm-up
-    times = [[] for _ in fs]
-    for _ in range(reps):
-        for f, ts in zip(fs, times, strict=True):
-            t = time.perf_counter()
-            f()
-            ts.append(time.perf_counter() - t)
-    return [statistics.median(ts) for ts in times]
 
 
 def main():
@@ -51,12 +41,15 @@ def main():
     with limit:
         for n, p in cells:
             X, y, _ = make_correlated_regression(n, p, rho=0.5, n_informative=20, seed=0)
-            ours = lambda: jaxreg.fit(X, y, penalty=jaxreg.L2(ALPHA), solver="closed_form")  # noqa: E731
-            peer = lambda: Ridge(alpha=ALPHA * n).fit(X, y)  # noqa: E731
-            t_ours, t_peer = _median_times([ours, peer], args.reps)
+            ours = functools.partial(jaxreg.fit, X, y, penalty=jaxreg.L2(ALPHA), solver="closed_form")
+            peer = functools.partial(Ridge(alpha=ALPHA * n).fit, X, y)
+            t_ours, t_peer = _median_times([ours, peer], reps=args.reps)
             diff = np.abs(ours().coef - peer().coef_).max()
-            print(f"{n:6d} x {p:5d}  jaxreg {t_ours * 1e3:9.2f} ms  sklearn {t_peer * 1e3:9.2f} ms  "
-                  f"ratio {t_ours / t_peer:5.2f}  max|coef diff| {diff:.1e}", flush=True)
+            print(
+                f"{n:6d} x {p:5d}  jaxreg {t_ours * 1e3:9.2f} ms  sklearn {t_peer * 1e3:9.2f} ms  "
+                f"ratio {t_ours / t_peer:5.2f}  max|coef diff| {diff:.1e}",
+                flush=True,
+            )
     print("load average:", os.getloadavg())
 
 
