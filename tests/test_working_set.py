@@ -14,6 +14,7 @@ import jaxreg
 from jaxreg.datasets import make_correlated_regression
 from jaxreg.penalties import L1, ElasticNet, Lp, WeightedL1
 from jaxreg.solvers import working_set as ws
+from jaxreg.solvers import working_set_layout as ws_layout
 
 from conftest import make_regression
 
@@ -244,9 +245,11 @@ def test_host_transposed_is_aligned_and_copies_only_when_it_must():
     )
     np.testing.assert_array_equal(a.coef, b.coef)
     np.testing.assert_array_equal(XF, X)
-    # the CPU backend takes the host copy for Fortran-ordered X and small C-ordered X only
-    assert ws.transpose_on_host(XF) and ws.transpose_on_host(np.ones((500, 5000)))
-    assert not ws.transpose_on_host(np.ones((2000, 5000))) and not ws.transpose_on_host(np.ones((5000, 1000)))
+    # the copy in blocks of rows: more rows than one block, and a strided view
+    for X in [rng.standard_normal((2 * ws_layout.TRANSPOSE_ROWS + 3, 5)), rng.standard_normal((1100, 8))[::2, 1:]]:
+        XT = ws.host_transposed(X)
+        assert XT.flags.c_contiguous and XT.ctypes.data % ws.ALIGN == 0
+        np.testing.assert_array_equal(XT, X.T)
 
 
 def test_batched_solve_equals_separate_solves():

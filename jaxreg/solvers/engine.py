@@ -243,8 +243,8 @@ def columns(X, n_rows=None, full_passes=True):
             int(n if n_rows is None else n_rows),
         )
         return design, counts
-    # X.T made as the fast kernels make it: an aligned copy the CPU client uses in place, or
-    # XLA's transposing transfer where that is faster (working_set_layout.transpose_on_host)
+    # X.T made as the fast kernels make it: an aligned copy the CPU client uses in place
+    # (working_set_layout.host_transposed)
     return DenseColumns(_ws.Design.put(np.asarray(X), None).XT), None
 
 
