@@ -13,6 +13,10 @@ the whole batch walks down the path together with warm starts (the working-set p
 descent runs on a copy of its training rows only, see
 :meth:`jaxreg.solvers.working_set_layout.Design.row_subsets`). A design near the ends of
 the float range is rescaled as :func:`jaxreg.fit` does (:func:`jaxreg.path.rescaled_units`).
+The refit of ``LassoCV`` / ``ElasticNetCV`` on a dense X starts from the folds' median
+solution at the chosen point and finishes by active sets on the host
+(:func:`jaxreg.solvers.lasso_host.active_set`: nothing to compile), kept when its duality gap
+meets ``tol``; otherwise it is :func:`jaxreg.fit`.
 """
 
 from __future__ import annotations
@@ -35,14 +39,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from jaxreg import _validation as V
 from jaxreg._cache import ensure_compilation_cache
 from jaxreg._compile import Compiler
-from jaxreg._fitparts import scale_free_weights
+from jaxreg._fitparts import FitResult, scale_free_weights
 from jaxreg._sparse import is_sparse
 from jaxreg.estimators import LinearClassifierOutputs, LogisticRegression, _centred_intercepts, check_fit_status
-from jaxreg.fit import alpha_max, dual_gap, fit
+from jaxreg.fit import alpha_max, dual_gap, elastic_net_gap, fit
 from jaxreg.losses import Logistic, Squared
 from jaxreg.path import alpha_grid, compute_context, rescaled_units, solve_path, unscaled
 from jaxreg.penalties import L1, ElasticNet, keep_positive
-from jaxreg.solvers import engine, gram
+from jaxreg.solvers import engine, gram, lasso_host
 from jaxreg.solvers.working_set import l1_l2_host
 
 __all__ = ["LassoCV", "ElasticNetCV", "LogisticRegressionCV"]
@@ -208,12 +212,47 @@ class _PathCV(RegressorMixin, BaseEstimator):
         self.alphas_ = grids[0] if len(l1_ratios) == 1 or not isinstance(self.alphas, numbers.Integral) else grids
         self.mse_path_ = np.squeeze(np.moveaxis(mse, 1, 2))
         self.fold_n_iter_ = res["n_iter"]
-        self._refit(X, y, sw if weighted else None)
+        start = np.median(res["coefs"][j_best, i_best * F : (i_best + 1) * F], axis=0)  # nonzero in most folds
+        if is_sparse(X) or positive or scale != 1.0 or not self._refit_on_host(X, y, sw, start):
+            self._refit(X, y, sw if weighted else None)
         return self
 
-    def _refit(self, X, y, sample_weight):
+    def _penalty(self):
         pen = L1(self.alpha_) if self.l1_ratio_ == 1.0 else ElasticNet(self.alpha_, self.l1_ratio_)
-        pen = keep_positive(pen, getattr(self, "positive", False))
+        return keep_positive(pen, getattr(self, "positive", False))
+
+    def _refit_on_host(self, X, y, sw, start):
+        """The refit by active sets from the folds' mean solution at the chosen point
+        (:func:`jaxreg.solvers.lasso_host.active_set`: nothing compiled), kept when its
+        duality gap meets ``tol`` as the working set's would; False when it does not."""
+        pen = self._penalty()
+        l1, l2 = (float(np.ravel(v)[0]) for v in l1_l2_host(pen, 1, np.float64))  # one feature's: all alike
+        if not l1 > 0:
+            return False
+        out = lasso_host.active_set(X, y, sw, l1, l2, bool(self.fit_intercept), start)
+        if out is None:
+            return False
+        w, b, rounds = out
+        d = sw / sw.sum()
+        scale = d @ (y - d @ y if self.fit_intercept else y) ** 2  # the relative gap's denominator
+        gap = elastic_net_gap(X, y, sw, w, b, l1, l2, bool(self.fit_intercept))
+        if not gap <= self.tol * scale:
+            return False
+        self.coef_ = np.array(w)
+        self.intercept_ = float(b) if self.fit_intercept else 0.0
+        self.n_iter_ = rounds
+        self.dual_gap_ = gap
+        r = y - X @ w - b
+        objective = 0.5 * (d * r) @ r + l1 * np.abs(w).sum() + 0.5 * l2 * (w @ w)
+        self.fit_result_ = FitResult(
+            coef=self.coef_, intercept=self.intercept_, n_iter=rounds, converged=True, status="converged",
+            stop_crit=gap / scale if scale > 0 else 0.0, criterion="duality_gap", history=np.array([objective]),
+            objective=float(objective), solver="active_set_host", loss=Squared(), penalty=pen, dtype=str(X.dtype),
+        )  # fmt: skip
+        return True
+
+    def _refit(self, X, y, sample_weight):
+        pen = self._penalty()
         r = fit(
             X,
             y,
