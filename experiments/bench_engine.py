@@ -39,6 +39,7 @@ CASES = {
     # issue 15: GLM and penalty families on the same engine
     "poisson_lasso_10000x1000": ("poisson", 10000, 1000, None, 1 / 20, 1.0),
     "poisson_lasso_1000x5000": ("poisson", 1000, 5000, None, 1 / 20, 1.0),
+    "poisson_lasso_1000x5000_amax10": ("poisson", 1000, 5000, None, 1 / 10, 1.0),  # glm_cpu's alpha
     "mcp_1000x5000": ("mcp", 1000, 5000, None, 1 / 10, 1.0),
     "positive_lasso_1000x5000": ("positive", 1000, 5000, None, 1 / 20, 1.0),
 }

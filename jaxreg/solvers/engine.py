@@ -16,7 +16,8 @@ The outer loop runs on the host and calls two compiled pieces:
 ``inner`` (static capacity: every feature up to ``ONE_CAP``, else a power of two at or
     above the working-set size; for sparse X also the chunk width of :func:`chunk_width`)
     proximal Newton on the working set (the support and the features with the largest
-    scores, ``max(16, 2 |support|)`` in all, skglm's rule): the loss replaced by its
+    scores, ``max(m, 2 |support|)`` in all: skglm's rule, with ``m`` from 16 up to 128 on
+    wide designs, :func:`min_size`): the loss replaced by its
     second-order model at ``z`` (``sum d (g u + h u^2 / 2)`` in the change ``u`` of the
     predictions), that model minimised with the penalty by cyclic coordinate descent
     (the unpenalized intercept is one more coordinate, updated by its exact minimiser
@@ -52,7 +53,9 @@ __all__ = ["handles", "engine", "working_set", "CRITERIA", "DenseColumns", "Spar
 
 CRITERIA = _ws.CRITERIA  # ("duality_gap", "subdiff_distance"): this one reports the second
 
-WS_MIN = 16  # smallest working set
+WS_MIN = 16  # smallest working set, and the smallest share of the features it takes:
+WS_SHARE = 40  # at least p / WS_SHARE features, up to WS_MIN_TOP (see min_size)
+WS_MIN_TOP = 128
 WS_GROWTH = 2  # the working set holds this many times the support
 ONE_CAP = 1024  # up to this many features every working set takes capacity p (one program)
 SMALL_CAP = 256  # the smallest capacity beyond that
@@ -463,6 +466,17 @@ def chunk_width(col_nnz) -> int:
     return int(min(max(1 << max(int(np.ceil(mean)) - 1, 0).bit_length(), 8), MAX_WIDTH))
 
 
+def min_size(p: int) -> int:
+    """The smallest working set on ``p`` features: ``p / WS_SHARE`` (between ``WS_MIN`` and
+    ``WS_MIN_TOP``). An outer iteration costs a pass over all ``p`` columns, a feature of
+    the working set one column per coordinate-descent epoch (some 20 in a fit), so a wide
+    design's first working sets are better too large than too small: Poisson lasso
+    1000 x 5000 at alpha_max / 10, 9 outer iterations and 36-39 ms with 16, 6 and 31 ms
+    with 128; 10000 x 1000 (support 17) 5-7% slower with 128 (experiments/REPORT.md,
+    "Where the Poisson fit's time goes")."""
+    return int(min(max(WS_MIN, p // WS_SHARE), WS_MIN_TOP))
+
+
 def select(scores, w, size):
     """The support and the largest positive scores elsewhere, ``size`` features in all,
     ascending (host numpy: one partition, no compiled program per size)."""
@@ -566,7 +580,7 @@ def solve(prob: Problem, loss, penalty, w0, b0, *, tol, max_iter, compiler):
         first = False
         n_iter += 1
         scores = np.asarray(chk.scores)
-        size = min(max(WS_MIN, WS_GROWTH * int(np.sum(w != 0))), p)
+        size = min(max(min_size(p), WS_GROWTH * int(np.sum(w != 0))), p)
         ws = select(scores, w, size)
         cap = capacity(len(ws), p)
         ws_pad = np.full(cap, p, np.int32)
