@@ -197,6 +197,15 @@ def _warn_alpha_zero(alpha):
         )
 
 
+def add_offset(z, offset):
+    """The linear predictors ``z`` plus ``offset`` (one per sample, checked; a 2-D ``z`` gets
+    it in every column). Shared by the estimators that take an ``offset`` in ``predict``."""
+    offset = check_offset(offset, z.shape[0], z.dtype)
+    if offset is None:
+        return z
+    return z + (offset if z.ndim == 1 else offset[:, None])
+
+
 def check_fit_status(est, res, stacklevel=3):
     """Raise for a diverged fit; warn (scikit-learn's ConvergenceWarning) for one that hit
     ``max_iter``. Shared by every estimator that wraps :func:`jaxreg.fit`."""
@@ -723,11 +732,7 @@ class Regressor(_Regressor):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
-        z = super().predict(X)
-        offset = check_offset(offset, z.shape[0], z.dtype)
-        if offset is not None:
-            z = z + (offset if z.ndim == 1 else offset[:, None])
-        return mean_of(get_loss(self.loss), z)
+        return mean_of(get_loss(self.loss), add_offset(super().predict(X), offset))
 
 
 # ----------------------------------------------------------------------------- classifiers

@@ -35,8 +35,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
-from jaxreg._fitparts import canonical, check_offset
-from jaxreg.estimators import check_fit_status, previous_fit
+from jaxreg._fitparts import canonical
+from jaxreg.estimators import add_offset, check_fit_status, previous_fit
 from jaxreg.fit import fit
 from jaxreg.losses import Gamma, Loss, Poisson, Tweedie
 from jaxreg.penalties import L2, ElasticNet
@@ -111,9 +111,7 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
     def _linear_predictor(self, X, offset=None):
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=True, dtype=_DTYPES, reset=False)
-        z = np.asarray(X @ self.coef_ + self.intercept_).ravel()
-        offset = check_offset(offset, X.shape[0], z.dtype)
-        return z if offset is None else z + offset
+        return add_offset(np.asarray(X @ self.coef_ + self.intercept_).ravel(), offset)
 
     def predict(self, X, offset=None):
         """The predicted mean ``exp(X @ coef_ + intercept_ + offset)`` (log link).

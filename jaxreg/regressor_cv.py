@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxreg import _validation as V
 from jaxreg._fitparts import check_offset, compute_context
-from jaxreg.estimators import check_fit_status
+from jaxreg.estimators import add_offset, check_fit_status
 from jaxreg.fit import alpha_max, fit
 from jaxreg.losses import get_loss, mean_of
 from jaxreg.path import alpha_grid, path
@@ -219,9 +219,7 @@ class RegressorCV(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=_DTYPES)
-        z = np.asarray(X @ self.coef_ + self.intercept_).ravel()
-        offset = check_offset(offset, z.shape[0], z.dtype)
-        return mean_of(get_loss(self.loss), z if offset is None else z + offset)
+        return mean_of(get_loss(self.loss), add_offset(np.asarray(X @ self.coef_ + self.intercept_).ravel(), offset))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
