@@ -27,6 +27,7 @@ from jaxreg.errors import UsageError
 from jaxreg.experiment.config import add_config_arguments
 from jaxreg.experiment.features import Features, default_names, featurize
 from jaxreg.experiment.run_config import BayesModel, PlannedFit, RunConfig, load_run
+from jaxreg.losses import get_loss, mean_of
 
 __all__ = [
     "Split",
@@ -156,33 +157,20 @@ def _finite(x):
     return x if math.isfinite(x) else None
 
 
-# The losses whose prediction is the mean exp(z) (log link), each with the power of its
-# Tweedie deviance (tweedie: its own power). jaxreg.losses gives no link, so it is named here.
-_LOG_LINK = {"poisson": 1.0, "gamma": 2.0, "tweedie": None}
-
-
-def _kind(loss) -> str:
-    return loss if isinstance(loss, str) else loss.name
+# The power of each log-link loss's Tweedie deviance (a Tweedie loss: its own power)
+_DEVIANCE_POWER = {"poisson": 1.0, "gamma": 2.0}
 
 
 def _scores(loss, coef, intercept, X, classes, offset=None):
     """Predictions: the mean for regression losses (``exp(z)`` with a log link), class
-    probabilities for logistic and multinomial, at ``z = X coef + intercept (+ offset)``.
-    ``loss`` is a name or a Loss."""
+    probabilities for logistic and multinomial, at ``z = X coef + intercept (+ offset)``
+    (:func:`jaxreg.losses.mean_of`). ``loss`` is a name or a Loss."""
     z = np.asarray(X @ coef + intercept, dtype=np.float64)
     if offset is not None:
         z = z + (offset if z.ndim == 1 else offset[:, None])
-    kind = _kind(loss)
-    if kind in _LOG_LINK:
-        return np.exp(z)
-    if kind == "logistic":
-        p1 = 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
-        return np.column_stack([1.0 - p1, p1])
-    if kind == "multinomial":
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
-    return z
+    loss = get_loss(loss)
+    mean = mean_of(loss, z)
+    return np.column_stack([1.0 - mean, mean]) if loss.link == "logit" else mean
 
 
 def error_metrics(loss, coef, intercept, X, y, classes, prefix, offset=None) -> dict:
@@ -191,16 +179,16 @@ def error_metrics(loss, coef, intercept, X, y, classes, prefix, offset=None) -> 
     ``_accuracy`` and ``_log_loss``. ``loss`` is a name or a Loss."""
     if X is None:
         return {}
+    loss = get_loss(loss)
     out = _scores(loss, coef, intercept, X, classes, offset)
-    kind = _kind(loss)
-    if kind not in ("logistic", "multinomial"):
+    if not loss.is_classifier:
         y = np.asarray(y, np.float64)
         mse = float(np.mean((y - out) ** 2))
         metrics = {f"{prefix}_mse": _finite(mse), f"{prefix}_rmse": _finite(math.sqrt(mse))}
-        if kind in _LOG_LINK:
+        if loss.link == "log":
             from sklearn.metrics import mean_tweedie_deviance
 
-            power = _LOG_LINK[kind] if _LOG_LINK[kind] is not None else float(loss.power)
+            power = _DEVIANCE_POWER.get(loss.name) or float(loss.power)
             metrics[f"{prefix}_deviance"] = _finite(mean_tweedie_deviance(y, out, power=power))
         return metrics
     from sklearn.metrics import log_loss
