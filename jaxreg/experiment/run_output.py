@@ -88,9 +88,7 @@ def write_metrics(config, records, out: Path, complete=True):
     # one, ~1 s for a 10000-fit grid), and a line per fit still reads and diffs well
     head = dumps({"name": config.name, "complete": complete})[:-1]
     fits = ",\n    ".join(dumps(r.info) for r in records)
-    replace_text(
-        out / "metrics.json", f'{head}, "fits": [\n    {fits}\n]}}\n' if records else f'{head}, "fits": []}}\n'
-    )
+    replace_text(out / "metrics.json", f'{head}, "fits": [\n    {fits}\n]}}\n')
 
 
 FIXED_COLUMNS = ("id", "label", "status", "intercept")
