@@ -120,7 +120,7 @@ class _JaxregLinearModel(BaseEstimator):
             raise ValueError(f"solver_options sets {twice}, which are estimator parameters; set them on the estimator")
         return {**options, **extra}
 
-    def _run_fit(self, X, y, loss, sw, warm=None):
+    def _run_fit(self, X, y, loss, sw, warm=None, offset=None):
         """``jaxreg.fit`` with this estimator's settings; warns or raises on a bad status.
         ``warm``: the ``coef_init``/``intercept_init`` to use (default: :meth:`_warm_start`)."""
         _check_sklearn_params(self)
@@ -137,7 +137,7 @@ class _JaxregLinearModel(BaseEstimator):
             sample_weight=sw,
             **(self._warm_start() if warm is None else warm),
             **self._fit_options(),
-            **({} if getattr(self, "_offset", None) is None else {"offset": self._offset}),
+            offset=offset,
         )
         check_fit_status(self, res, stacklevel=4)
         self.n_iter_ = int(res.n_iter)
@@ -304,22 +304,25 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         -------
         self
         """
+        return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight, offset=None):
         X, y = validate_data(self, X, y, accept_sparse=True, dtype=_DTYPES, y_numeric=True, multi_output=True)
         X = V.densify_small(X)
         sw = V.check_sample_weight(sample_weight, X.shape[0], np.float64)
         self._target, self._n_targets = 0, 1 if y.ndim == 1 else y.shape[1]  # (Ridge's alpha per target)
         if y.ndim == 1:
-            res = self._run_fit(X, y, self._fit_loss(), sw)
+            res = self._run_fit(X, y, self._fit_loss(), sw, offset=offset)
             self.coef_ = np.array(res.coef)  # a writable copy (scikit-learn users assign into coef_)
             self.intercept_ = np.asarray(res.intercept, dtype=res.coef.dtype)[()]  # a numpy scalar, as scikit-learn's
             for name, value in self._target_attributes(X, y, sw, res).items():
                 setattr(self, name, value)
         else:
-            self._fit_targets(X, y, sw)
+            self._fit_targets(X, y, sw, offset)
         self._fitted()
         return self
 
-    def _fit_targets(self, X, Y, sw):
+    def _fit_targets(self, X, Y, sw, offset=None):
         """Multi-output ``y`` of shape (n, k): one fit per column (scikit-learn fits its
         linear models column by column too), warm-started column by column with
         ``warm_start``. ``coef_`` is (k, p), ``intercept_``, ``n_iter_`` and the per-target
@@ -335,7 +338,7 @@ class _Regressor(RegressorMixin, _JaxregLinearModel):
         results, attributes = [], []
         for j in range(k):
             self._target = j
-            results.append(self._run_fit(X, Y[:, j], self._fit_loss(), sw, warm=warm[j]))
+            results.append(self._run_fit(X, Y[:, j], self._fit_loss(), sw, warm=warm[j], offset=offset))
             attributes.append(self._target_attributes(X, Y[:, j], sw, results[-1]))
         ravel = k == 1 and self._RAVEL_ONE_TARGET
         coef = np.stack([np.asarray(r.coef) for r in results])
@@ -627,7 +630,7 @@ class ElasticNet(_Regressor):
     path = staticmethod(enet_path)  # scikit-learn's ElasticNet.path
 
 
-class Regressor(_Regressor):
+class Regressor(_PenaltyParam, _Regressor):
     """Any regression loss with any penalty from :mod:`jaxreg.penalties` and any solver
     that handles the pair: :func:`jaxreg.fit` as an estimator.
 
@@ -687,9 +690,6 @@ class Regressor(_Regressor):
     ):
         store_params(self, locals())
 
-    def _penalty(self, weight_sum):
-        return get_penalty(self.penalty)
-
     def _fit_loss(self):
         loss = get_loss(self.loss)
         if loss.is_classifier:
@@ -713,11 +713,7 @@ class Regressor(_Regressor):
         -------
         self
         """
-        self._offset = offset
-        try:
-            return super().fit(X, y, sample_weight)
-        finally:
-            del self._offset
+        return self._fit(X, y, sample_weight, offset)
 
     def predict(self, X, offset=None):
         """The predicted mean at ``X @ coef_ + intercept_ (+ offset)`` (see Notes).
