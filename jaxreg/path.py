@@ -29,7 +29,7 @@ from jaxreg.penalties import L1, Penalty, get_penalty
 from jaxreg.solvers import engine, get_solver, group_bcd, ridge_spectral
 from jaxreg.solvers import working_set as ws
 
-__all__ = ["path", "PathResult", "alpha_grid", "solve_path", "rescaled_units", "unscaled"]
+__all__ = ["path", "PathResult", "alpha_grid", "checked_grid", "solve_path", "rescaled_units", "unscaled"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +79,15 @@ def alpha_grid(alpha_max: float, n_alphas: int = 100, eps: float = 1e-3) -> np.n
     if alpha_max <= floor:
         return np.full(int(n_alphas), floor)
     return np.geomspace(alpha_max, alpha_max * eps, num=int(n_alphas))
+
+
+def checked_grid(alphas) -> np.ndarray:
+    """A given ``alpha`` grid as floats sorted decreasing; a ValueError unless it is
+    non-empty and every value finite and >= 0."""
+    grid = np.asarray(alphas, dtype=float).ravel()
+    if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
+        raise ValueError(f"alphas={alphas!r} is not allowed; alphas must be finite numbers >= 0")
+    return np.sort(grid)[::-1]
 
 
 def rescaled_units(X, units, alpha_top, w0=None):
@@ -370,10 +379,7 @@ def path(
         amax = alpha_max(X, y_user, user_loss, penalty, fit_intercept=fit_intercept, sample_weight=sw, offset=offset)
         grid = alpha_grid(amax, n_alphas, eps)
     else:
-        grid = np.asarray(alphas, dtype=float).ravel()
-        if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
-            raise ValueError(f"alphas={alphas!r} is not allowed; alphas must be finite numbers >= 0")
-        grid = np.sort(grid)[::-1]
+        grid = checked_grid(alphas)
     p = X.shape[1]
     if coef_init is not None and np.shape(coef_init) != (p,):
         raise ValueError(f"coef_init has shape {np.shape(coef_init)}; it must have shape ({p},)")

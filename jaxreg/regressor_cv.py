@@ -28,7 +28,7 @@ from jaxreg._fitparts import check_offset, compute_context
 from jaxreg.estimators import add_offset, check_fit_status
 from jaxreg.fit import alpha_max, fit
 from jaxreg.losses import get_loss, mean_of
-from jaxreg.path import alpha_grid, path
+from jaxreg.path import alpha_grid, checked_grid, path
 from jaxreg.penalties import L1, get_penalty
 
 __all__ = ["RegressorCV"]
@@ -158,9 +158,7 @@ class RegressorCV(RegressorMixin, BaseEstimator):
             )
             grid = alpha_grid(top, int(self.alphas), self.eps)
         else:
-            grid = np.sort(np.asarray(self.alphas, dtype=float).ravel())[::-1]
-            if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
-                raise ValueError(f"alphas={self.alphas!r} is not allowed; it must be an int or finite numbers >= 0")
+            grid = checked_grid(self.alphas)
         folds = list(check_cv(self.cv).split(X, y, groups))
         scores = np.empty((grid.size, len(folds)))
         unconverged = 0
